@@ -1,0 +1,78 @@
+/**
+ * Engine-facing types shared by the engine, the CLI, the main process and the renderer:
+ * generation options, streamed events, statistics and execution-provider reports.
+ */
+import type { SerializedError } from './errors.ts';
+
+/** Execution providers a user can ask for. `auto` tries what the platform offers, then the CPU. */
+export type ExecutionProviderName = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
+export const EXECUTION_PROVIDERS: readonly ExecutionProviderName[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
+
+/** How a non-square photo becomes the model's square input. `resize` is the official default. */
+export type AspectMode = 'resize' | 'pad' | 'crop';
+export const ASPECT_MODES: readonly AspectMode[] = ['resize', 'pad', 'crop'];
+
+/** Sampling settings for one answer. */
+export interface SamplingOptions {
+  /** Pick the most likely token every step (ignores temperature, top-k, top-p). */
+  greedy?: boolean;
+  /** Softmax temperature; 0 means greedy. Default 0.7 (the official demo). */
+  temperature?: number;
+  /** Keep only the k most likely tokens; 0 disables. */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p; 1 disables. */
+  topP?: number;
+  /** HF-style repetition penalty over the prompt and answer so far; 1 disables. */
+  repetitionPenalty?: number;
+  /** Seed for reproducible sampling. */
+  seed?: number;
+  /** Upper bound on generated tokens. Default 512 (the official demo). */
+  maxNewTokens?: number;
+}
+
+/** Why generation ended. A cancelled answer is a normal outcome, not an error. */
+export type FinishReason = 'eos' | 'length' | 'cancelled';
+
+/** Where the time went, reported with every answer. */
+export interface GenerationStats {
+  provider: string;
+  promptTokens: number;
+  outputTokens: number;
+  contextLimit: number;
+  imageCount: number;
+  /** Images whose embeddings came from the cache (no vision encode). */
+  imagesFromCache: number;
+  imageDecodeMs: number;
+  imageEncodeMs: number;
+  prefillMs: number;
+  prefillTokensPerSecond: number;
+  timeToFirstTokenMs: number;
+  decodeTokensPerSecond: number;
+  totalMs: number;
+  /** Tokens of the prompt whose KV cache was reused from an earlier request. */
+  reusedPromptTokens: number;
+}
+
+/** Phases a request goes through, so a user can tell "slow" from "stuck". */
+export type GenerationPhase = 'decode-image' | 'encode-image' | 'prefill' | 'generate';
+
+/** Events streamed while one request runs. */
+export type GenerationEvent =
+  | { type: 'phase'; phase: GenerationPhase }
+  | { type: 'tokens'; ids: number[]; text: string }
+  | { type: 'done'; finish: FinishReason; outputIds: number[]; text: string; stats: GenerationStats }
+  | { type: 'error'; error: SerializedError };
+
+/** One provider the engine tried, and what happened. */
+export interface ProviderAttempt {
+  provider: Exclude<ExecutionProviderName, 'auto'>;
+  ok: boolean;
+  error?: string;
+}
+
+/** Which provider runs the model, and why the others do not. */
+export interface ProviderReport {
+  requested: ExecutionProviderName;
+  used: Exclude<ExecutionProviderName, 'auto'>;
+  attempts: ProviderAttempt[];
+}
