@@ -38,7 +38,8 @@ export function parseNpy(buf: Uint8Array): NpyArray {
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const dataStart = start + headerLen;
-  const bytes = buf.slice(dataStart, dataStart + count * itemSize(descr)).buffer;
+  // Copy (Buffer#slice would be a view whose .buffer is the whole file, header included).
+  const bytes = Uint8Array.prototype.slice.call(buf, dataStart, dataStart + count * itemSize(descr)).buffer;
   switch (descr) {
     case '<f4': return { dtype: 'float32', shape, data: new Float32Array(bytes) };
     case '<f8': return { dtype: 'float64', shape, data: new Float64Array(bytes) };
