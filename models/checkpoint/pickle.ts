@@ -324,6 +324,11 @@ export function restrictedUnpickle(data: Uint8Array, file: string): unknown {
         break;
       }
       case 0x51: stack.push(persistentLoad(pop())); break; // BINPERSID
+      case 0x69: { // INST: imports and calls module.name; never allowed, but name the global in the refusal
+        const module = line();
+        const name = line();
+        throw unsafe(`pickle opcode INST calls the global ${module}.${name}, which a state dict never needs`, { global: `${module}.${name}`, opcode: 'INST' });
+      }
       case 0x52: { const args = pop(); const fn = pop(); stack.push(reduce(fn, args)); break; } // REDUCE
       case 0x62: { // BUILD: only dict state (a state dict's `_metadata`) and tensor state are accepted
         const state = pop();

@@ -9,7 +9,7 @@
  */
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { contiguousStrides } from './pytorch.ts';
 import { STORAGE_DTYPES } from './pickle.ts';
@@ -147,6 +147,8 @@ export function encodeStateDictPickle(tensors: readonly PickledTensor[]): Uint8A
 export interface ZipInput {
   name: string;
   data: Uint8Array;
+  /** Store the entry DEFLATE-compressed (torch never does; readers must cope). */
+  deflate?: boolean;
 }
 
 const U32_MAX = 0xffffffff;
@@ -173,8 +175,11 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
       const name = new TextEncoder().encode(e.name);
       const size = e.data.byteLength;
       const crc = crc32(e.data) >>> 0;
+      const stored = e.deflate ? new Uint8Array(deflateRawSync(e.data)) : e.data;
+      const csize = stored.byteLength;
+      const method = e.deflate ? 8 : 0;
       const localOffset = offset;
-      const big = options.zip64 === true || size >= U32_MAX || localOffset >= U32_MAX;
+      const big = options.zip64 === true || size >= U32_MAX || csize >= U32_MAX || localOffset >= U32_MAX;
       const z64Local = big ? 20 : 0;
       const base = localOffset + 30 + name.length + z64Local;
       const pad = (64 - ((base + 4) % 64)) % 64;
@@ -184,9 +189,9 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
       v.setUint32(0, 0x04034b50, true);
       v.setUint16(4, big ? 45 : 20, true);
       v.setUint16(6, 0x0800, true);
-      v.setUint16(8, 0, true);
+      v.setUint16(8, method, true);
       v.setUint32(14, crc, true);
-      v.setUint32(18, big ? U32_MAX : size, true);
+      v.setUint32(18, big ? U32_MAX : csize, true);
       v.setUint32(22, big ? U32_MAX : size, true);
       v.setUint16(26, name.length, true);
       v.setUint16(28, extraLen, true);
@@ -196,14 +201,14 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
         v.setUint16(p, 0x0001, true);
         v.setUint16(p + 2, 16, true);
         v.setBigUint64(p + 4, BigInt(size), true);
-        v.setBigUint64(p + 12, BigInt(size), true);
+        v.setBigUint64(p + 12, BigInt(csize), true);
         p += 20;
       }
       v.setUint16(p, 0x4246, true); // "FB"
       v.setUint16(p + 2, pad, true);
       h.fill(0x5a, p + 4, p + 4 + pad); // "Z"
       await write(h);
-      await write(e.data);
+      await write(stored);
       const z64Central = big ? 28 : 0;
       const c = new Uint8Array(46 + name.length + z64Central);
       const cv = new DataView(c.buffer);
@@ -211,8 +216,9 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
       cv.setUint16(4, big ? 45 : 20, true);
       cv.setUint16(6, big ? 45 : 20, true);
       cv.setUint16(8, 0x0800, true);
+      cv.setUint16(10, method, true);
       cv.setUint32(16, crc, true);
-      cv.setUint32(20, big ? U32_MAX : size, true);
+      cv.setUint32(20, big ? U32_MAX : csize, true);
       cv.setUint32(24, big ? U32_MAX : size, true);
       cv.setUint16(28, name.length, true);
       cv.setUint16(30, z64Central, true);
@@ -223,7 +229,7 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
         cv.setUint16(q, 0x0001, true);
         cv.setUint16(q + 2, 24, true);
         cv.setBigUint64(q + 4, BigInt(size), true);
-        cv.setBigUint64(q + 12, BigInt(size), true);
+        cv.setBigUint64(q + 12, BigInt(csize), true);
         cv.setBigUint64(q + 20, BigInt(localOffset), true);
       }
       central.push(c);
@@ -269,14 +275,14 @@ export function torchArchiveName(path: string): string {
 }
 
 /** Writes one `torch.save`-style `.bin` holding `tensors` (F32/F16/BF16/… as given). */
-export async function writePytorchFile(path: string, tensors: readonly WritableTensor[], options: { zip64?: boolean } = {}): Promise<void> {
+export async function writePytorchFile(path: string, tensors: readonly WritableTensor[], options: { zip64?: boolean; deflate?: boolean } = {}): Promise<void> {
   checkWritable(tensors);
   const archive = torchArchiveName(path);
   const pickled: PickledTensor[] = tensors.map((t, i) => ({
     name: t.name, dtype: t.dtype, shape: t.shape, storageKey: String(i), numel: t.data.byteLength / DTYPE_SIZE[t.dtype],
   }));
   const entries: ZipInput[] = [{ name: `${archive}/data.pkl`, data: encodeStateDictPickle(pickled) }];
-  tensors.forEach((t, i) => entries.push({ name: `${archive}/data/${i}`, data: t.data }));
+  tensors.forEach((t, i) => entries.push({ name: `${archive}/data/${i}`, data: t.data, deflate: options.deflate }));
   entries.push({ name: `${archive}/version`, data: new TextEncoder().encode('3\n') });
   await writeTorchZip(path, entries, options);
 }
@@ -288,7 +294,7 @@ export async function writePytorchFile(path: string, tensors: readonly WritableT
 export async function writePytorchCheckpoint(
   dir: string,
   tensors: readonly WritableTensor[],
-  options: { shards?: number; zip64?: boolean } = {},
+  options: { shards?: number; zip64?: boolean; deflate?: boolean } = {},
 ): Promise<string[]> {
   checkWritable(tensors);
   const shards = options.shards ?? 1;
