@@ -1,0 +1,314 @@
+/**
+ * Hugging Face mPLUG-Owl2 checkpoint folder → Owlery model package (docs/engine-contract.md).
+ *
+ * Parses config.json (refusing other models), opens the checkpoint (safetensors or PyTorch .bin,
+ * single or sharded), checks every expected tensor and its shape against the config, streams the
+ * three graphs' weights tensor by tensor into `vision.onnx`, `embed.onnx` and `decoder.onnx` (each
+ * with its `.onnx.data`), copies the tokenizer and config files, and writes `manifest.json` with
+ * sizes and checksums. Everything happens in a staging folder next to the destination that is
+ * renamed into place at the end; failure or cancellation leaves nothing behind.
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { OwleryError } from '../src-shared/errors.ts';
+import { openCheckpoint, readConfig } from './checkpoint/index.ts';
+import type { CheckpointReader } from './checkpoint/types.ts';
+import { numel } from './onnx/graph.ts';
+import type { GraphBuilder } from './onnx/graph.ts';
+import { DataType, dataTypeSize } from './onnx/proto.ts';
+import { throwIfAborted, writeOnnxModel } from './onnx/writer.ts';
+import type { Owl2Config } from './owl2/config.ts';
+import { buildDecoderGraph } from './owl2/decoder-graph.ts';
+import { buildEmbedGraph } from './owl2/embed-graph.ts';
+import { ABSTRACTOR_PREFIX, VISION_PREFIX, buildVisionGraph } from './owl2/vision-graph.ts';
+import { createPackageStaging, hashFiles, writeManifest } from './package/write.ts';
+import { PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION } from './package/manifest.ts';
+import type { FileEntry, GraphIO, GraphName, PackageGraph, PackageManifest } from './package/manifest.ts';
+
+/** Version of this converter, recorded in each manifest. */
+export const CONVERTER_VERSION = '1.0.0';
+
+/** Files copied from the checkpoint when present; `required` ones must exist. */
+export const COPIED_FILES: readonly { name: string; required: boolean }[] = [
+  { name: 'config.json', required: true },
+  { name: 'tokenizer.model', required: true },
+  { name: 'tokenizer_config.json', required: false },
+  { name: 'special_tokens_map.json', required: false },
+  { name: 'preprocessor_config.json', required: false },
+  { name: 'generation_config.json', required: false },
+];
+
+/** Progress of a conversion. `bytesDone`/`bytesTotal` refer to the current phase. */
+export interface ConvertProgress {
+  phase: 'hashing-source' | 'writing-graphs' | 'copying' | 'checksumming' | 'done';
+  /** Weights written so far, over all three graphs. */
+  tensorsDone: number;
+  tensorsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Current file or tensor. */
+  current?: string;
+}
+
+/** Options of `convertCheckpoint`. */
+export interface ConvertOptions {
+  onProgress?: (p: ConvertProgress) => void;
+  signal?: AbortSignal;
+  /** Weight format to read when the folder holds both (default safetensors). */
+  prefer?: 'safetensors' | 'pytorch';
+  /** Package name in the manifest (default: the checkpoint folder's name). */
+  name?: string;
+}
+
+/** Expected checkpoint tensors with their shapes, from the config. */
+export interface ExpectedTensors {
+  /** Parameters that must be present. */
+  required: Map<string, number[]>;
+  /** Known tensors that may be present (buffers, a tied lm_head); checked when they are. */
+  optional: Map<string, number[]>;
+}
+
+/** Every tensor an mPLUG-Owl2 checkpoint holds for `cfg`, with its shape. */
+export function expectedCheckpointTensors(cfg: Owl2Config): ExpectedTensors {
+  const required = new Map<string, number[]>();
+  const optional = new Map<string, number[]>();
+  const c = cfg.llm;
+  const H = c.hiddenSize;
+  required.set('model.embed_tokens.weight', [c.vocabSize, H]);
+  (c.tieWordEmbeddings ? optional : required).set('lm_head.weight', [c.vocabSize, H]);
+  required.set('model.norm.weight', [H]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    const lin = (key: string, out: number, inF: number, bias: boolean): void => {
+      required.set(`${key}.weight`, [out, inF]);
+      if (bias) required.set(`${key}.bias`, [out]);
+    };
+    for (const m of [0, 1]) {
+      required.set(`${p}.input_layernorm.multiway.${m}.weight`, [H]);
+      required.set(`${p}.post_attention_layernorm.multiway.${m}.weight`, [H]);
+      lin(`${p}.self_attn.k_proj.multiway.${m}`, c.numKvHeads * c.headDim, H, c.attentionBias);
+      lin(`${p}.self_attn.v_proj.multiway.${m}`, c.numKvHeads * c.headDim, H, c.attentionBias);
+    }
+    lin(`${p}.self_attn.q_proj`, c.numHeads * c.headDim, H, c.attentionBias);
+    lin(`${p}.self_attn.o_proj`, H, c.numHeads * c.headDim, c.attentionBias);
+    lin(`${p}.mlp.gate_proj`, c.intermediateSize, H, false);
+    lin(`${p}.mlp.up_proj`, c.intermediateSize, H, false);
+    lin(`${p}.mlp.down_proj`, H, c.intermediateSize, false);
+    optional.set(`${p}.self_attn.rotary_emb.inv_freq`, [c.headDim / 2]);
+  }
+
+  const v = cfg.vision;
+  const Hv = v.hiddenSize;
+  const vp = VISION_PREFIX;
+  const ln = (key: string, dim: number): void => {
+    required.set(`${key}.weight`, [dim]);
+    required.set(`${key}.bias`, [dim]);
+  };
+  const linB = (key: string, out: number, inF: number): void => {
+    required.set(`${key}.weight`, [out, inF]);
+    required.set(`${key}.bias`, [out]);
+  };
+  required.set(`${vp}.embeddings.cls_token`, [1, 1, Hv]);
+  required.set(`${vp}.embeddings.patch_embed.weight`, [Hv, 3, v.patchSize, v.patchSize]);
+  required.set(`${vp}.embeddings.position_embedding`, [1, v.numTokens, Hv]);
+  ln(`${vp}.embeddings.pre_layernorm`, Hv);
+  for (let i = 0; i < v.numLayers; i++) {
+    const p = `${vp}.encoder.layers.${i}`;
+    ln(`${p}.input_layernorm`, Hv);
+    ln(`${p}.post_attention_layernorm`, Hv);
+    linB(`${p}.self_attn.query_key_value`, 3 * Hv, Hv);
+    linB(`${p}.self_attn.dense`, Hv, Hv);
+    linB(`${p}.mlp.fc1`, v.intermediateSize, Hv);
+    linB(`${p}.mlp.fc2`, Hv, v.intermediateSize);
+  }
+  ln(`${vp}.post_layernorm`, Hv);
+
+  const a = cfg.abstractor;
+  const Ha = a.hiddenSize;
+  const ap = ABSTRACTOR_PREFIX;
+  required.set(`${ap}.query_embeds`, [1, a.numQueries, Ha]);
+  linB(`${ap}.visual_fc`, H, Ha);
+  required.set(`${ap}.vit_eos`, [1, 1, H]);
+  for (let i = 0; i < a.numLayers; i++) {
+    const p = `${ap}.encoder.layers.${i}.crossattention`;
+    linB(`${p}.attention.query`, Ha, Ha);
+    linB(`${p}.attention.key`, Ha, a.encoderHiddenSize);
+    linB(`${p}.attention.value`, Ha, a.encoderHiddenSize);
+    optional.set(`${p}.attention.q_pos_embed`, [a.numQueries, Ha]);
+    optional.set(`${p}.attention.k_pos_embed`, [a.gridSize * a.gridSize + 1, Ha]);
+    ln(`${p}.norm1`, a.encoderHiddenSize);
+    ln(`${p}.normk`, a.encoderHiddenSize);
+    linB(`${p}.output.out_proj`, a.encoderHiddenSize, a.encoderHiddenSize);
+    ln(`${p}.output.norm2`, a.encoderHiddenSize);
+    linB(`${p}.output.mlp.w1`, a.intermediateSize, Ha);
+    linB(`${p}.output.mlp.w3`, a.intermediateSize, Ha);
+    linB(`${p}.output.mlp.w2`, Ha, a.intermediateSize);
+    ln(`${p}.output.mlp.ffn_ln`, a.intermediateSize);
+  }
+  return { required, optional };
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/**
+ * Checks that the checkpoint holds exactly the expected tensors with the expected shapes and
+ * floating-point dtypes. Throws `CHECKPOINT_INVALID` naming the tensor.
+ */
+export function checkCheckpointTensors(cfg: Owl2Config, reader: Pick<CheckpointReader, 'tensors'>): void {
+  const { required, optional } = expectedCheckpointTensors(cfg);
+  const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+  for (const [name, shape] of required) {
+    const info = reader.tensors.get(name);
+    if (!info) {
+      throw new OwleryError('CHECKPOINT_INVALID', `the checkpoint has no tensor "${name}" (expected shape ${fmt(shape)} for this config.json)`, { tensor: name });
+    }
+  }
+  for (const [name, info] of reader.tensors) {
+    const shape = required.get(name) ?? optional.get(name);
+    if (!shape) {
+      throw new OwleryError('CHECKPOINT_INVALID',
+        `${info.file}: unexpected tensor "${name}" ${fmt(info.shape)}: not part of mPLUG-Owl2 as described by config.json`, { tensor: name });
+    }
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new OwleryError('CHECKPOINT_INVALID',
+        `${info.file}: tensor "${name}" has shape ${fmt(info.shape)}, expected ${fmt(shape)} for this config.json`, { tensor: name });
+    }
+    if (!FLOAT_DTYPES.has(info.dtype)) {
+      throw new OwleryError('CHECKPOINT_INVALID', `${info.file}: tensor "${name}" has dtype ${info.dtype}, expected a floating-point type`, { tensor: name });
+    }
+  }
+}
+
+function graphIO(g: GraphBuilder): { inputs: GraphIO[]; outputs: GraphIO[] } {
+  const io = (v: GraphBuilder['inputs'][number]): GraphIO => ({
+    name: v.name,
+    dtype: v.elemType === DataType.INT64 ? 'int64' : 'float32',
+    shape: [...v.dims],
+  });
+  return { inputs: g.inputs.map(io), outputs: g.outputs.map(io) };
+}
+
+function weightBytes(g: GraphBuilder): number {
+  return g.weights.reduce((s, w) => s + numel(w.dims) * dataTypeSize(w.dataType), 0);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Converts the checkpoint in `checkpointDir` into a package at `packageDir`, which must not exist
+ * or be an empty folder. Returns the manifest written.
+ */
+export async function convertCheckpoint(checkpointDir: string, packageDir: string, opts: ConvertOptions = {}): Promise<PackageManifest> {
+  const { signal } = opts;
+  const src = resolve(checkpointDir);
+  const { config } = await readConfig(src);
+  for (const f of COPIED_FILES) {
+    if (f.required && !(await exists(join(src, f.name)))) {
+      throw new OwleryError('FILE_NOT_FOUND', `${join(src, f.name)} is missing; the checkpoint folder needs it`, { path: join(src, f.name) });
+    }
+  }
+  throwIfAborted(signal);
+  const reader = await openCheckpoint(src, { prefer: opts.prefer });
+  let staging;
+  try {
+    checkCheckpointTensors(config, reader);
+    const graphs: [GraphName, GraphBuilder][] = [
+      ['vision', await buildVisionGraph(config, reader)],
+      ['embed', buildEmbedGraph(config, reader)],
+      ['decoder', buildDecoderGraph(config, reader)],
+    ];
+    staging = await createPackageStaging(packageDir);
+    const tensorsTotal = graphs.reduce((s, [, g]) => s + g.weights.length, 0);
+    let tensorsDone = 0;
+    const progress = (phase: ConvertProgress['phase'], bytesDone: number, bytesTotal: number, current?: string): void =>
+      opts.onProgress?.({ phase, tensorsDone, tensorsTotal, bytesDone, bytesTotal, current });
+
+    // 1. Source checksums (provenance; also gives the package a stable id).
+    const sourceNames = ['config.json', ...reader.files];
+    const sourceSizes = await Promise.all(sourceNames.map(async (n) => (await stat(join(src, n))).size));
+    const sourceTotal = sourceSizes.reduce((s, n) => s + n, 0);
+    let hashed = 0;
+    const sourceFiles: FileEntry[] = [];
+    for (const n of sourceNames) {
+      progress('hashing-source', hashed, sourceTotal, n);
+      sourceFiles.push(...(await hashFiles(src, [n], { signal, onBytes: (b) => { hashed += b; } })));
+    }
+    progress('hashing-source', hashed, sourceTotal);
+
+    // 2. Graphs, weight by weight.
+    const bytesTotal = graphs.reduce((s, [, g]) => s + weightBytes(g), 0);
+    let bytesDone = 0;
+    const graphEntries = {} as Record<GraphName, PackageGraph>;
+    const packageFiles: string[] = [];
+    for (const [name, g] of graphs) {
+      const file = `${name}.onnx`;
+      await writeOnnxModel(g, join(staging.dir, file), {
+        signal,
+        producerVersion: CONVERTER_VERSION,
+        metadata: { 'owlery.graph': name, 'owlery.family': 'mplug-owl2' },
+        onTensor: (tensor, bytes) => {
+          tensorsDone++;
+          bytesDone += bytes;
+          progress('writing-graphs', bytesDone, bytesTotal, tensor);
+        },
+      });
+      graphEntries[name] = { file, data: `${file}.data`, ...graphIO(g) };
+      packageFiles.push(file, `${file}.data`);
+    }
+
+    // 3. Tokenizer and config files.
+    for (const f of COPIED_FILES) {
+      throwIfAborted(signal);
+      if (!(await exists(join(src, f.name)))) continue;
+      progress('copying', 0, 0, f.name);
+      await copyFile(join(src, f.name), join(staging.dir, f.name));
+      packageFiles.push(f.name);
+    }
+
+    // 4. Package checksums and manifest.
+    const outSizes = await Promise.all(packageFiles.map(async (n) => (await stat(join(staging!.dir, n))).size));
+    const outTotal = outSizes.reduce((s, n) => s + n, 0);
+    let outHashed = 0;
+    const files: FileEntry[] = [];
+    for (const n of packageFiles) {
+      progress('checksumming', outHashed, outTotal, n);
+      files.push(...(await hashFiles(staging.dir, [n], { signal, onBytes: (b) => { outHashed += b; } })));
+    }
+    const idHash = createHash('sha256');
+    for (const f of sourceFiles) idHash.update(`${f.path}\0${f.sha256}\0`);
+    const manifest: PackageManifest = {
+      format: PACKAGE_FORMAT,
+      formatVersion: PACKAGE_FORMAT_VERSION,
+      family: 'mplug-owl2',
+      id: `mplug-owl2-${idHash.digest('hex').slice(0, 16)}`,
+      name: opts.name ?? basename(src),
+      converterVersion: CONVERTER_VERSION,
+      createdAt: new Date().toISOString(),
+      source: { format: reader.format, files: sourceFiles },
+      config,
+      quantization: { vision: 'fp32', llm: 'fp32', embed: 'fp32' },
+      graphs: graphEntries,
+      files,
+    };
+    throwIfAborted(signal);
+    await writeManifest(staging.dir, manifest);
+    await staging.commit();
+    progress('done', outTotal, outTotal);
+    return manifest;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new OwleryError('DISK_FULL', `not enough disk space to write the package next to ${resolve(packageDir)}`, { path: resolve(packageDir) });
+    }
+    throw err;
+  } finally {
+    await staging?.discard();
+    await reader.close();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * File checksums and sizes for package and source manifests, streamed in bounded memory.
+ */
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OwleryError } from '../../src-shared/errors.ts';
+import type { FileEntry } from './manifest.ts';
+
+const CHUNK = 4 << 20;
+
+/** Options of `sha256File`. */
+export interface HashOptions {
+  /** Called with the number of bytes hashed since the last call. */
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
+/** SHA-256 of a file, lowercase hex, read in 4 MiB chunks. */
+export async function sha256File(path: string, opts: HashOptions = {}): Promise<string> {
+  const h = createHash('sha256');
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      if (opts.signal?.aborted) throw new OwleryError('CANCELLED', 'cancelled');
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+      opts.onBytes?.(bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest('hex');
+}
+
+/** Size and SHA-256 of `name` inside `dir`. */
+export async function fileEntry(dir: string, name: string, opts: HashOptions = {}): Promise<FileEntry> {
+  const path = join(dir, name);
+  const { size } = await stat(path);
+  return { path: name, size, sha256: await sha256File(path, opts) };
+}

@@ -1,0 +1,177 @@
+/**
+ * The model package manifest (`manifest.json`, format `owlery-model-package` v1): types and
+ * validation. See docs/engine-contract.md for the package layout.
+ */
+import { OwleryError } from '../../src-shared/errors.ts';
+import type { Owl2Config } from '../owl2/config.ts';
+
+/** `manifest.json`'s `format`. */
+export const PACKAGE_FORMAT = 'owlery-model-package';
+/** `manifest.json`'s `formatVersion` this code reads and writes. */
+export const PACKAGE_FORMAT_VERSION = 1;
+/** Name of the manifest file in a package folder. */
+export const MANIFEST_FILE = 'manifest.json';
+
+/** Weight precision of one component. Only `fp32` is written today. */
+export type Quantization = 'fp32' | 'fp16' | 'int8' | 'int4';
+
+/** A file with its size and checksum. `path` is a plain file name inside the folder. */
+export interface FileEntry {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** One graph input or output. */
+export interface GraphIO {
+  name: string;
+  dtype: 'float32' | 'int64';
+  /** Fixed sizes, or symbolic names (`batch`, `seq`, `past`, `total`). */
+  shape: (number | string)[];
+}
+
+/** One ONNX graph of the package. */
+export interface PackageGraph {
+  /** The `.onnx` file. */
+  file: string;
+  /** Its external data file (same folder). */
+  data: string;
+  inputs: GraphIO[];
+  outputs: GraphIO[];
+}
+
+/** Names of the package's graphs. */
+export type GraphName = 'vision' | 'embed' | 'decoder';
+/** Components whose weight precision the manifest records (`llm` is the decoder). */
+export type QuantizedComponent = 'vision' | 'llm' | 'embed';
+
+/** `manifest.json`. */
+export interface PackageManifest {
+  format: typeof PACKAGE_FORMAT;
+  formatVersion: typeof PACKAGE_FORMAT_VERSION;
+  family: 'mplug-owl2';
+  /** Stable id derived from the source checkpoint's files. */
+  id: string;
+  /** Human-readable name (the checkpoint folder's name). */
+  name: string;
+  converterVersion: string;
+  /** ISO 8601 time of conversion. */
+  createdAt: string;
+  source: { format: 'safetensors' | 'pytorch'; files: FileEntry[] };
+  config: Owl2Config;
+  quantization: Record<QuantizedComponent, Quantization>;
+  graphs: Record<GraphName, PackageGraph>;
+  /** Every file of the package except `manifest.json` itself. */
+  files: FileEntry[];
+}
+
+const GRAPH_NAMES: readonly GraphName[] = ['vision', 'embed', 'decoder'];
+const COMPONENTS: readonly QuantizedComponent[] = ['vision', 'llm', 'embed'];
+const QUANTIZATIONS: readonly Quantization[] = ['fp32', 'fp16', 'int8', 'int4'];
+
+/** True for a plain file name (no folders, no `..`), safe to join to the package folder. */
+export function isPlainFileName(p: unknown): p is string {
+  return typeof p === 'string' && p !== '' && p !== '.' && p !== '..' && !/[\\/\0]/.test(p) && !/^[a-zA-Z]:/.test(p);
+}
+
+function fail(where: string, what: string): never {
+  throw new OwleryError('PACKAGE_INVALID', `${where}: ${what}`, { file: where });
+}
+
+function obj(v: unknown, where: string, key: string): Record<string, unknown> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) fail(where, `${key} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function str(o: Record<string, unknown>, key: string, where: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '') fail(where, `${key} must be a non-empty string`);
+  return v;
+}
+
+function fileEntries(v: unknown, where: string, key: string): FileEntry[] {
+  if (!Array.isArray(v)) fail(where, `${key} must be an array`);
+  const seen = new Set<string>();
+  return v.map((e, i) => {
+    const o = obj(e, where, `${key}[${i}]`);
+    if (!isPlainFileName(o.path)) fail(where, `${key}[${i}].path must be a plain file name, got ${JSON.stringify(o.path)}`);
+    if (seen.has(o.path)) fail(where, `${key} lists ${o.path} twice`);
+    seen.add(o.path);
+    if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0) fail(where, `${key}[${i}] (${o.path}): size must be a non-negative integer`);
+    if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256)) fail(where, `${key}[${i}] (${o.path}): sha256 must be 64 lowercase hex digits`);
+    return { path: o.path, size: o.size, sha256: o.sha256 };
+  });
+}
+
+function graphIO(v: unknown, where: string, key: string): GraphIO[] {
+  if (!Array.isArray(v)) fail(where, `${key} must be an array`);
+  return v.map((e, i) => {
+    const o = obj(e, where, `${key}[${i}]`);
+    const name = str(o, 'name', where);
+    if (o.dtype !== 'float32' && o.dtype !== 'int64') fail(where, `${key}[${i}] (${name}): dtype must be float32 or int64`);
+    if (!Array.isArray(o.shape) || o.shape.some((d) => typeof d !== 'string' && !(Number.isInteger(d) && (d as number) >= 0))) {
+      fail(where, `${key}[${i}] (${name}): shape must be a list of sizes or names`);
+    }
+    return { name, dtype: o.dtype, shape: o.shape as (number | string)[] };
+  });
+}
+
+/**
+ * Validates a parsed `manifest.json` (structure and types only; files and checksums are checked by
+ * `readPackage`). `where` names the file in error messages.
+ */
+export function validateManifest(raw: unknown, where = MANIFEST_FILE): PackageManifest {
+  const m = obj(raw, where, 'the manifest');
+  if (m.format !== PACKAGE_FORMAT) fail(where, `format is ${JSON.stringify(m.format)}, expected "${PACKAGE_FORMAT}"`);
+  if (m.formatVersion !== PACKAGE_FORMAT_VERSION) {
+    fail(where, `formatVersion ${JSON.stringify(m.formatVersion)} is not supported (this version of Owlery reads ${PACKAGE_FORMAT_VERSION}); convert the checkpoint again`);
+  }
+  if (m.family !== 'mplug-owl2') fail(where, `family ${JSON.stringify(m.family)} is not supported`);
+  const id = str(m, 'id', where);
+  const name = str(m, 'name', where);
+  const converterVersion = str(m, 'converterVersion', where);
+  const createdAt = str(m, 'createdAt', where);
+  if (Number.isNaN(Date.parse(createdAt))) fail(where, 'createdAt is not a date');
+  const src = obj(m.source, where, 'source');
+  if (src.format !== 'safetensors' && src.format !== 'pytorch') fail(where, 'source.format must be safetensors or pytorch');
+  const sourceFiles = fileEntries(src.files, where, 'source.files');
+  const config = obj(m.config, where, 'config') as unknown as Owl2Config;
+  for (const part of ['llm', 'vision', 'abstractor'] as const) obj((config as unknown as Record<string, unknown>)[part], where, `config.${part}`);
+  const q = obj(m.quantization, where, 'quantization');
+  const g = obj(m.graphs, where, 'graphs');
+  const files = fileEntries(m.files, where, 'files');
+  const listed = new Set(files.map((f) => f.path));
+  const quantization = {} as Record<QuantizedComponent, Quantization>;
+  for (const c of COMPONENTS) {
+    if (!QUANTIZATIONS.includes(q[c] as Quantization)) fail(where, `quantization.${c} must be one of ${QUANTIZATIONS.join(', ')}`);
+    quantization[c] = q[c] as Quantization;
+  }
+  const graphs = {} as Record<GraphName, PackageGraph>;
+  for (const gn of GRAPH_NAMES) {
+    const e = obj(g[gn], where, `graphs.${gn}`);
+    for (const k of ['file', 'data'] as const) {
+      if (!isPlainFileName(e[k])) fail(where, `graphs.${gn}.${k} must be a plain file name`);
+      if (!listed.has(e[k])) fail(where, `graphs.${gn}.${k} (${e[k]}) is not listed in files`);
+    }
+    graphs[gn] = {
+      file: e.file as string,
+      data: e.data as string,
+      inputs: graphIO(e.inputs, where, `graphs.${gn}.inputs`),
+      outputs: graphIO(e.outputs, where, `graphs.${gn}.outputs`),
+    };
+  }
+  return {
+    format: PACKAGE_FORMAT,
+    formatVersion: PACKAGE_FORMAT_VERSION,
+    family: 'mplug-owl2',
+    id,
+    name,
+    converterVersion,
+    createdAt,
+    source: { format: src.format, files: sourceFiles },
+    config,
+    quantization,
+    graphs,
+    files,
+  };
+}
