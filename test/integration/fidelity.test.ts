@@ -130,7 +130,7 @@ class Runner {
   async decode(embeds: Float32Array, modality: number[], P: number, past: Record<string, ort.Tensor>, fetchHidden: boolean): Promise<ort.InferenceSession.ReturnType> {
     const T = modality.length;
     const { numLayers, hiddenSize } = this.cfg.llm;
-    const fetches = [DECODER_IO.logits];
+    const fetches: string[] = [DECODER_IO.logits];
     for (let i = 0; i < numLayers; i++) fetches.push(DECODER_IO.presentKey(i), DECODER_IO.presentValue(i));
     if (fetchHidden) {
       for (let i = 0; i < numLayers; i++) fetches.push(DECODER_IO.hidden(i));
