@@ -119,7 +119,8 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
       pages: 1,
       page: 0,
     });
-    if (cmyk) pipeline = pipeline.toColourspace('cmyk');
+    // Keep the file's own CMYK values (sharp would otherwise round-trip them through an ICC profile).
+    if (cmyk) pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
     ({ data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true }));
   } catch (err) {
     throw decodeError(err, name, format, meta);
