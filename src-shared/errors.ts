@@ -22,6 +22,11 @@ export type ErrorCode =
   | 'CANCELLED'
   | 'INVALID_ARGUMENT'
   | 'DISK_FULL'
+  | 'DB_CORRUPT'
+  | 'DB_LOCKED'
+  | 'DB_READONLY'
+  | 'DB_TOO_NEW'
+  | 'NOT_FOUND'
   | 'INTERNAL';
 
 /** An expected failure, with a stable code and a message a user can act on. */
