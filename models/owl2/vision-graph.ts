@@ -16,6 +16,7 @@ import { checkpointWeight, linearFrom, requireTensor } from '../onnx/weights.ts'
 import type { WeightReader } from '../onnx/weights.ts';
 import { TORCH_LAYERNORM_EPS } from './config.ts';
 import type { Owl2Config } from './config.ts';
+import { abstractorPosEmbeds } from './sincos.ts';
 
 /** Checkpoint key prefixes of the vision tower. */
 export const VISION_PREFIX = 'model.vision_model';
@@ -49,7 +50,7 @@ async function positionTable(cfg: Owl2Config, r: WeightReader, layer: number): P
     q = await r.readFloat32(`${p}.q_pos_embed`);
     k = await r.readFloat32(`${p}.k_pos_embed`);
   } else if (!hasQ && !hasK) {
-    throw new OwleryError('CHECKPOINT_INVALID', `TODO sincos: ${p}.q_pos_embed missing`);
+    ({ q, k } = abstractorPosEmbeds(a)); // float32 emulation of the official NumPy tables
   } else {
     throw new OwleryError('CHECKPOINT_INVALID', `the checkpoint has only one of ${p}.q_pos_embed and ${p}.k_pos_embed`);
   }

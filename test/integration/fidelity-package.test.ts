@@ -6,17 +6,20 @@
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile, copyFile, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../models/checkpoint/index.ts';
 import type { WritableTensor } from '../../models/checkpoint/write-common.ts';
 import { writeSafetensorsCheckpoint } from '../../models/checkpoint/write-safetensors.ts';
 import { convertCheckpoint, expectedCheckpointTensors } from '../../models/convert.ts';
 import type { ConvertProgress } from '../../models/convert.ts';
+import { parseNpy } from '../../models/npy.ts';
 import { parseOwl2Config } from '../../models/owl2/config.ts';
 import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
 
-const CHECKPOINT = join(import.meta.dirname, '../fixtures/owl2-public/checkpoint');
+const FIXTURE = join(import.meta.dirname, '../fixtures/owl2-public');
+const CHECKPOINT = join(FIXTURE, 'checkpoint');
 const SIDE_FILES = ['config.json', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json'];
 
 let work: string;
@@ -131,6 +134,27 @@ describe('convertCheckpoint', () => {
       const a = m.files.find((f) => f.path === `${g}.onnx.data`)!;
       const b = manifest.files.find((f) => f.path === `${g}.onnx.data`)!;
       expect(a.sha256, g).toBe(b.sha256);
+    }
+  });
+
+  it('computes the abstractor position tables when the checkpoint has no q/k_pos_embed buffers', async () => {
+    const dir = await makeCheckpoint('no-pos', fixtureTensors.filter((t) => !/\.(q|k)_pos_embed$/.test(t.name)));
+    await convertCheckpoint(dir, join(work, 'no-pos-out'));
+    const pkg = await readPackage(join(work, 'no-pos-out'));
+    const session = await ort.InferenceSession.create(pkg.graphPaths.vision);
+    try {
+      const fixture = JSON.parse(await readFile(join(FIXTURE, 'expected/manifest.json'), 'utf8')) as { vision: Record<string, Record<string, string>> };
+      for (const [key, c] of Object.entries(fixture.vision)) {
+        const pv = parseNpy(new Uint8Array(await readFile(join(FIXTURE, c.pixel_values))));
+        const out = await session.run({ pixel_values: new ort.Tensor('float32', pv.data as Float32Array, pv.shape) });
+        const want = parseNpy(new Uint8Array(await readFile(join(FIXTURE, c.encode_images)))).data as Float32Array;
+        const got = out.image_embeds.data as Float32Array;
+        let diff = 0;
+        for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[i]));
+        expect(diff, key).toBeLessThanOrEqual(3e-4);
+      }
+    } finally {
+      await session.release();
     }
   });
 
