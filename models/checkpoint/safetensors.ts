@@ -147,6 +147,7 @@ export class SafetensorsFile implements TensorFile {
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   readonly metadata: Readonly<Record<string, string>>;
   private readonly ranges: Map<string, SafetensorsEntry>;
+  private readonly dataStart: number;
 
   private constructor(private readonly f: OpenFile, header: SafetensorsHeader, displayName: string) {
     this.metadata = header.metadata;
@@ -156,8 +157,6 @@ export class SafetensorsFile implements TensorFile {
     }]));
     this.dataStart = header.dataStart;
   }
-
-  private readonly dataStart: number;
 
   /** Path of the file, as opened. */
   get path(): string {

@@ -15,7 +15,7 @@ import {
 import { owl2TensorSpecs, ropeInvFreq, writeTinyCheckpoint } from '../../../models/tiny/factory.ts';
 import type { TinyCheckpointOptions } from '../../../models/tiny/factory.ts';
 import { pyFloatRepr, pyJson } from '../../../models/tiny/pyjson.ts';
-import { ensureTinyCheckpoint } from '../../helpers/tiny-model.ts';
+import { ensureTinyCheckpoint, TINY_CACHE_DIR, tinyCheckpointKey } from '../../helpers/tiny-model.ts';
 
 const FIXTURE = fileURLToPath(new URL('../../fixtures/owl2-public/', import.meta.url));
 const CKPT = join(FIXTURE, 'checkpoint');
@@ -203,4 +203,23 @@ describe('round trips in every format give the same float32 tensors', () => {
       }
     });
   }
+});
+
+describe('ensureTinyCheckpoint', () => {
+  it('builds once when several callers race, leaves no temporary folders, and reuses the result', async () => {
+    const opts: TinyCheckpointOptions = { seed: 1234, config: { num_hidden_layers: 1 } };
+    const key = await tinyCheckpointKey(opts);
+    await rm(join(TINY_CACHE_DIR, key), { recursive: true, force: true });
+    const dirs = await Promise.all([1, 2, 3, 4].map(() => ensureTinyCheckpoint(opts)));
+    expect(new Set(dirs)).toEqual(new Set([join(TINY_CACHE_DIR, key)]));
+    expect((await readdir(TINY_CACHE_DIR)).filter((n) => n.includes(key) && n !== key)).toEqual([]);
+    const r = await openCheckpoint(dirs[0]);
+    try {
+      expect(r.tensors.has('model.layers.0.self_attn.q_proj.weight')).toBe(true);
+      expect(r.tensors.has('model.layers.1.self_attn.q_proj.weight')).toBe(false);
+    } finally {
+      await r.close();
+    }
+    expect(await ensureTinyCheckpoint({ ...opts, format: 'safetensors', dtype: 'F32', shards: 1 })).toBe(dirs[0]);
+  });
 });
