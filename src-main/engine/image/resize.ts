@@ -13,6 +13,8 @@
 /** Fractional bits of Pillow's fixed-point weights (`PRECISION_BITS` = 32 − 8 − 2). */
 const PRECISION_BITS = 22;
 const HALF = 1 << (PRECISION_BITS - 1);
+// Every accumulator fits in int32 (as in Pillow, whose sums are INT32): |Σ pixel·k| ≤ 255 · Σ|k| < 2^31
+// because the bicubic weights sum to 2^22 with negative lobes of at most ~13 %, so int32 math is exact.
 
 /** Per-output-pixel windows and integer weights for one axis of a resize. */
 export interface ResampleCoefficients {
@@ -102,9 +104,9 @@ function resampleHorizontal(src: Uint8Array, w: number, h: number, channels: num
         let s2 = HALF;
         for (let j = 0; j < n; j++, p += 3) {
           const k = weights[kb + j];
-          s0 += src[p] * k;
-          s1 += src[p + 1] * k;
-          s2 += src[p + 2] * k;
+          s0 = (s0 + Math.imul(src[p], k)) | 0;
+          s1 = (s1 + Math.imul(src[p + 1], k)) | 0;
+          s2 = (s2 + Math.imul(src[p + 2], k)) | 0;
         }
         out[o++] = clip8(s0);
         out[o++] = clip8(s1);
@@ -122,7 +124,7 @@ function resampleHorizontal(src: Uint8Array, w: number, h: number, channels: num
       const o = y * outStride + x * channels;
       for (let ch = 0; ch < channels; ch++) {
         let s = HALF;
-        for (let j = 0, p = p0 + ch; j < n; j++, p += channels) s += src[p] * weights[kb + j];
+        for (let j = 0, p = p0 + ch; j < n; j++, p += channels) s = (s + Math.imul(src[p], weights[kb + j])) | 0;
         out[o + ch] = clip8(s);
       }
     }
@@ -153,13 +155,13 @@ function resampleVertical(src: Uint8Array, w: number, channels: number, c: Resam
       const r3 = r2 + rowLen;
       if (n === 4) {
         for (let i = 0; i < rowLen; i++) {
-          out[o + i] = clip8(HALF + src[r0 + i] * k0 + src[r1 + i] * k1 + src[r2 + i] * k2 + src[r3 + i] * k3);
+          out[o + i] = clip8((HALF + Math.imul(src[r0 + i], k0) + Math.imul(src[r1 + i], k1) + Math.imul(src[r2 + i], k2) + Math.imul(src[r3 + i], k3)) | 0);
         }
       } else {
         const k4 = weights[kb + 4];
         const r4 = r3 + rowLen;
         for (let i = 0; i < rowLen; i++) {
-          out[o + i] = clip8(HALF + src[r0 + i] * k0 + src[r1 + i] * k1 + src[r2 + i] * k2 + src[r3 + i] * k3 + src[r4 + i] * k4);
+          out[o + i] = clip8((HALF + Math.imul(src[r0 + i], k0) + Math.imul(src[r1 + i], k1) + Math.imul(src[r2 + i], k2) + Math.imul(src[r3 + i], k3) + Math.imul(src[r4 + i], k4)) | 0);
         }
       }
       continue;
@@ -169,7 +171,7 @@ function resampleVertical(src: Uint8Array, w: number, channels: number, c: Resam
       const k = weights[kb + j];
       if (k === 0) continue;
       const row = r0 + j * rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] += src[row + i] * k;
+      for (let i = 0; i < rowLen; i++) acc[i] += Math.imul(src[row + i], k);
     }
     for (let i = 0; i < rowLen; i++) out[o + i] = clip8(acc[i]);
   }
