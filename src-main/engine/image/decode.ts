@@ -54,6 +54,9 @@ export const DEFAULT_MAX_PIXELS = 100_000_000;
 /** Default encoded-size limit: 256 MiB. */
 export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
+/** Longest a single decode may take before it is abandoned as hostile (e.g. a JPEG with thousands of scans). */
+const DECODE_TIMEOUT_S = 60;
+
 /** Formats we decode, keyed by sharp's format name. */
 const SUPPORTED = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
 const SUPPORTED_LIST = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
@@ -65,9 +68,11 @@ const SUPPORTED_LIST = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
  * composited; grayscale → R = G = B; palette images are expanded; 16-bit samples are reduced to
  * their high byte (as Pillow does for RGB; Pillow clips 16-bit *grayscale* to 255, which we do not
  * copy); embedded ICC profiles are ignored (Pillow does not apply them); CMYK uses Pillow's
- * `cmyk2rgb`. **Deviation from the official code:** the EXIF orientation is applied by default, so a
- * portrait phone photo reaches the model upright; pass `applyExifOrientation: false` for the
- * official behaviour. `orientation` reports the file's tag either way.
+ * `cmyk2rgb`; a GIF's transparent pixels get the transparent palette colour.
+ *
+ * **Deviation from the official code:** the EXIF orientation is applied by default, so a portrait
+ * phone photo reaches the model upright; pass `applyExifOrientation: false` for the official
+ * behaviour. `orientation` reports the file's tag either way.
  *
  * HEIC needs an HEVC decoder, which sharp's bundled libheif does not include; such files fail with
  * `IMAGE_UNSUPPORTED`. AVIF (AV1 in the same container) works.
@@ -113,7 +118,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   try {
     let pipeline = sharp(bytes, {
       failOn: 'error', // truncated or corrupt pixel data is an error, never a grey fill
-      limitInputPixels: maxPixels,
+      limitInputPixels: Math.max(1, Math.floor(maxPixels)),
       ignoreIcc: true, // Pillow's convert('RGB') does not colour-manage
       autoOrient: applyOrientation,
       pages: 1,
@@ -121,7 +126,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     });
     // Keep the file's own CMYK values (sharp would otherwise round-trip them through an ICC profile).
     if (cmyk) pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
-    ({ data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true }));
+    ({ data, info } = await pipeline.timeout({ seconds: DECODE_TIMEOUT_S }).raw().toBuffer({ resolveWithObject: true }));
   } catch (err) {
     throw decodeError(err, name, format, meta);
   }
@@ -129,6 +134,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     // Raw output is 8-bit unless asked otherwise; anything else is a bug, not a user error.
     throw new Error(`decodeImage: expected 8-bit samples for ${name}, got ${data.length} bytes for ${info.width}×${info.height}×${info.channels}`);
   }
+  if (meta.format === 'gif' && info.channels === 4) fillGifTransparent(data, bytes);
   const rgb = cmyk ? cmykToRgb(data, info.width * info.height, info.channels) : toRgb(data, info.width * info.height, info.channels);
   return { width: info.width, height: info.height, data: rgb, format, orientation };
 }
@@ -193,6 +199,9 @@ function decodeError(err: unknown, name: string, format: string, meta: Metadata)
       { name, format, cause: msg },
     );
   }
+  if (/timeout/i.test(msg)) {
+    return new OwleryError('IMAGE_UNREADABLE', `${name} took longer than ${DECODE_TIMEOUT_S} s to decode and was abandoned; the file may be damaged or crafted.`, { name, format, cause: msg });
+  }
   if (/pixel limit/i.test(msg)) {
     return new OwleryError('IMAGE_TOO_LARGE', `${name} is too large to decode (${firstLine(msg)}).`, { name, format, cause: msg });
   }
@@ -222,6 +231,54 @@ function toRgb(src: Buffer, pixels: number, channels: number): Uint8Array {
     for (let p = 0, i = 0, o = 0; p < pixels; p++, i += channels, o += 3) out[o] = out[o + 1] = out[o + 2] = src[i];
   }
   return out;
+}
+
+/**
+ * Gives a GIF's transparent pixels the colour of the transparent palette entry, as Pillow does
+ * (its first frame is mode P; convert('RGB') maps every index through the palette), where libvips
+ * leaves them black. `rgba` is the decoded first frame with alpha; only alpha-0 pixels change.
+ */
+function fillGifTransparent(rgba: Buffer, gif: Uint8Array): void {
+  const colour = gifTransparentColour(gif);
+  if (!colour) return;
+  for (let i = 0; i < rgba.length; i += 4) {
+    if (rgba[i + 3] === 0) {
+      rgba[i] = colour[0];
+      rgba[i + 1] = colour[1];
+      rgba[i + 2] = colour[2];
+    }
+  }
+}
+
+/** The first frame's transparent colour: its graphic-control transparent index in its colour table. */
+function gifTransparentColour(b: Uint8Array): [number, number, number] | undefined {
+  if (b.length < 13) return undefined;
+  let pos = 13;
+  let table: Uint8Array | undefined;
+  if (b[10] & 0x80) {
+    const n = 3 * (2 << (b[10] & 7));
+    table = b.subarray(pos, pos + n);
+    pos += n;
+  }
+  let transparent: number | undefined;
+  while (pos < b.length) {
+    const tag = b[pos];
+    if (tag === 0x21) {
+      const label = b[pos + 1];
+      pos += 2;
+      if (label === 0xf9 && b[pos] === 4) transparent = b[pos + 1] & 1 ? b[pos + 4] : undefined;
+      while (pos < b.length && b[pos] !== 0) pos += b[pos] + 1; // data sub-blocks
+      pos += 1;
+    } else if (tag === 0x2c) {
+      const packed = b[pos + 9];
+      if (packed & 0x80) table = b.subarray(pos + 10, pos + 10 + 3 * (2 << (packed & 7)));
+      break;
+    } else {
+      return undefined;
+    }
+  }
+  if (transparent === undefined || !table || 3 * transparent + 3 > table.length) return undefined;
+  return [table[3 * transparent], table[3 * transparent + 1], table[3 * transparent + 2]];
 }
 
 /** Pillow's `cmyk2rgb`: R = 255 − K − C·(255 − K)/255 with Pillow's integer rounding, per channel. */

@@ -396,6 +396,20 @@ describe('decodeImage: formats', () => {
     expect(maxDiff(img.data, frame(0))).toBe(0);
   });
 
+  it('GIF transparent pixels take the colour of the transparent palette entry, as in Pillow', async () => {
+    const rgba = Uint8Array.from([255, 0, 0, 255, 0, 255, 0, 0, 0, 0, 255, 255, 200, 100, 50, 0]);
+    const gif = Buffer.from(await rawSharp(rgba, 4, 1, 4).gif({ dither: 0 }).toBuffer());
+    // Expect a global colour table right after the 13-byte header and one graphic control
+    // extension naming the transparent index; paint that palette entry magenta.
+    expect(gif[10] & 0x80).toBe(0x80);
+    const gce = gif.indexOf(Buffer.from([0x21, 0xf9, 0x04]));
+    expect(gif[gce + 3] & 1).toBe(1);
+    const t = gif[gce + 6];
+    gif.set([255, 0, 255], 13 + 3 * t);
+    const img = await decodeImage(gif);
+    expect(Array.from(img.data)).toEqual([255, 0, 0, 255, 0, 255, 0, 0, 255, 255, 0, 255]);
+  });
+
   it('TIFF round-trips exactly; only the first page of a multi-page TIFF is decoded', async () => {
     const single = await decodeImage(await rawSharp(rgb, w, h, 3).tiff({ compression: 'lzw' }).toBuffer());
     expect(single).toMatchObject({ width: w, height: h, format: 'tiff' });
