@@ -348,9 +348,12 @@ export function restrictedUnpickle(data: Uint8Array, file: string): unknown {
 }
 
 /** Short description of an unpickled value for error messages. */
-function describe(v: unknown): string {
+function describe(v: unknown, depth = 0): string {
   if (v instanceof PickleGlobal) return v.qualified;
-  if (v instanceof PickleTuple) return `(${v.items.map(describe).join(', ')})`;
+  if (v instanceof PickleTuple) {
+    if (depth > 2 || v.items.length > 8) return 'tuple(…)';
+    return `(${v.items.map((x) => describe(x, depth + 1)).join(', ')})`;
+  }
   if (v instanceof PickleDict) return 'dict';
   if (Array.isArray(v)) return 'list';
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
