@@ -23,6 +23,8 @@ export function autoProviders(platform: NodeJS.Platform = process.platform, arch
 export function providerOptions(provider: ConcreteProvider, threads: number | undefined): ort.InferenceSession.SessionOptions {
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
+    // Failures are collected into the provider report; onnxruntime's own log would only repeat them on stderr.
+    logSeverityLevel: 4,
     graphOptimizationLevel: 'all',
     // Spinning threads burn a core while idle between decode steps for no measurable gain here.
     extra: { session: { intra_op: { allow_spinning: '0' } } },

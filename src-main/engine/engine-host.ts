@@ -1,0 +1,170 @@
+/**
+ * The engine host: the caller's side of the engine process.
+ *
+ * Runs the same under plain Node (CLI, tests, web harness) and in the Electron main process.
+ * Inference happens in a separate Node process, so the calling thread never blocks and a native
+ * crash in onnxruntime cannot take the app down. (A worker thread was tried first: onnxruntime-node
+ * 1.30 segfaults when it runs in a worker thread of a process started with a long command line,
+ * e.g. a long prompt as a CLI argument; a process also gives the isolation docs/design.md asks for.)
+ * If the process dies (crash, out of memory, killed), every pending request fails with
+ * ENGINE_CRASHED, listeners are told, and the next request starts a fresh process and reloads
+ * the last model.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { OwleryError, deserializeError } from '../../src-shared/errors.ts';
+import type { AspectMode, GenerationEvent } from '../../src-shared/engine.ts';
+import type { EngineLoadOptions, GenerateRequest } from './owl2-engine.ts';
+import type { EngineInfo, WorkerRequest, WorkerResponse, WorkerResults } from './protocol.ts';
+
+type Pending = {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  onEvent?: (e: GenerationEvent) => void;
+};
+
+type RequestBody<K extends WorkerRequest['type']> = Omit<Extract<WorkerRequest, { type: K }>, 'id' | 'type'>;
+
+/** Options for generate calls made through the host. */
+export interface HostGenerateOptions {
+  onEvent?: (e: GenerationEvent) => void;
+  /** Aborting stops generation between two decode steps; the result then has finish `cancelled`. */
+  signal?: AbortSignal;
+}
+
+export class EngineHost {
+  private worker: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private lastLoad: { dir: string; options: EngineLoadOptions } | undefined;
+  private readonly crashListeners = new Set<(err: OwleryError) => void>();
+  private info: EngineInfo | undefined;
+  private disposed = false;
+
+  constructor(private readonly workerUrl: URL = new URL('./engine-worker-bootstrap.js', import.meta.url)) {}
+
+  /** What the loaded model reports (provider, context), if one is loaded. */
+  get engineInfo(): EngineInfo | undefined {
+    return this.info;
+  }
+
+  /** Calls `fn` whenever the worker dies unexpectedly. Returns an unsubscribe function. */
+  onDidCrash(fn: (err: OwleryError) => void): () => void {
+    this.crashListeners.add(fn);
+    return () => this.crashListeners.delete(fn);
+  }
+
+  /** Loads a model package in the worker (starting the worker if needed). */
+  async load(dir: string, options: EngineLoadOptions = {}): Promise<EngineInfo> {
+    this.lastLoad = { dir, options };
+    this.info = await this.call('load', { dir, options });
+    return this.info;
+  }
+
+  /** Generates an answer, streaming events; resolves with the final result. */
+  async generate(request: GenerateRequest, opts: HostGenerateOptions = {}): Promise<WorkerResults['generate']> {
+    await this.ensureLoaded();
+    const id = this.nextId;
+    const abort = () => this.worker?.send({ type: 'cancel', id: this.nextId++, target: id } satisfies WorkerRequest);
+    const result = this.call('generate', { request }, opts.onEvent);
+    if (opts.signal?.aborted) abort();
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await result;
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  /** `tokenizer_image_token` ids for a prompt (-200 where each image goes). */
+  async tokenize(text: string): Promise<number[]> {
+    await this.ensureLoaded();
+    return this.call('tokenize', { text });
+  }
+
+  /** Float32 pixel values [3, S, S] for one photo. */
+  async preprocess(image: string | Uint8Array, aspect: AspectMode = 'resize'): Promise<Float32Array> {
+    await this.ensureLoaded();
+    return this.call('preprocess', { image, aspect });
+  }
+
+  /** Image embeddings [Q+1, H] for one photo. */
+  async embedImage(image: string | Uint8Array, aspect: AspectMode = 'resize'): Promise<Float32Array> {
+    await this.ensureLoaded();
+    return this.call('embed-image', { image, aspect });
+  }
+
+  /** Stops the worker and fails anything still pending. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const w = this.worker;
+    this.worker = undefined;
+    this.failAll(new OwleryError('CANCELLED', 'the engine was shut down'));
+    if (w && w.exitCode === null && w.signalCode === null) {
+      const exited = new Promise((resolve) => w.once('exit', resolve));
+      w.kill('SIGTERM');
+      await exited;
+    }
+  }
+
+  /** The engine process's pid, if it is running (for fault-injection tests and diagnostics). */
+  get enginePid(): number | undefined {
+    return this.worker?.pid;
+  }
+
+  private async ensureLoaded(): Promise<void> {
+    if (this.worker && this.info) return;
+    if (!this.lastLoad) throw new OwleryError('PACKAGE_INVALID', 'no model is loaded: load a model package first');
+    await this.load(this.lastLoad.dir, this.lastLoad.options);
+  }
+
+  private start(): ChildProcess {
+    if (this.disposed) throw new OwleryError('CANCELLED', 'the engine was shut down');
+    const w = fork(fileURLToPath(this.workerUrl), [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [],
+    });
+    w.on('message', (msg: WorkerResponse) => this.onMessage(msg));
+    w.on('error', (err) => this.onDeath(w, `the engine process failed: ${err.message}`));
+    w.on('exit', (code, signal) => this.onDeath(w, `the engine process stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})`));
+    this.worker = w;
+    return w;
+  }
+
+  private onDeath(w: ChildProcess, message: string): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    this.info = undefined;
+    const err = new OwleryError('ENGINE_CRASHED', `${message}; it will be restarted for the next request`);
+    this.failAll(err);
+    for (const fn of this.crashListeners) fn(err);
+  }
+
+  private failAll(err: Error): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(err);
+  }
+
+  private onMessage(msg: WorkerResponse): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    if (msg.type === 'event') {
+      p.onEvent?.(msg.event);
+      return;
+    }
+    this.pending.delete(msg.id);
+    if (msg.type === 'result') p.resolve(msg.value);
+    else p.reject(deserializeError(msg.error));
+  }
+
+  private call<K extends WorkerRequest['type']>(type: K, body: RequestBody<K>, onEvent?: (e: GenerationEvent) => void): Promise<WorkerResults[K]> {
+    const w = this.worker ?? this.start();
+    const id = this.nextId++;
+    return new Promise<WorkerResults[K]>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent });
+      w.send({ ...body, type, id } as WorkerRequest);
+    });
+  }
+}

@@ -1,0 +1,374 @@
+/**
+ * The mPLUG-Owl2 inference pipeline on onnxruntime-node: photo → pixel values → image embeddings,
+ * prompt → token ids with image placeholders → merged embeddings with modality indicators →
+ * decoder with a KV cache → sampled tokens, streamed.
+ *
+ * This class runs wherever it is created; the app and the CLI create it inside the engine worker
+ * (`engine-worker.ts`) because onnxruntime-node's `run` blocks the calling thread.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { OwleryError } from '../../src-shared/errors.ts';
+import type {
+  AspectMode,
+  ExecutionProviderName,
+  FinishReason,
+  GenerationEvent,
+  GenerationStats,
+  ProviderReport,
+  SamplingOptions,
+} from '../../src-shared/engine.ts';
+import type { Owl2Config } from '../../models/owl2/config.ts';
+import type { PackageManifest } from '../../models/package/manifest.ts';
+import { readPackage } from '../../models/package/read.ts';
+import { LlamaTokenizer, IMAGE_TOKEN_INDEX } from './tokenizer/llama-tokenizer.ts';
+import { decodeImage } from './image/decode.ts';
+import { parsePreprocessorConfig, preprocessImage, type PreprocessorConfig } from './image/preprocess.ts';
+import { Sampler, resolveSampling } from './generation/sampler.ts';
+import { StopStringStream } from './generation/text-stream.ts';
+import { createWithFallback } from './providers.ts';
+
+/** An image given to the engine: a file path or the file's bytes. */
+export type ImageInput = string | Uint8Array;
+
+/** Options for loading a package. */
+export interface EngineLoadOptions {
+  provider?: ExecutionProviderName;
+  /** Intra-op threads; default: onnxruntime's choice. */
+  threads?: number;
+  /** Check every package file's sha256 (default true; a stamp skips unchanged files). */
+  verify?: boolean;
+}
+
+/** One request: a prompt already rendered with the template, and its images in marker order. */
+export interface GenerateRequest {
+  prompt: string;
+  images?: ImageInput[];
+  sampling?: SamplingOptions;
+  aspect?: AspectMode;
+  /** Keep the raw logits each generated token was chosen from (float32 [steps, vocab]). */
+  collectLogits?: boolean;
+}
+
+/** Lets the caller stop a generation between two decode steps. */
+export interface CancelSignal {
+  readonly cancelled: boolean;
+}
+
+/** The final result of a request. */
+export type GenerateResult = Extract<GenerationEvent, { type: 'done' }> & { promptIds: number[]; stepLogits?: Float32Array };
+
+interface Sessions {
+  vision: ort.InferenceSession;
+  embed: ort.InferenceSession;
+  decoder: ort.InferenceSession;
+}
+
+const now = (): number => performance.now();
+
+// onnxruntime logs provider failures to stderr itself; they are reported through ProviderReport
+// instead. OWLERY_ORT_LOG=verbose|info|warning|error brings its log back for debugging.
+ort.env.logLevel = (process.env.OWLERY_ORT_LOG as typeof ort.env.logLevel) ?? 'fatal';
+
+/** The loaded model: sessions, tokenizer, preprocessing settings. */
+export class Owl2Engine {
+  private readonly imageCache = new Map<string, Float32Array>();
+  private static readonly IMAGE_CACHE_ENTRIES = 32;
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: PackageManifest,
+    readonly config: Owl2Config,
+    readonly tokenizer: LlamaTokenizer,
+    readonly preprocessor: PreprocessorConfig,
+    readonly providerReport: ProviderReport,
+    private readonly sessions: Sessions,
+  ) {}
+
+  /** Loads a model package: validates it, creates the sessions with the chosen provider. */
+  static async load(dir: string, opts: EngineLoadOptions = {}): Promise<Owl2Engine> {
+    const pkg = await readPackage(dir, { verify: opts.verify ?? true });
+    const manifest = pkg.manifest;
+    const tokenizer = await LlamaTokenizer.fromDir(dir);
+    const preprocessor = parsePreprocessorConfig(JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')));
+    const { value: sessions, report } = await createWithFallback(opts.provider ?? 'auto', opts.threads, async (so) => {
+      const open = (file: string) => ort.InferenceSession.create(file, so);
+      const [vision, embed, decoder] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed), await open(pkg.graphPaths.decoder)];
+      return { vision, embed, decoder };
+    });
+    return new Owl2Engine(dir, manifest, manifest.config, tokenizer, preprocessor, report, sessions);
+  }
+
+  /** Releases every session. */
+  async dispose(): Promise<void> {
+    await Promise.all([this.sessions.vision.release(), this.sessions.embed.release(), this.sessions.decoder.release()]);
+  }
+
+  /** Decodes and preprocesses one photo into float32 pixel values [3, S, S]. */
+  async preprocess(image: ImageInput, aspect: AspectMode = 'resize'): Promise<Float32Array> {
+    const bytes = await readImageBytes(image);
+    return preprocessImage(await decodeImage(bytes, { name: imageName(image) }), this.preprocessor, aspect);
+  }
+
+  /** Runs the vision graph on pixel values [3, S, S]; returns image embeddings [Q+1, H]. */
+  async embedPixels(pixels: Float32Array): Promise<Float32Array> {
+    const s = this.config.vision.imageSize;
+    const out = await this.sessions.vision.run({ pixel_values: new ort.Tensor('float32', pixels, [1, 3, s, s]) }, ['image_embeds']);
+    return out.image_embeds.data as Float32Array;
+  }
+
+  /**
+   * Embeddings of one photo, from the cache when the same bytes were seen with the same
+   * preprocessing mode. Returns whether the cache answered.
+   */
+  async embedImage(image: ImageInput, aspect: AspectMode = 'resize', timing?: { decodeMs: number; encodeMs: number }): Promise<{ embeds: Float32Array; cached: boolean }> {
+    const bytes = await readImageBytes(image);
+    const key = `${createHash('sha256').update(bytes).digest('hex')}:${aspect}`;
+    const hit = this.imageCache.get(key);
+    if (hit) {
+      this.imageCache.delete(key);
+      this.imageCache.set(key, hit);
+      return { embeds: hit, cached: true };
+    }
+    const t0 = now();
+    const pixels = preprocessImage(await decodeImage(bytes, { name: imageName(image) }), this.preprocessor, aspect);
+    const t1 = now();
+    const embeds = await this.embedPixels(pixels);
+    const t2 = now();
+    if (timing) {
+      timing.decodeMs += t1 - t0;
+      timing.encodeMs += t2 - t1;
+    }
+    this.imageCache.set(key, embeds);
+    if (this.imageCache.size > Owl2Engine.IMAGE_CACHE_ENTRIES) this.imageCache.delete(this.imageCache.keys().next().value!);
+    return { embeds, cached: false };
+  }
+
+  /** Token embeddings for ids [T] → [T, H]. */
+  async embedTokens(ids: readonly number[]): Promise<Float32Array> {
+    const t = new ort.Tensor('int64', BigInt64Array.from(ids, (i) => BigInt(i)), [1, ids.length]);
+    const out = await this.sessions.embed.run({ input_ids: t }, ['inputs_embeds']);
+    return out.inputs_embeds.data as Float32Array;
+  }
+
+  /**
+   * Builds the decoder input for a prompt: text embeddings with each image placeholder (-200)
+   * replaced by that image's Q+1 embedding rows, and the per-token modality (1 for image rows).
+   */
+  async buildInputs(promptIds: readonly number[], imageEmbeds: readonly Float32Array[]): Promise<{ embeds: Float32Array; modality: BigInt64Array; length: number }> {
+    const H = this.config.llm.hiddenSize;
+    const rows = this.config.imageTokens;
+    const textIds = promptIds.filter((id) => id !== IMAGE_TOKEN_INDEX);
+    const placeholders = promptIds.length - textIds.length;
+    if (placeholders !== imageEmbeds.length) {
+      throw new OwleryError('INVALID_ARGUMENT', `the prompt has ${placeholders} image marker(s) but ${imageEmbeds.length} image(s) were given`);
+    }
+    const textEmbeds = textIds.length ? await this.embedTokens(textIds) : new Float32Array(0);
+    const length = textIds.length + placeholders * rows;
+    const embeds = new Float32Array(length * H);
+    const modality = new BigInt64Array(length);
+    let pos = 0;
+    let textRow = 0;
+    let image = 0;
+    for (const id of promptIds) {
+      if (id === IMAGE_TOKEN_INDEX) {
+        embeds.set(imageEmbeds[image++], pos * H);
+        modality.fill(1n, pos, pos + rows);
+        pos += rows;
+      } else {
+        embeds.set(textEmbeds.subarray(textRow * H, (textRow + 1) * H), pos * H);
+        textRow++;
+        pos++;
+      }
+    }
+    return { embeds, modality, length };
+  }
+
+  /** One decoder run over `length` new positions after `past`; returns last-position logits and the new cache. */
+  async decode(embeds: Float32Array, modality: BigInt64Array, past: KvCache): Promise<{ logits: Float32Array; cache: KvCache }> {
+    const { hiddenSize: H, numLayers, numKvHeads, headDim } = this.config.llm;
+    const T = modality.length;
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: new ort.Tensor('float32', embeds, [1, T, H]),
+      modality: new ort.Tensor('int64', modality, [1, T]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(past.length + i)), [1, T]),
+    };
+    const fetches = ['logits'];
+    for (let i = 0; i < numLayers; i++) {
+      feeds[`past_key.${i}`] = new ort.Tensor('float32', past.keys[i], [1, numKvHeads, past.length, headDim]);
+      feeds[`past_value.${i}`] = new ort.Tensor('float32', past.values[i], [1, numKvHeads, past.length, headDim]);
+      fetches.push(`present_key.${i}`, `present_value.${i}`);
+    }
+    const out = await this.sessions.decoder.run(feeds, fetches);
+    const cache: KvCache = { length: past.length + T, keys: [], values: [] };
+    for (let i = 0; i < numLayers; i++) {
+      cache.keys.push(out[`present_key.${i}`].data as Float32Array);
+      cache.values.push(out[`present_value.${i}`].data as Float32Array);
+    }
+    return { logits: out.logits.data as Float32Array, cache };
+  }
+
+  /** An empty KV cache for this model. */
+  emptyCache(): KvCache {
+    const n = this.config.llm.numLayers;
+    return { length: 0, keys: Array.from({ length: n }, () => new Float32Array(0)), values: Array.from({ length: n }, () => new Float32Array(0)) };
+  }
+
+  /**
+   * Generates an answer for a rendered prompt, streaming events as it goes.
+   *
+   * Stops at `</s>` (id or spelled out), at `maxNewTokens`, at the end of the context window, or
+   * between two steps when `cancel.cancelled` becomes true (finish `cancelled`, partial text kept).
+   */
+  async generate(req: GenerateRequest, onEvent: (e: GenerationEvent) => void = () => {}, cancel: CancelSignal = { cancelled: false }): Promise<GenerateResult> {
+    const tStart = now();
+    const sampling = resolveSampling(req.sampling);
+    const images = req.images ?? [];
+    const promptIds = this.tokenizer.tokenizeWithImages(req.prompt);
+    const markers = promptIds.filter((id) => id === IMAGE_TOKEN_INDEX).length;
+    if (markers !== images.length) {
+      throw new OwleryError('INVALID_ARGUMENT', `the prompt has ${markers} <|image|> marker(s) but ${images.length} image(s) were given`);
+    }
+    const limit = this.config.llm.maxPositions;
+    const promptLength = promptIds.length - markers + markers * this.config.imageTokens;
+    if (promptLength >= limit) {
+      throw new OwleryError('CONTEXT_OVERFLOW',
+        `the conversation is ${promptLength} tokens long, but the model's context window is ${limit} tokens: start a new conversation or shorten the message`,
+        { promptTokens: promptLength, contextLimit: limit });
+    }
+    const timing = { decodeMs: 0, encodeMs: 0 };
+    let fromCache = 0;
+    const imageEmbeds: Float32Array[] = [];
+    if (images.length) onEvent({ type: 'phase', phase: 'decode-image' });
+    for (const img of images) {
+      const r = await this.embedImage(img, req.aspect ?? 'resize', timing);
+      if (r.cached) fromCache++;
+      imageEmbeds.push(r.embeds);
+    }
+    if (cancel.cancelled) return this.finish('cancelled', promptIds, [], '', tStart, { promptLength, images: images.length, fromCache, timing, prefillMs: 0, firstTokenAt: 0, decodeStart: 0 }, onEvent);
+
+    onEvent({ type: 'phase', phase: 'prefill' });
+    const tPrefill = now();
+    const inputs = await this.buildInputs(promptIds, imageEmbeds);
+    let { logits, cache } = await this.decode(inputs.embeds, inputs.modality, this.emptyCache());
+    const prefillMs = now() - tPrefill;
+
+    onEvent({ type: 'phase', phase: 'generate' });
+    const sampler = new Sampler(sampling);
+    const history = promptIds.filter((id) => id >= 0);
+    const outputIds: number[] = [];
+    const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
+    const stream = new StopStringStream('</s>');
+    const maxNew = Math.min(sampling.maxNewTokens, limit - promptLength);
+    let finish: FinishReason = 'length';
+    let firstTokenAt = 0;
+    const decodeStart = now();
+    const textEmbed = new BigInt64Array(1);
+    const stepLogits: Float32Array[] = [];
+    for (;;) {
+      if (cancel.cancelled) {
+        finish = 'cancelled';
+        break;
+      }
+      if (req.collectLogits) stepLogits.push(logits.slice());
+      const id = sampler.next(logits, history);
+      if (!firstTokenAt) firstTokenAt = now();
+      if (id === this.tokenizer.eosId) {
+        finish = 'eos';
+        break;
+      }
+      outputIds.push(id);
+      history.push(id);
+      const piece = stream.push(decoder.push(id));
+      onEvent({ type: 'tokens', ids: [id], text: piece.text });
+      if (piece.stopped) {
+        finish = 'eos';
+        break;
+      }
+      if (outputIds.length >= maxNew) break;
+      if (cancel.cancelled) {
+        finish = 'cancelled';
+        break;
+      }
+      ({ logits, cache } = await this.decode(await this.embedTokens([id]), textEmbed, cache));
+    }
+    const tail = stream.push(decoder.flush());
+    const rest = tail.text + (tail.stopped ? '' : stream.flush());
+    if (rest) onEvent({ type: 'tokens', ids: [], text: rest });
+    const result = this.finish(finish, promptIds, outputIds, stream.fullText, tStart,
+      { promptLength, images: images.length, fromCache, timing, prefillMs, firstTokenAt, decodeStart }, onEvent);
+    return req.collectLogits ? { ...result, stepLogits: concatFloat32(stepLogits) } : result;
+  }
+
+  private finish(
+    finish: FinishReason,
+    promptIds: number[],
+    outputIds: number[],
+    text: string,
+    tStart: number,
+    m: { promptLength: number; images: number; fromCache: number; timing: { decodeMs: number; encodeMs: number }; prefillMs: number; firstTokenAt: number; decodeStart: number },
+    onEvent: (e: GenerationEvent) => void,
+  ): GenerateResult {
+    const end = now();
+    const decodeSteps = Math.max(outputIds.length - 1, 0);
+    const decodeMs = m.firstTokenAt ? end - m.firstTokenAt : 0;
+    const stats: GenerationStats = {
+      provider: this.providerReport.used,
+      promptTokens: m.promptLength,
+      outputTokens: outputIds.length,
+      contextLimit: this.config.llm.maxPositions,
+      imageCount: m.images,
+      imagesFromCache: m.fromCache,
+      imageDecodeMs: round(m.timing.decodeMs),
+      imageEncodeMs: round(m.timing.encodeMs),
+      prefillMs: round(m.prefillMs),
+      prefillTokensPerSecond: m.prefillMs > 0 ? round((m.promptLength * 1000) / m.prefillMs) : 0,
+      timeToFirstTokenMs: m.firstTokenAt ? round(m.firstTokenAt - tStart) : 0,
+      decodeTokensPerSecond: decodeSteps > 0 && decodeMs > 0 ? round((decodeSteps * 1000) / decodeMs) : 0,
+      totalMs: round(end - tStart),
+      reusedPromptTokens: 0,
+    };
+    const done = { type: 'done' as const, finish, outputIds, text, stats };
+    onEvent(done);
+    return { ...done, promptIds };
+  }
+}
+
+/** Keys and values of every layer, [1, kvHeads, length, headDim] each, post-RoPE. */
+export interface KvCache {
+  length: number;
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
+function concatFloat32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+function imageName(image: ImageInput): string {
+  return typeof image === 'string' ? image : 'image';
+}
+
+async function readImageBytes(image: ImageInput): Promise<Uint8Array> {
+  if (typeof image !== 'string') return image;
+  try {
+    return await readFile(image);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new OwleryError('FILE_NOT_FOUND', `image not found: ${image}`);
+    if (code === 'EISDIR') throw new OwleryError('IMAGE_UNREADABLE', `${image} is a folder, not an image`);
+    throw new OwleryError('IMAGE_UNREADABLE', `cannot read ${image}: ${(err as Error).message}`);
+  }
+}

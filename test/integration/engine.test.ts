@@ -1,0 +1,180 @@
+/**
+ * The engine end to end on the seeded tiny model, converted from safetensors by the real converter:
+ * ONNX vs the independent float64 reference, KV cache vs no cache, multi-image multi-turn prompts,
+ * cancellation, context overflow, and the worker host surviving a crash.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { convertCheckpoint } from '../../models/convert.ts';
+import { Owl2Engine } from '../../src-main/engine/owl2-engine.ts';
+import { EngineHost } from '../../src-main/engine/engine-host.ts';
+import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
+import { IMAGE_TOKEN_INDEX } from '../../src-main/engine/tokenizer/llama-tokenizer.ts';
+import { argmax } from '../../src-main/engine/generation/sampler.ts';
+import { Owl2Reference } from '../reference/owl2-f64.ts';
+import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+
+let work: string;
+let pkg: string;
+let ckpt: string;
+let engine: Owl2Engine;
+let reference: Owl2Reference;
+let photoA: Uint8Array;
+let photoB: Uint8Array;
+
+/** A small synthetic photo: a colour gradient with a disc, different per seed. */
+async function makePhoto(seed: number, w: number, h: number): Promise<Uint8Array> {
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 3;
+      const inDisc = (x - w / 2) ** 2 + (y - h / 2) ** 2 < (Math.min(w, h) / 3) ** 2;
+      data[i] = (x * 255) / w;
+      data[i + 1] = inDisc ? (seed * 97) % 256 : (y * 255) / h;
+      data[i + 2] = (seed * 53 + x + y) % 256;
+    }
+  }
+  return new Uint8Array(await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'owlery-engine-'));
+  ckpt = await ensureTinyCheckpoint({ seed: 1 });
+  pkg = join(work, 'pkg');
+  await convertCheckpoint(ckpt, pkg);
+  engine = await Owl2Engine.load(pkg, { provider: 'cpu' });
+  reference = await Owl2Reference.load(ckpt);
+  photoA = await makePhoto(1, 40, 30);
+  photoB = await makePhoto(2, 25, 50);
+});
+
+afterAll(async () => {
+  await engine?.dispose();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const twoTurnsTwoImages = () => buildChatPrompt([
+  { role: 'user', content: 'What is in this photo?', images: 1 },
+  { role: 'assistant', content: 'A round shape on a gradient.' },
+  { role: 'user', content: 'And how does this one differ?', images: 1 },
+]);
+
+describe('engine on the seeded tiny model', () => {
+  it('matches the float64 reference on image embeddings and logits (two images in different turns)', async () => {
+    const prompt = twoTurnsTwoImages();
+    const ids = engine.tokenizer.tokenizeWithImages(prompt);
+    expect(ids.filter((i) => i === IMAGE_TOKEN_INDEX)).toHaveLength(2);
+    const pixels = [await engine.preprocess(photoA), await engine.preprocess(photoB)];
+    const embeds = [await engine.embedPixels(pixels[0]), await engine.embedPixels(pixels[1])];
+    for (let i = 0; i < 2; i++) expect(maxAbsDiff(embeds[i], reference.encodeImage(pixels[i]))).toBeLessThan(1e-4);
+    const inputs = await engine.buildInputs(ids, embeds);
+    const { logits } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
+    const ref = reference.buildInputs(ids, pixels);
+    expect(Array.from(inputs.modality, Number)).toEqual(Array.from(ref.modality));
+    expect(maxAbsDiff(logits, reference.forward(ref.embeds, ref.modality).lastLogits)).toBeLessThan(1e-4);
+  });
+
+  it('greedy decoding with the KV cache gives the same ids as re-running the whole sequence', async () => {
+    const prompt = twoTurnsTwoImages();
+    const result = await engine.generate({ prompt, images: [photoA, photoB], sampling: { greedy: true, maxNewTokens: 12 } });
+    expect(result.outputIds.length).toBeGreaterThan(0);
+    // No cache: feed prompt + generated ids from scratch at every step.
+    const pixels = [await engine.preprocess(photoA), await engine.preprocess(photoB)];
+    const embeds = [await engine.embedPixels(pixels[0]), await engine.embedPixels(pixels[1])];
+    const ids = [...result.promptIds];
+    const noCache: number[] = [];
+    for (let step = 0; step < result.outputIds.length; step++) {
+      const inputs = await engine.buildInputs(ids, embeds);
+      const { logits } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
+      const next = argmax(logits);
+      noCache.push(next);
+      ids.push(next);
+    }
+    expect(result.outputIds).toEqual(noCache);
+    // And the float64 reference agrees on the greedy path.
+    expect(reference.greedy(result.promptIds, pixels, result.outputIds.length)).toEqual(result.outputIds);
+  });
+
+  it('answers a text-only prompt', async () => {
+    const prompt = buildChatPrompt([{ role: 'user', content: 'Hello there, how are you today?' }]);
+    const result = await engine.generate({ prompt, sampling: { greedy: true, maxNewTokens: 8 } });
+    expect(result.promptIds).not.toContain(IMAGE_TOKEN_INDEX);
+    expect(result.outputIds).toEqual(reference.greedy(result.promptIds, [], result.outputIds.length));
+    expect(result.stats.imageCount).toBe(0);
+  });
+
+  it('stops within one step of a cancel, keeping the partial answer', async () => {
+    const cancel = { cancelled: false };
+    const prompt = buildChatPrompt([{ role: 'user', content: 'Tell me a long story.' }]);
+    let tokens = 0;
+    const result = await engine.generate({ prompt, sampling: { temperature: 1, seed: 9, maxNewTokens: 200 } }, (e) => {
+      if (e.type === 'tokens' && e.ids.length && ++tokens === 3) cancel.cancelled = true;
+    }, cancel);
+    expect(result.finish).toBe('cancelled');
+    expect(result.outputIds).toHaveLength(3);
+  });
+
+  it('reuses image embeddings for the same photo bytes', async () => {
+    const prompt = buildChatPrompt([{ role: 'user', content: 'Again?', images: 1 }]);
+    await engine.generate({ prompt, images: [photoA], sampling: { greedy: true, maxNewTokens: 1 } });
+    const again = await engine.generate({ prompt, images: [photoA], sampling: { greedy: true, maxNewTokens: 1 } });
+    expect(again.stats.imagesFromCache).toBe(1);
+  });
+
+  it('refuses a prompt longer than the context window with a clear error', async () => {
+    const limit = engine.config.llm.maxPositions;
+    const prompt = buildChatPrompt([{ role: 'user', content: 'word '.repeat(limit) }]);
+    await expect(engine.generate({ prompt })).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW', message: expect.stringMatching(/context window is \d+ tokens/) });
+  });
+
+  it('refuses a mismatch between image markers and images', async () => {
+    await expect(engine.generate({ prompt: 'USER: <|image|><|image|>hi ASSISTANT:', images: [photoA] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('engine host (separate engine process)', () => {
+  let host: EngineHost;
+  beforeAll(async () => {
+    host = new EngineHost();
+    await host.load(pkg, { provider: 'cpu' });
+  });
+  afterAll(async () => host?.dispose());
+
+  it('stops on cancel from another thread and keeps the partial answer', async () => {
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const prompt = buildChatPrompt([{ role: 'user', content: 'Tell me a long story.' }]);
+    const result = await host.generate(
+      { prompt, sampling: { temperature: 1, seed: 5, maxNewTokens: 400 } },
+      { signal: controller.signal, onEvent: (e) => { if (e.type === 'tokens' && e.ids.length) { seen.push(...e.ids); if (seen.length === 3) controller.abort(); } } },
+    );
+    expect(result.finish).toBe('cancelled');
+    expect(result.outputIds.length).toBeGreaterThanOrEqual(3);
+    expect(result.outputIds.length).toBeLessThan(400);
+    expect(result.outputIds).toEqual(seen);
+  });
+
+  it('reports a killed engine process and works again on the next request', async () => {
+    const crashes: string[] = [];
+    host.onDidCrash((e) => crashes.push(e.code));
+    const prompt = buildChatPrompt([{ role: 'user', content: 'Count to one hundred.' }]);
+    let killed = false;
+    const pending = host.generate({ prompt, sampling: { greedy: true, maxNewTokens: 500 } }, {
+      onEvent: (e) => { if (e.type === 'tokens' && !killed) { killed = true; process.kill(host.enginePid!, 'SIGKILL'); } },
+    });
+    await expect(pending).rejects.toMatchObject({ code: 'ENGINE_CRASHED' });
+    expect(crashes).toEqual(['ENGINE_CRASHED']);
+    const after = await host.generate({ prompt, sampling: { greedy: true, maxNewTokens: 3 } });
+    expect(after.outputIds).toHaveLength(3);
+  });
+});
