@@ -87,7 +87,7 @@ export function fixedFloat32(f: ProtoField): number {
   return new DataView(b.buffer, b.byteOffset, 4).getFloat32(0, true);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 /** Decodes a length-delimited field as UTF-8 text. */
 export function fieldString(f: ProtoField): string {
   return utf8.decode(f.bytes!);

@@ -1,0 +1,282 @@
+/**
+ * The `owlery` command line: convert checkpoints, chat with a model package, and inspect the
+ * pipeline's stages (tokenize, preprocess, embed-image).
+ *
+ * Every command exits 0 on success; bad input exits 1 (2 for usage errors) with one line on
+ * stderr naming the problem.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { OwleryError } from '../../src-shared/errors.ts';
+import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProviderName, type SamplingOptions } from '../../src-shared/engine.ts';
+import { writeNpyFloat32 } from '../../models/npy.ts';
+import { convertCheckpoint } from '../../models/convert.ts';
+import { readPackage } from '../../models/package/read.ts';
+import { EngineHost } from '../engine/engine-host.ts';
+import { LlamaTokenizer } from '../engine/tokenizer/llama-tokenizer.ts';
+import { buildChatPrompt } from '../engine/prompt.ts';
+import { decodeImage } from '../engine/image/decode.ts';
+import { parsePreprocessorConfig, preprocessImage } from '../engine/image/preprocess.ts';
+
+const USAGE = `usage: owlery <command> [options]
+
+commands:
+  convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
+  chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
+  chat --model DIR --conversation FILE.json   answer the last user message of a conversation
+  chat --model DIR --raw-prompt [--image F]... "USER: <|image|>... ASSISTANT:"
+  tokenize --model DIR [--json] TEXT          token ids of tokenizer_image_token(TEXT) (-200 = image)
+  preprocess --model DIR --image FILE [--aspect resize|pad|crop] --out FILE.npy
+  embed-image --model DIR --image FILE [--aspect ...] --out FILE.npy
+
+chat options:
+  --image FILE (repeatable)  --greedy  --max-new-tokens N  --temperature T  --top-p P  --top-k K
+  --repetition-penalty R  --seed S  --json  --dump-logits FILE.npy  --aspect resize|pad|crop
+  --provider auto|cpu|cuda|dml|coreml|webgpu  --threads N`;
+
+class UsageError extends Error {}
+
+const chatOptions = {
+  model: { type: 'string' },
+  image: { type: 'string', multiple: true },
+  greedy: { type: 'boolean' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  'top-k': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'boolean' },
+  'dump-logits': { type: 'string' },
+  conversation: { type: 'string' },
+  'raw-prompt': { type: 'boolean' },
+  aspect: { type: 'string' },
+  provider: { type: 'string' },
+  threads: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({ args, options: chatOptions, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function numberOption(v: Values, name: keyof Values, integer = false): number | undefined {
+  const raw = v[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} needs ${integer ? 'a whole number' : 'a number'}, got "${String(raw)}"`);
+  }
+  return n;
+}
+
+function requireModel(v: Values): string {
+  if (!v.model) throw new UsageError('--model DIR is required');
+  return resolve(v.model);
+}
+
+function aspectOption(v: Values): AspectMode {
+  const a = v.aspect ?? 'resize';
+  if (!(ASPECT_MODES as readonly string[]).includes(a)) throw new UsageError(`--aspect must be one of ${ASPECT_MODES.join(', ')}, got "${a}"`);
+  return a as AspectMode;
+}
+
+function providerOption(v: Values): ExecutionProviderName {
+  const p = v.provider ?? 'auto';
+  if (!(EXECUTION_PROVIDERS as readonly string[]).includes(p)) throw new UsageError(`--provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got "${p}"`);
+  return p as ExecutionProviderName;
+}
+
+function samplingOptions(v: Values): SamplingOptions {
+  return {
+    greedy: v.greedy === true,
+    maxNewTokens: numberOption(v, 'max-new-tokens', true),
+    temperature: numberOption(v, 'temperature'),
+    topP: numberOption(v, 'top-p'),
+    topK: numberOption(v, 'top-k', true),
+    repetitionPenalty: numberOption(v, 'repetition-penalty'),
+    seed: numberOption(v, 'seed', true),
+  };
+}
+
+interface ConversationFile {
+  messages: { role: 'user' | 'assistant'; content: string; images?: string[] }[];
+}
+
+async function readConversation(file: string): Promise<{ prompt: string; images: string[] }> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new OwleryError('FILE_NOT_FOUND', `conversation file not found: ${file}`);
+    throw new OwleryError('INVALID_ARGUMENT', `${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const msgs = (raw as ConversationFile | null)?.messages;
+  if (!Array.isArray(msgs) || msgs.length === 0) throw new OwleryError('INVALID_ARGUMENT', `${file}: expected {"messages": [...]} with at least one message`);
+  const base = dirname(resolve(file));
+  const images: string[] = [];
+  const messages = msgs.map((m, i) => {
+    if (!m || (m.role !== 'user' && m.role !== 'assistant') || typeof m.content !== 'string') {
+      throw new OwleryError('INVALID_ARGUMENT', `${file}: message ${i + 1} needs "role" ("user" or "assistant") and "content" (text)`);
+    }
+    const imgs = m.images ?? [];
+    if (!Array.isArray(imgs) || imgs.some((p) => typeof p !== 'string')) throw new OwleryError('INVALID_ARGUMENT', `${file}: message ${i + 1} "images" must be a list of file paths`);
+    images.push(...imgs.map((p) => resolve(base, p)));
+    return { role: m.role, content: m.content, images: imgs.length };
+  });
+  if (messages[messages.length - 1].role !== 'user') throw new OwleryError('INVALID_ARGUMENT', `${file}: the last message must be from the user`);
+  return { prompt: buildChatPrompt(messages), images };
+}
+
+async function chat(positionals: string[], v: Values): Promise<number> {
+  const model = requireModel(v);
+  const sampling = samplingOptions(v);
+  let prompt: string;
+  let images = (v.image ?? []).map((p) => resolve(p));
+  if (v.conversation) {
+    if (positionals.length) throw new UsageError('give either --conversation FILE or a PROMPT, not both');
+    if (images.length) throw new UsageError('with --conversation, images are listed per message in the file');
+    ({ prompt, images } = await readConversation(v.conversation));
+  } else {
+    if (positionals.length !== 1) throw new UsageError('chat needs exactly one PROMPT argument (quote it)');
+    prompt = v['raw-prompt'] ? positionals[0] : buildChatPrompt([{ role: 'user', content: positionals[0], images: images.length }]);
+  }
+  await checkFilesExist(images, 'image');
+  const host = new EngineHost();
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
+    const result = await host.generate(
+      { prompt, images, sampling, aspect: aspectOption(v), collectLogits: Boolean(v['dump-logits']) },
+      { signal: controller.signal, onEvent: (e) => { if (!v.json && e.type === 'tokens' && e.text) process.stdout.write(e.text); } },
+    );
+    if (v['dump-logits']) {
+      const vocab = host.engineInfo!.vocabSize;
+      await writeNpyFloat32(resolve(v['dump-logits']), result.stepLogits!, [result.stepLogits!.length / vocab, vocab]);
+    }
+    if (v.json) {
+      process.stdout.write(JSON.stringify({
+        prompt_ids: result.promptIds,
+        output_ids: result.outputIds,
+        text: result.text,
+        finish: result.finish,
+        stats: result.stats,
+      }) + '\n');
+    } else {
+      process.stdout.write('\n');
+      if (result.finish === 'cancelled') process.stderr.write('owlery: cancelled\n');
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await host.dispose();
+  }
+}
+
+/** Fails fast, before a model is loaded, when an input file is missing. */
+async function checkFilesExist(files: string[], what: string): Promise<void> {
+  for (const f of files) {
+    const st = await stat(f).catch(() => undefined);
+    if (!st) throw new OwleryError('FILE_NOT_FOUND', `${what} not found: ${f}`);
+    if (!st.isFile()) throw new OwleryError('INVALID_ARGUMENT', `${what} ${f} is not a file`);
+  }
+}
+
+async function tokenize(positionals: string[], v: Values): Promise<number> {
+  const model = requireModel(v);
+  if (positionals.length !== 1) throw new UsageError('tokenize needs exactly one TEXT argument');
+  const tok = await LlamaTokenizer.fromDir(model);
+  const ids = tok.tokenizeWithImages(positionals[0]);
+  process.stdout.write((v.json ? JSON.stringify(ids) : ids.join(' ')) + '\n');
+  return 0;
+}
+
+async function preprocess(v: Values): Promise<number> {
+  const model = requireModel(v);
+  const image = v.image?.[0];
+  if (!image || v.image!.length !== 1) throw new UsageError('preprocess needs exactly one --image FILE');
+  if (!v.out) throw new UsageError('--out FILE.npy is required');
+  const cfg = parsePreprocessorConfig(JSON.parse(await readFile(resolve(model, 'preprocessor_config.json'), 'utf8')));
+  const pixels = preprocessImage(await decodeImage(resolve(image)), cfg, aspectOption(v));
+  const s = Math.round(Math.sqrt(pixels.length / 3));
+  await writeNpyFloat32(resolve(v.out), pixels, [1, 3, s, s]);
+  return 0;
+}
+
+async function embedImage(v: Values): Promise<number> {
+  const model = requireModel(v);
+  const image = v.image?.[0];
+  if (!image || v.image!.length !== 1) throw new UsageError('embed-image needs exactly one --image FILE');
+  if (!v.out) throw new UsageError('--out FILE.npy is required');
+  await checkFilesExist([resolve(image)], 'image');
+  const host = new EngineHost();
+  try {
+    const info = await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
+    const embeds = await host.embedImage(resolve(image), aspectOption(v));
+    await writeNpyFloat32(resolve(v.out), embeds, [1, info.imageTokens, info.hiddenSize]);
+    return 0;
+  } finally {
+    await host.dispose();
+  }
+}
+
+async function convert(positionals: string[]): Promise<number> {
+  if (positionals.length !== 2) throw new UsageError('convert needs <checkpoint-dir> <package-dir>');
+  const [src, dst] = positionals.map((p) => resolve(p));
+  const manifest = await convertCheckpoint(src, dst, {
+    onProgress: (p) => {
+      if (process.stderr.isTTY) process.stderr.write(`\r${p.tensorsDone}/${p.tensorsTotal} tensors`);
+    },
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  const pkg = await readPackage(dst, { verify: true });
+  process.stdout.write(`converted ${src} → ${dst} (package ${manifest.id}, ${pkg.manifest.files.length} files)\n`);
+  return 0;
+}
+
+/** Runs the CLI with the given arguments; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(USAGE + '\n');
+      return command ? 0 : 2;
+    }
+    const { values, positionals } = parse(rest);
+    if (values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    switch (command) {
+      case 'convert': return await convert(positionals);
+      case 'chat': return await chat(positionals, values);
+      case 'tokenize': return await tokenize(positionals, values);
+      case 'preprocess': return await preprocess(values);
+      case 'embed-image': return await embedImage(values);
+      default: throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`owlery: ${err.message}\n(run "owlery --help" for usage)\n`);
+      return 2;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`owlery: error: ${msg.split('\n')[0]}\n`);
+    if (!(err instanceof OwleryError) && process.env.OWLERY_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
