@@ -77,9 +77,8 @@ describe('owlery CLI reproduces the official implementation', () => {
         const got = await readNpy(out);
         const want = await readNpy(join(FIX, manifest.images[name].variants[aspect].pixel_values));
         expect(got.shape).toEqual(want.shape);
-        // PNGs decode exactly; the JPEG may differ by a step of libjpeg rounding near edges.
-        const tol = name.endsWith('jpg') || name.startsWith('photo') ? 0.1 : 1e-6;
-        expect(maxAbsDiff(got.data as Float32Array, want.data as Float32Array), `${name} ${aspect}`).toBeLessThanOrEqual(tol);
+        // Every stage is exact (sharp's mozjpeg decodes the fixture JPEG bit-exactly too).
+        expect(maxAbsDiff(got.data as Float32Array, want.data as Float32Array), `${name} ${aspect}`).toBeLessThanOrEqual(1e-6);
       }
     }
   });

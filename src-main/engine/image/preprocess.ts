@@ -16,8 +16,9 @@ import { OwleryError } from '../../../src-shared/errors.ts';
 import type { RgbImage } from './decode.ts';
 import { resizeBicubic } from './resize.ts';
 
-/** How a non-square photo becomes the model's square input. */
-export type AspectMode = 'resize' | 'pad' | 'crop';
+import type { AspectMode } from '../../../src-shared/engine.ts';
+
+export type { AspectMode };
 
 /** The processor's resize target: HF `size`. */
 export type ResizeTarget = { shortestEdge: number } | { height: number; width: number };
