@@ -9,7 +9,7 @@
  * renamed into place at the end; failure or cancellation leaves nothing behind.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, stat } from 'node:fs/promises';
+import { copyFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { OwleryError } from '../src-shared/errors.ts';
 import { openCheckpoint, readConfig } from './checkpoint/index.ts';
@@ -202,20 +202,65 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Converts the checkpoint in `checkpointDir` into a package at `packageDir`, which must not exist
- * or be an empty folder. Returns the manifest written.
+ * Tokenizer/config files that go into the package next to the graphs (`COPIED_FILES`). Each one is
+ * taken from `files` when present there, else from `dir`. `config.json` falls back to the raw
+ * config given to `convertFromReader` when neither has it.
  */
-export async function convertCheckpoint(checkpointDir: string, packageDir: string, opts: ConvertOptions = {}): Promise<PackageManifest> {
+export interface SideFiles {
+  /** Folder holding the files (a checkpoint folder). */
+  dir?: string;
+  /** In-memory files by name; take precedence over `dir`. */
+  files?: Readonly<Record<string, Uint8Array>>;
+}
+
+/** Options of `convertFromReader`, on top of `ConvertOptions`. */
+export interface ConvertFromReaderOptions extends ConvertOptions {
+  /**
+   * Provenance recorded as `manifest.source.files` (and hashed into the package id) instead of
+   * hashing the reader's files in `sideFiles.dir`. Use for readers with no files on disk
+   * (e.g. synthetic weights): describe what determines the weights.
+   */
+  sourceFiles?: FileEntry[];
+  /** Package name when `opts.name` is not given and there is no `sideFiles.dir` (default `model`). */
+  defaultName?: string;
+}
+
+function sha256Bytes(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/**
+ * Converts an already-open checkpoint into a package at `packageDir` (absent or an empty folder).
+ * `config` is `rawConfig` parsed (`parseOwl2Config`). The reader stays open: the caller closes it.
+ * Source provenance is `opts.sourceFiles` when given, else the sizes and checksums of `config.json`
+ * and `reader.files` in `sideFiles.dir` (config.json from memory when there is no folder).
+ * Returns the manifest written.
+ */
+export async function convertFromReader(
+  reader: CheckpointReader,
+  config: Owl2Config,
+  rawConfig: object,
+  sideFiles: SideFiles,
+  packageDir: string,
+  opts: ConvertFromReaderOptions = {},
+): Promise<PackageManifest> {
   const { signal } = opts;
-  const src = resolve(checkpointDir);
-  const { config } = await readConfig(src);
+  const srcDir = sideFiles.dir === undefined ? undefined : resolve(sideFiles.dir);
+  const memFiles = sideFiles.files ?? {};
+  const configBytes = new TextEncoder().encode(`${JSON.stringify(rawConfig, null, 2)}\n`);
+  /** Where each side file comes from: bytes, or a path. */
+  const sources = new Map<string, Uint8Array | string>();
   for (const f of COPIED_FILES) {
-    if (f.required && !(await exists(join(src, f.name)))) {
-      throw new OwleryError('FILE_NOT_FOUND', `${join(src, f.name)} is missing; the checkpoint folder needs it`, { path: join(src, f.name) });
+    const mem = Object.hasOwn(memFiles, f.name) ? memFiles[f.name] : undefined;
+    if (mem) sources.set(f.name, mem);
+    else if (srcDir !== undefined && (await exists(join(srcDir, f.name)))) sources.set(f.name, join(srcDir, f.name));
+    else if (f.name === 'config.json') sources.set(f.name, configBytes);
+    else if (f.required) {
+      const where = srcDir === undefined ? `${f.name} is missing (not among the side files given)` : `${join(srcDir, f.name)} is missing`;
+      throw new OwleryError('FILE_NOT_FOUND', `${where}; the checkpoint folder needs it`, { path: srcDir === undefined ? f.name : join(srcDir, f.name) });
     }
   }
   throwIfAborted(signal);
-  const reader = await openCheckpoint(src, { prefer: opts.prefer });
   let staging;
   try {
     checkCheckpointTensors(config, reader);
@@ -231,16 +276,23 @@ export async function convertCheckpoint(checkpointDir: string, packageDir: strin
       opts.onProgress?.({ phase, tensorsDone, tensorsTotal, bytesDone, bytesTotal, current });
 
     // 1. Source checksums (provenance; also gives the package a stable id).
-    const sourceNames = ['config.json', ...reader.files];
-    const sourceSizes = await Promise.all(sourceNames.map(async (n) => (await stat(join(src, n))).size));
-    const sourceTotal = sourceSizes.reduce((s, n) => s + n, 0);
-    let hashed = 0;
-    const sourceFiles: FileEntry[] = [];
-    for (const n of sourceNames) {
-      progress('hashing-source', hashed, sourceTotal, n);
-      sourceFiles.push(...(await hashFiles(src, [n], { signal, onBytes: (b) => { hashed += b; } })));
+    let sourceFiles: FileEntry[];
+    if (opts.sourceFiles) {
+      sourceFiles = opts.sourceFiles.map((f) => ({ ...f }));
+    } else {
+      sourceFiles = [];
+      const cfgSrc = sources.get('config.json')!;
+      const onDisk = srcDir === undefined ? [] : [...(typeof cfgSrc === 'string' ? ['config.json'] : []), ...reader.files];
+      if (typeof cfgSrc !== 'string') sourceFiles.push({ path: 'config.json', size: cfgSrc.byteLength, sha256: sha256Bytes(cfgSrc) });
+      const sourceSizes = await Promise.all(onDisk.map(async (n) => (await stat(join(srcDir!, n))).size));
+      const sourceTotal = sourceSizes.reduce((s, n) => s + n, 0);
+      let hashed = 0;
+      for (const n of onDisk) {
+        progress('hashing-source', hashed, sourceTotal, n);
+        sourceFiles.push(...(await hashFiles(srcDir!, [n], { signal, onBytes: (b) => { hashed += b; } })));
+      }
+      progress('hashing-source', hashed, sourceTotal);
     }
-    progress('hashing-source', hashed, sourceTotal);
 
     // 2. Graphs, weight by weight.
     const bytesTotal = graphs.reduce((s, [, g]) => s + weightBytes(g), 0);
@@ -264,12 +316,12 @@ export async function convertCheckpoint(checkpointDir: string, packageDir: strin
     }
 
     // 3. Tokenizer and config files.
-    for (const f of COPIED_FILES) {
+    for (const [name, from] of sources) {
       throwIfAborted(signal);
-      if (!(await exists(join(src, f.name)))) continue;
-      progress('copying', 0, 0, f.name);
-      await copyFile(join(src, f.name), join(staging.dir, f.name));
-      packageFiles.push(f.name);
+      progress('copying', 0, 0, name);
+      if (typeof from === 'string') await copyFile(from, join(staging.dir, name));
+      else await writeFile(join(staging.dir, name), from);
+      packageFiles.push(name);
     }
 
     // 4. Package checksums and manifest.
@@ -288,7 +340,7 @@ export async function convertCheckpoint(checkpointDir: string, packageDir: strin
       formatVersion: PACKAGE_FORMAT_VERSION,
       family: 'mplug-owl2',
       id: `mplug-owl2-${idHash.digest('hex').slice(0, 16)}`,
-      name: opts.name ?? basename(src),
+      name: opts.name ?? (srcDir === undefined ? (opts.defaultName ?? 'model') : basename(srcDir)),
       converterVersion: CONVERTER_VERSION,
       createdAt: new Date().toISOString(),
       source: { format: reader.format, files: sourceFiles },
@@ -309,6 +361,26 @@ export async function convertCheckpoint(checkpointDir: string, packageDir: strin
     throw err;
   } finally {
     await staging?.discard();
+  }
+}
+
+/**
+ * Converts the checkpoint in `checkpointDir` into a package at `packageDir`, which must not exist
+ * or be an empty folder. Returns the manifest written. A thin wrapper over `convertFromReader`.
+ */
+export async function convertCheckpoint(checkpointDir: string, packageDir: string, opts: ConvertOptions = {}): Promise<PackageManifest> {
+  const src = resolve(checkpointDir);
+  const { config, raw } = await readConfig(src);
+  for (const f of COPIED_FILES) {
+    if (f.required && !(await exists(join(src, f.name)))) {
+      throw new OwleryError('FILE_NOT_FOUND', `${join(src, f.name)} is missing; the checkpoint folder needs it`, { path: join(src, f.name) });
+    }
+  }
+  throwIfAborted(opts.signal);
+  const reader = await openCheckpoint(src, { prefer: opts.prefer });
+  try {
+    return await convertFromReader(reader, config, raw, { dir: src }, packageDir, opts);
+  } finally {
     await reader.close();
   }
 }
