@@ -12,6 +12,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mulberry32 } from '../../src-shared/random.ts';
+
+export { mulberry32 };
 import { OwleryError } from '../../src-shared/errors.ts';
 import { float32ToRaw } from '../checkpoint/dtype.ts';
 import { writePytorchCheckpoint } from '../checkpoint/write-pytorch.ts';
@@ -53,18 +56,6 @@ export interface TinyCheckpointResult {
   files: string[];
   /** Tensor names, shapes and dtypes in state-dict order. */
   tensors: { name: string; shape: number[] }[];
-}
-
-/** mulberry32: a small, fast 32-bit PRNG with exactly reproducible integer arithmetic. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a of a string mixed with a seed: one independent PRNG stream per tensor. */

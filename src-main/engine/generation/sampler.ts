@@ -4,6 +4,7 @@
  */
 import { OwleryError } from '../../../src-shared/errors.ts';
 import type { SamplingOptions } from '../../../src-shared/engine.ts';
+import { mulberry32 } from '../../../src-shared/random.ts';
 
 /** Sampling settings with every default filled in. */
 export interface ResolvedSampling {
@@ -47,18 +48,6 @@ export function resolveSampling(opts: SamplingOptions = {}): ResolvedSampling {
   return r;
 }
 
-/** A small seeded PRNG (mulberry32) so sampled answers are reproducible with a seed. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Index of the largest value; the first one on ties, as torch.argmax. */
 export function argmax(values: ArrayLike<number>): number {
   let best = 0;
@@ -88,7 +77,7 @@ export function applyRepetitionPenalty(logits: Float32Array, history: Iterable<n
 export class Sampler {
   private readonly rng: () => number;
   constructor(readonly options: ResolvedSampling) {
-    this.rng = createRng(options.seed);
+    this.rng = mulberry32(options.seed);
   }
 
   /** Chooses the next token from `logits` (modified in place), given every id so far. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { f16BitsToNumber, f32ToBf16Bits, f32ToF16Bits, float32ToRaw, rawToFloat32 } from '../../../models/checkpoint/dtype.ts';
+import { mulberry32 } from '../../../src-shared/random.ts';
 
 /** Reference half decoding, independent of the table in dtype.ts. */
 function halfValue(h: number): number {
@@ -31,17 +32,6 @@ function refHalf(v: number): number {
   return sign | (below & 1 ? above : below);
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('dtype conversions', () => {
   it('F16 → F32 is exact for all 65536 bit patterns and F32 → F16 maps each back to itself', () => {
     for (let h = 0; h < 65536; h++) {
@@ -58,7 +48,7 @@ describe('dtype conversions', () => {
   });
 
   it('F32 → F16 rounds to nearest, ties to even, including subnormals, ties and overflow', () => {
-    const r = rng(7);
+    const r = mulberry32(7);
     const cases = [65504, 65519.99, 65520, 1e9, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -26, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 0.1, -0.1, 2049, 2051];
     for (let i = 0; i < 20000; i++) cases.push((r() - 0.5) * 2 ** Math.floor(r() * 40 - 28));
     for (const c of cases) {
@@ -68,7 +58,7 @@ describe('dtype conversions', () => {
   });
 
   it('F32 → BF16 rounds to nearest even; BF16 → F32 is exact', () => {
-    const r = rng(11);
+    const r = mulberry32(11);
     const f = new Float32Array(1);
     const u = new Uint32Array(f.buffer);
     for (let i = 0; i < 20000; i++) {
