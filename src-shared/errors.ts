@@ -27,7 +27,9 @@ export type ErrorCode =
   | 'DB_READONLY'
   | 'DB_TOO_NEW'
   | 'NOT_FOUND'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'OFFLINE' | 'FORBIDDEN'
+  | 'EXPORT_FAILED' | 'IMPORT_INVALID';
 
 /** An expected failure, with a stable code and a message a user can act on. */
 export class OwleryError extends Error {
