@@ -7,8 +7,8 @@
  * (`engine-worker.ts`) because onnxruntime-node's `run` blocks the calling thread.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { OwleryError } from '../../src-shared/errors.ts';
 import type {
@@ -40,6 +40,13 @@ export interface EngineLoadOptions {
   threads?: number;
   /** Check every package file's sha256 (default true; a stamp skips unchanged files). */
   verify?: boolean;
+  /**
+   * Folder for the on-disk image-embedding cache (per package, keyed by the photo's sha256 and
+   * the aspect mode). Without it, embeddings are cached in memory only.
+   */
+  cacheDir?: string;
+  /** Reuse the KV cache of the previous request's common prefix (default true). */
+  prefixReuse?: boolean;
 }
 
 /** One request: a prompt already rendered with the template, and its images in marker order. */
@@ -76,6 +83,8 @@ ort.env.logLevel = (process.env.OWLERY_ORT_LOG as typeof ort.env.logLevel) ?? 'f
 export class Owl2Engine {
   private readonly imageCache = new Map<string, Float32Array>();
   private static readonly IMAGE_CACHE_ENTRIES = 32;
+  /** The token keys and KV cache of the last request, for prefix reuse. */
+  private lastSequence: { keys: string[]; cache: KvCache } | undefined;
 
   private constructor(
     readonly dir: string,
@@ -85,6 +94,7 @@ export class Owl2Engine {
     readonly preprocessor: PreprocessorConfig,
     readonly providerReport: ProviderReport,
     private readonly sessions: Sessions,
+    private readonly options: EngineLoadOptions,
   ) {}
 
   /** Loads a model package: validates it, creates the sessions with the chosen provider. */
@@ -98,7 +108,7 @@ export class Owl2Engine {
       const [vision, embed, decoder] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed), await open(pkg.graphPaths.decoder)];
       return { vision, embed, decoder };
     });
-    return new Owl2Engine(dir, manifest, manifest.config, tokenizer, preprocessor, report, sessions);
+    return new Owl2Engine(dir, manifest, manifest.config, tokenizer, preprocessor, report, sessions, opts);
   }
 
   /** Releases every session. */
@@ -121,16 +131,16 @@ export class Owl2Engine {
 
   /**
    * Embeddings of one photo, from the cache when the same bytes were seen with the same
-   * preprocessing mode. Returns whether the cache answered.
+   * preprocessing mode (in memory, then on disk when a cache folder is set). Returns whether the
+   * cache answered, and the cache key (sha256 of the bytes and the mode).
    */
-  async embedImage(image: ImageInput, aspect: AspectMode = 'resize', timing?: { decodeMs: number; encodeMs: number }): Promise<{ embeds: Float32Array; cached: boolean }> {
+  async embedImage(image: ImageInput, aspect: AspectMode = 'resize', timing?: { decodeMs: number; encodeMs: number }): Promise<{ embeds: Float32Array; cached: boolean; key: string }> {
     const bytes = await readImageBytes(image);
-    const key = `${createHash('sha256').update(bytes).digest('hex')}:${aspect}`;
-    const hit = this.imageCache.get(key);
+    const key = `${createHash('sha256').update(bytes).digest('hex')}-${aspect}`;
+    const hit = this.imageCache.get(key) ?? (await this.readDiskEmbeds(key));
     if (hit) {
-      this.imageCache.delete(key);
-      this.imageCache.set(key, hit);
-      return { embeds: hit, cached: true };
+      this.rememberEmbeds(key, hit);
+      return { embeds: hit, cached: true, key };
     }
     const t0 = now();
     const pixels = preprocessImage(await decodeImage(bytes, { name: imageName(image) }), this.preprocessor, aspect);
@@ -141,9 +151,53 @@ export class Owl2Engine {
       timing.decodeMs += t1 - t0;
       timing.encodeMs += t2 - t1;
     }
+    this.rememberEmbeds(key, embeds);
+    await this.writeDiskEmbeds(key, embeds);
+    return { embeds, cached: false, key };
+  }
+
+  private rememberEmbeds(key: string, embeds: Float32Array): void {
+    this.imageCache.delete(key);
     this.imageCache.set(key, embeds);
     if (this.imageCache.size > Owl2Engine.IMAGE_CACHE_ENTRIES) this.imageCache.delete(this.imageCache.keys().next().value!);
-    return { embeds, cached: false };
+  }
+
+  private diskEmbedsPath(key: string): string | undefined {
+    if (!this.options.cacheDir) return undefined;
+    // Embeddings depend on the exact vision weights (a quantized package of the same checkpoint
+    // gives other numbers), so the folder is named after the vision graph files' checksums.
+    const vision = this.manifest.graphs.vision;
+    const sums = this.manifest.files.filter((f) => f.path === vision.file || f.path === vision.data).map((f) => f.sha256);
+    const identity = createHash('sha256').update(`${this.manifest.id}\n${sums.join('\n')}`).digest('hex').slice(0, 32);
+    return join(this.options.cacheDir, identity, `${key}.f32`);
+  }
+
+  /** The on-disk cache is best effort: a missing, short or unreadable file is a miss. */
+  private async readDiskEmbeds(key: string): Promise<Float32Array | undefined> {
+    const file = this.diskEmbedsPath(key);
+    if (!file) return undefined;
+    const expected = this.config.imageTokens * this.config.llm.hiddenSize * 4;
+    try {
+      const buf = await readFile(file);
+      if (buf.byteLength !== expected) return undefined;
+      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeDiskEmbeds(key: string, embeds: Float32Array): Promise<void> {
+    const file = this.diskEmbedsPath(key);
+    if (!file) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(tmp, new Uint8Array(embeds.buffer, embeds.byteOffset, embeds.byteLength));
+      await rename(tmp, file);
+    } catch {
+      // A full or read-only disk only costs a future re-encode.
+      await rm(tmp, { force: true }).catch(() => {});
+    }
   }
 
   /** Token embeddings for ids [T] → [T, H]. */
@@ -210,6 +264,19 @@ export class Owl2Engine {
     return { logits: out.logits.data as Float32Array, cache };
   }
 
+  /** One key per position of the merged sequence: `t<id>` for text, `i<image key>#<row>` for image rows. */
+  private sequenceKeys(promptIds: readonly number[], imageKeys: readonly string[]): string[] {
+    const keys: string[] = [];
+    let image = 0;
+    for (const id of promptIds) {
+      if (id === IMAGE_TOKEN_INDEX) {
+        const k = imageKeys[image++];
+        for (let r = 0; r < this.config.imageTokens; r++) keys.push(`i${k}#${r}`);
+      } else keys.push(`t${id}`);
+    }
+    return keys;
+  }
+
   /** An empty KV cache for this model. */
   emptyCache(): KvCache {
     const n = this.config.llm.numLayers;
@@ -241,18 +308,31 @@ export class Owl2Engine {
     const timing = { decodeMs: 0, encodeMs: 0 };
     let fromCache = 0;
     const imageEmbeds: Float32Array[] = [];
+    const imageKeys: string[] = [];
     if (images.length) onEvent({ type: 'phase', phase: 'decode-image' });
     for (const img of images) {
       const r = await this.embedImage(img, req.aspect ?? 'resize', timing);
       if (r.cached) fromCache++;
       imageEmbeds.push(r.embeds);
+      imageKeys.push(r.key);
     }
-    if (cancel.cancelled) return this.finish('cancelled', promptIds, [], '', tStart, { promptLength, images: images.length, fromCache, timing, prefillMs: 0, firstTokenAt: 0, decodeStart: 0 }, onEvent);
+    if (cancel.cancelled) return this.finish('cancelled', promptIds, [], '', tStart, { promptLength, images: images.length, fromCache, timing, prefillMs: 0, firstTokenAt: 0, reused: 0 }, onEvent);
 
     onEvent({ type: 'phase', phase: 'prefill' });
     const tPrefill = now();
+    const keys = this.sequenceKeys(promptIds, imageKeys);
+    // Reuse the previous request's KV cache for the common prefix (a follow-up question, or a
+    // regenerated answer); at least the last prompt token is always run to get its logits.
+    const previous = this.lastSequence;
+    this.lastSequence = undefined;
+    const reused = previous && this.options.prefixReuse !== false ? Math.min(commonPrefix(previous.keys, keys), promptLength - 1) : 0;
     const inputs = await this.buildInputs(promptIds, imageEmbeds);
-    let { logits, cache } = await this.decode(inputs.embeds, inputs.modality, this.emptyCache());
+    const H = this.config.llm.hiddenSize;
+    let { logits, cache } = await this.decode(
+      inputs.embeds.subarray(reused * H),
+      inputs.modality.subarray(reused),
+      reused > 0 ? sliceCache(previous!.cache, reused, this.config.llm.numKvHeads, this.config.llm.headDim) : this.emptyCache(),
+    );
     const prefillMs = now() - tPrefill;
 
     onEvent({ type: 'phase', phase: 'generate' });
@@ -264,7 +344,6 @@ export class Owl2Engine {
     const maxNew = Math.min(sampling.maxNewTokens, limit - promptLength);
     let finish: FinishReason = 'length';
     let firstTokenAt = 0;
-    const decodeStart = now();
     const textEmbed = new BigInt64Array(1);
     const stepLogits: Float32Array[] = [];
     for (;;) {
@@ -293,12 +372,14 @@ export class Owl2Engine {
         break;
       }
       ({ logits, cache } = await this.decode(await this.embedTokens([id]), textEmbed, cache));
+      keys.push(`t${id}`);
     }
+    this.lastSequence = { keys, cache };
     const tail = stream.push(decoder.flush());
     const rest = tail.text + (tail.stopped ? '' : stream.flush());
     if (rest) onEvent({ type: 'tokens', ids: [], text: rest });
     const result = this.finish(finish, promptIds, outputIds, stream.fullText, tStart,
-      { promptLength, images: images.length, fromCache, timing, prefillMs, firstTokenAt, decodeStart }, onEvent);
+      { promptLength, images: images.length, fromCache, timing, prefillMs, firstTokenAt, reused }, onEvent);
     return req.collectLogits ? { ...result, stepLogits: concatFloat32(stepLogits) } : result;
   }
 
@@ -308,7 +389,7 @@ export class Owl2Engine {
     outputIds: number[],
     text: string,
     tStart: number,
-    m: { promptLength: number; images: number; fromCache: number; timing: { decodeMs: number; encodeMs: number }; prefillMs: number; firstTokenAt: number; decodeStart: number },
+    m: { promptLength: number; images: number; fromCache: number; timing: { decodeMs: number; encodeMs: number }; prefillMs: number; firstTokenAt: number; reused: number },
     onEvent: (e: GenerationEvent) => void,
   ): GenerateResult {
     const end = now();
@@ -324,11 +405,11 @@ export class Owl2Engine {
       imageDecodeMs: round(m.timing.decodeMs),
       imageEncodeMs: round(m.timing.encodeMs),
       prefillMs: round(m.prefillMs),
-      prefillTokensPerSecond: m.prefillMs > 0 ? round((m.promptLength * 1000) / m.prefillMs) : 0,
+      prefillTokensPerSecond: m.prefillMs > 0 ? round(((m.promptLength - m.reused) * 1000) / m.prefillMs) : 0,
       timeToFirstTokenMs: m.firstTokenAt ? round(m.firstTokenAt - tStart) : 0,
       decodeTokensPerSecond: decodeSteps > 0 && decodeMs > 0 ? round((decodeSteps * 1000) / decodeMs) : 0,
       totalMs: round(end - tStart),
-      reusedPromptTokens: 0,
+      reusedPromptTokens: m.reused,
     };
     const done = { type: 'done' as const, finish, outputIds, text, stats };
     onEvent(done);
@@ -341,6 +422,26 @@ export interface KvCache {
   length: number;
   keys: Float32Array[];
   values: Float32Array[];
+}
+
+function commonPrefix(a: readonly string[], b: readonly string[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** The first `length` positions of a cache laid out [1, kvHeads, P, headDim]. */
+function sliceCache(cache: KvCache, length: number, kvHeads: number, headDim: number): KvCache {
+  const cut = (t: Float32Array) => {
+    const out = new Float32Array(kvHeads * length * headDim);
+    for (let h = 0; h < kvHeads; h++) {
+      const from = h * cache.length * headDim;
+      out.set(t.subarray(from, from + length * headDim), h * length * headDim);
+    }
+    return out;
+  };
+  return { length, keys: cache.keys.map(cut), values: cache.values.map(cut) };
 }
 
 function concatFloat32(parts: Float32Array[]): Float32Array {

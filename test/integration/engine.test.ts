@@ -131,6 +131,43 @@ describe('engine on the seeded tiny model', () => {
     expect(again.stats.imagesFromCache).toBe(1);
   });
 
+  it('reuses the KV cache of the conversation so far, with the same answers as a fresh prefill', async () => {
+    const fresh = await Owl2Engine.load(pkg, { provider: 'cpu', prefixReuse: false, verify: false });
+    try {
+      const turn1 = [{ role: 'user' as const, content: 'What is in this photo?', images: 1 }];
+      const first = await engine.generate({ prompt: buildChatPrompt(turn1), images: [photoA], sampling: { greedy: true, maxNewTokens: 6 } });
+      const turn2 = [...turn1, { role: 'assistant' as const, content: first.text }, { role: 'user' as const, content: 'Are you sure?' }];
+      const request = { prompt: buildChatPrompt(turn2), images: [photoA], sampling: { greedy: true, maxNewTokens: 6 } };
+      const followUp = await engine.generate(request);
+      expect(followUp.stats.reusedPromptTokens).toBeGreaterThan(engine.config.imageTokens);
+      expect(followUp.stats.imagesFromCache).toBe(1);
+      const baseline = await fresh.generate(request);
+      expect(baseline.stats.reusedPromptTokens).toBe(0);
+      expect(followUp.outputIds).toEqual(baseline.outputIds);
+      // Regenerating the same answer reuses everything but the last prompt token.
+      const again = await engine.generate(request);
+      expect(again.stats.reusedPromptTokens).toBe(again.stats.promptTokens - 1);
+      expect(again.outputIds).toEqual(baseline.outputIds);
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('keeps image embeddings on disk, so a new engine does not re-encode the same photo', async () => {
+    const cacheDir = join(work, 'embed-cache');
+    const prompt = buildChatPrompt([{ role: 'user', content: 'Describe it.', images: 1 }]);
+    const a = await Owl2Engine.load(pkg, { provider: 'cpu', cacheDir, verify: false });
+    const first = await a.generate({ prompt, images: [photoB], sampling: { greedy: true, maxNewTokens: 3 } });
+    await a.dispose();
+    const b = await Owl2Engine.load(pkg, { provider: 'cpu', cacheDir, verify: false });
+    const second = await b.generate({ prompt, images: [photoB], sampling: { greedy: true, maxNewTokens: 3 } });
+    await b.dispose();
+    expect(first.stats.imagesFromCache).toBe(0);
+    expect(second.stats.imagesFromCache).toBe(1);
+    expect(second.stats.imageEncodeMs).toBe(0);
+    expect(second.outputIds).toEqual(first.outputIds);
+  });
+
   it('refuses a prompt longer than the context window with a clear error', async () => {
     const limit = engine.config.llm.maxPositions;
     const prompt = buildChatPrompt([{ role: 'user', content: 'word '.repeat(limit) }]);
