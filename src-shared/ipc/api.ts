@@ -25,6 +25,7 @@ import type {
   RequestOf,
   ResponseOf,
 } from './contract.ts';
+import { EXPORT_FORMATS } from '../chat.ts';
 import { ASPECT_MODES } from '../engine.ts';
 import { OwleryError, deserializeError } from '../errors.ts';
 import { MODEL_ID_PATTERN, settingsPatchSchema } from '../settings.ts';
@@ -59,7 +60,7 @@ const overrides = v.object({
   seed: v.optional(v.int({ min: 0, max: 2 ** 32 - 1 })),
   aspectMode: v.optional(v.enum(ASPECT_MODES)),
 });
-const exportFormat = v.enum(['markdown', 'html', 'json', 'pdf'] as const);
+const exportFormat = v.enum(EXPORT_FORMATS);
 const repo = v.string({
   max: IPC_LIMITS.maxRepoChars,
   pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/,
@@ -85,7 +86,7 @@ const schemas = {
   'conversations:search': v.object({ query: v.string({ max: IPC_LIMITS.maxQueryChars }), limit: v.optional(limit) }),
 
   'chat:send': v.object({
-    conversationId: rowId,
+    conversationId: v.optional(v.nullable(rowId)),
     text: messageText,
     images: v.optional(attachments),
     parentId: v.optional(v.nullable(rowId)),

@@ -19,13 +19,13 @@ import type {
   ConversationId,
   ConversationSummary,
   ImageRef,
-  Message,
   MessageId,
   Page,
   SearchResults,
   Thread,
 } from '../domain.ts';
-import type { FinishReason, GenerationPhase, GenerationStats, ProviderReport } from '../engine.ts';
+import type { ChatEvent, ChatRequestId, ChatStarted, ExportFormat, ImportResult } from '../chat.ts';
+import type { ProviderReport } from '../engine.ts';
 import type { SerializedError } from '../errors.ts';
 import type { SettingKey, Settings, SettingsPatch } from '../settings.ts';
 
@@ -65,8 +65,6 @@ export type ImageHash = string;
 export type FolderId = string;
 /** Opaque id of one file of a chosen folder. */
 export type FolderEntryId = string;
-/** Opaque id of a streaming chat request. */
-export type ChatRequestId = string;
 /** Opaque id of a long model task (import, pull, verify). */
 export type TaskId = string;
 
@@ -162,25 +160,28 @@ export interface ListConversationsRequest {
 
 // ───────────────────────────── chat ─────────────────────────────
 
-/** Send a user message and stream the answer. */
-export interface SendRequest {
-  conversationId: ConversationId;
+/**
+ * Send a user message and stream the answer (`chat:event`s). Photos are stored ones, by hash
+ * (from `images:pick`, `images:import` or `images:import-from-folder`): never paths.
+ */
+export interface ChatSendRequest {
+  /** The conversation to write to; omitted or `null` starts a new one titled after the message. */
+  conversationId?: ConversationId | null;
   text: string;
   images?: ImageAttachmentRef[];
-  /** The message this one follows; omitted: the end of the branch on screen. */
+  /** The message this one follows; omitted: the end of the branch on screen; `null`: a new first message. */
   parentId?: MessageId | null;
   overrides?: GenerationOverrides;
 }
 
-/** Generate another answer to the same user message (a new sibling branch). */
-export interface RegenerateRequest {
-  /** The assistant message to regenerate (its parent is answered again). */
+/** Answer again: beside the answer `messageId`, or under the user message `messageId` (a new branch). */
+export interface ChatRegenerateRequest {
   messageId: MessageId;
   overrides?: GenerationOverrides;
 }
 
 /** Edit a user message (a new sibling branch) and answer the edited version. */
-export interface EditRequest {
+export interface ChatEditRequest {
   messageId: MessageId;
   text: string;
   /** Photos of the edited message; omitted keeps the original's. */
@@ -188,42 +189,7 @@ export interface EditRequest {
   overrides?: GenerationOverrides;
 }
 
-/** A streaming answer was accepted: render these messages now, then follow `chat:event`s. */
-export interface ChatStarted {
-  requestId: ChatRequestId;
-  conversationId: ConversationId;
-  /** The user message written (absent for a regeneration). */
-  userMessage: Message | null;
-  /** The (empty, `partial`) answer that will stream. */
-  assistantMessage: Message;
-}
-
-/**
- * Events of one streaming answer. `seq` starts at 0 and grows by one per event of a request, so
- * the renderer can detect a gap; exactly one `done` or `error` ends a request. Tokens are batched.
- */
-export type ChatEvent =
-  | { type: 'phase'; requestId: ChatRequestId; seq: number; messageId: MessageId; phase: GenerationPhase }
-  | { type: 'tokens'; requestId: ChatRequestId; seq: number; messageId: MessageId; text: string }
-  | {
-      type: 'done';
-      requestId: ChatRequestId;
-      seq: number;
-      messageId: MessageId;
-      finish: FinishReason;
-      /** The saved answer (status `complete` or `cancelled`). */
-      message: Message;
-      stats: GenerationStats | null;
-    }
-  | {
-      type: 'error';
-      requestId: ChatRequestId;
-      seq: number;
-      messageId: MessageId;
-      error: SerializedError;
-      /** The saved answer with status `error` and the text produced so far, when it could be saved. */
-      message: Message | null;
-    };
+export type { ChatEvent, ChatRequestId, ChatStarted, ExportFormat, ImportResult };
 
 // ───────────────────────────── images & photos panel ─────────────────────────────
 
@@ -332,9 +298,6 @@ export interface ModelTask {
 
 // ───────────────────────────── export ─────────────────────────────
 
-/** File formats conversations export to. */
-export type ExportFormat = 'markdown' | 'html' | 'json' | 'pdf';
-
 /** Where an export went (main shows a save dialog; the renderer gets the file's name only). */
 export interface ExportResult {
   /** False when the user cancelled the save dialog. */
@@ -344,13 +307,10 @@ export interface ExportResult {
   conversations: number;
 }
 
-/** What an import of an exported JSON file added. */
-export interface ImportResult {
-  /** False when the user cancelled the open dialog. */
+/** What `export:import` did: nothing when the user cancelled the open dialog. */
+export interface ImportOutcome {
   imported: boolean;
-  conversations: number;
-  messages: number;
-  images: number;
+  result: ImportResult | null;
 }
 
 // ───────────────────────────── the channel map ─────────────────────────────
@@ -393,9 +353,9 @@ export interface IpcContract {
   'conversations:search': Channel<{ query: string; limit?: number }, SearchResults>;
 
   /** Writes the user message and starts streaming the answer. */
-  'chat:send': Channel<SendRequest, ChatStarted>;
-  'chat:regenerate': Channel<RegenerateRequest, ChatStarted>;
-  'chat:edit': Channel<EditRequest, ChatStarted>;
+  'chat:send': Channel<ChatSendRequest, ChatStarted>;
+  'chat:regenerate': Channel<ChatRegenerateRequest, ChatStarted>;
+  'chat:edit': Channel<ChatEditRequest, ChatStarted>;
   /** Stops a streaming answer; it ends with `done { finish: 'cancelled' }`, text kept. */
   'chat:cancel': Channel<{ requestId: ChatRequestId }, { cancelled: boolean }>;
 
@@ -438,7 +398,7 @@ export interface IpcContract {
   /** Exports every conversation not in the trash (save dialog in main). */
   'export:all': Channel<{ format: ExportFormat }, ExportResult>;
   /** Imports an exported JSON file (open dialog in main). */
-  'export:import': Channel<void, ImportResult>;
+  'export:import': Channel<void, ImportOutcome>;
 }
 
 /** Every invoke channel name. */
@@ -506,7 +466,7 @@ export interface SettingsChanged {
 
 /** Every event main sends: event name → payload. */
 export interface EventContract {
-  /** Streaming answer events, for every request. */
+  /** Streaming answer events of every request (`phase`, batched `delta`s with `seq`, then `done` or `error`). */
   'chat:event': ChatEvent;
   /** Model task progress (import, pull, verify). */
   'models:task': ModelTask;
