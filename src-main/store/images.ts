@@ -1,0 +1,276 @@
+/**
+ * Content-addressed image files under the app's data directory, with their records in the store.
+ *
+ * A photo is stored once, at `<dataDir>/images/<sha256[0:2]>/<sha256>.<ext>`, whatever its name
+ * and however often it is attached, so history survives when the original moves; next to it sits
+ * a small EXIF-rotated WebP thumbnail, `<sha256>.thumb.webp`. Files are written to a temporary
+ * name, flushed and renamed, so a crash never leaves a half-written image under its final name;
+ * the database row is written after the files, so a row always has its file. Rows keep the hash
+ * and metadata, never the bytes.
+ * @see docs/style.md, H8 (Ollama `app/store/image.go`)
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import sharp from 'sharp';
+import type { Metadata } from 'sharp';
+import { OwleryError } from '../../src-shared/errors.ts';
+import { toStoreError } from './errors.ts';
+import type { ImageRecord, Store } from './store.ts';
+
+/** Options for {@link ImageStore}. */
+export interface ImageStoreOptions {
+  /** Longest side of thumbnails in pixels (default 256). */
+  thumbnailSize?: number;
+  /** Largest accepted file, in bytes (default 256 MiB). */
+  maxBytes?: number;
+  /** Largest accepted width × height (default 100 megapixels). */
+  maxPixels?: number;
+  /** Clock in ms (default `Date.now`), for garbage collection. */
+  now?: () => number;
+}
+
+/** Default longest side of a thumbnail. */
+export const THUMBNAIL_SIZE = 256;
+/** The thumbnail's format. */
+export const THUMBNAIL_MIME = 'image/webp';
+
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+const DEFAULT_MAX_PIXELS = 100_000_000;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** sharp format → mime type and file extension. */
+const FORMATS: Record<string, { mime: string; ext: string }> = {
+  jpeg: { mime: 'image/jpeg', ext: 'jpg' },
+  png: { mime: 'image/png', ext: 'png' },
+  webp: { mime: 'image/webp', ext: 'webp' },
+  gif: { mime: 'image/gif', ext: 'gif' },
+  tiff: { mime: 'image/tiff', ext: 'tif' },
+  avif: { mime: 'image/avif', ext: 'avif' },
+  heic: { mime: 'image/heic', ext: 'heic' },
+};
+
+/** Stores photos by content hash; see the module comment. */
+export class ImageStore {
+  /** `<dataDir>/images`. */
+  readonly root: string;
+  private readonly store: Store;
+  private readonly thumbSize: number;
+  private readonly maxBytes: number;
+  private readonly maxPixels: number;
+  private readonly now: () => number;
+
+  /** Files go under `<dataDir>/images`; records go to `store`. */
+  constructor(store: Store, dataDir: string, opts: ImageStoreOptions = {}) {
+    this.store = store;
+    this.root = join(dataDir, 'images');
+    this.thumbSize = Math.max(16, Math.floor(opts.thumbnailSize ?? THUMBNAIL_SIZE));
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Path of a stored image's file. */
+  pathOf(image: { sha256: string; ext: string }): string {
+    checkSha(image.sha256);
+    const ext = Object.values(FORMATS).find((f) => f.ext === image.ext)?.ext;
+    if (!ext) throw new OwleryError('INVALID_ARGUMENT', `Unknown image extension ${JSON.stringify(image.ext)}.`);
+    return join(this.root, image.sha256.slice(0, 2), `${image.sha256}.${ext}`);
+  }
+
+  /** Path of a stored image's thumbnail (it exists once `thumbnail` is set on the record). */
+  thumbnailPathOf(sha256: string): string {
+    checkSha(sha256);
+    return join(this.root, sha256.slice(0, 2), `${sha256}.thumb.webp`);
+  }
+
+  /**
+   * Stores a photo (bytes, or a file to read) unless the same bytes are already stored, makes its
+   * thumbnail, records it, and returns the record. Attach it to a message with its `sha256`.
+   *
+   * @throws OwleryError `FILE_NOT_FOUND`, `IMAGE_TOO_LARGE`, `IMAGE_UNSUPPORTED`,
+   *   `IMAGE_UNREADABLE`, `DISK_FULL`, `DB_READONLY` (the data folder cannot be written)
+   */
+  async put(input: Uint8Array | string, opts: { name?: string } = {}): Promise<ImageRecord> {
+    const name = opts.name ?? (typeof input === 'string' ? basename(input) : 'image');
+    const bytes = typeof input === 'string' ? await this.readInput(input, name) : input;
+    if (bytes.length === 0) throw new OwleryError('IMAGE_UNREADABLE', `${name} is empty (0 bytes).`, { name });
+    if (bytes.length > this.maxBytes) {
+      throw new OwleryError('IMAGE_TOO_LARGE', `${name} is larger than the ${Math.round(this.maxBytes / 2 ** 20)} MiB limit for images.`, {
+        name,
+        bytes: bytes.length,
+      });
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+
+    const existing = this.store.getImage(sha256);
+    if (existing && (await isFile(this.pathOf(existing))) && existing.thumbnail && (await isFile(this.thumbnailPathOf(sha256)))) {
+      return existing;
+    }
+
+    const meta = await readMetadata(bytes, name);
+    const format = formatOf(meta);
+    if (!format) {
+      throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIC).`, {
+        name,
+        format: meta.format,
+      });
+    }
+    const width = meta.width ?? 0;
+    const height = meta.pageHeight ?? meta.height ?? 0;
+    if (!(width > 0 && height > 0)) throw new OwleryError('IMAGE_UNREADABLE', `${name}: the image header has no valid size.`, { name });
+    if (width * height > this.maxPixels) {
+      throw new OwleryError('IMAGE_TOO_LARGE', `${name} is ${width}×${height} pixels, over the ${this.maxPixels / 1e6} MP limit for images.`, {
+        name,
+        width,
+        height,
+      });
+    }
+    const orientation = meta.orientation !== undefined && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+    const thumb = await this.makeThumbnail(bytes, name);
+
+    const record = { sha256, ext: format.ext, mime: format.mime, byteSize: bytes.length, width, height, orientation };
+    await this.writeFiles(sha256, this.pathOf(record), bytes, thumb.data);
+    return this.store.putImageRecord({ ...record, thumbnail: { mime: THUMBNAIL_MIME, width: thumb.width, height: thumb.height } });
+  }
+
+  /**
+   * Makes missing thumbnails (images stored before schema v3, or whose thumbnail file was lost),
+   * up to `limit` images. Returns how many were made; images that cannot be read are skipped.
+   */
+  async backfillThumbnails(limit = 100): Promise<number> {
+    let made = 0;
+    for (const image of this.store.imagesWithoutThumbnail(limit)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(this.pathOf(image));
+      } catch {
+        continue; // the original is gone; nothing to make a thumbnail from
+      }
+      let thumb: { data: Buffer; width: number; height: number };
+      try {
+        thumb = await this.makeThumbnail(bytes, image.sha256);
+      } catch {
+        continue;
+      }
+      await this.writeFile(this.thumbnailPathOf(image.sha256), thumb.data);
+      this.store.setThumbnail(image.sha256, { mime: THUMBNAIL_MIME, width: thumb.width, height: thumb.height });
+      made++;
+    }
+    return made;
+  }
+
+  /**
+   * Deletes images no message uses any more (after conversations were purged from the trash),
+   * record and files, if stored at least `graceMs` ago (default one hour, so an image being
+   * attached right now is never collected). Returns how many were deleted.
+   */
+  async collectGarbage(opts: { graceMs?: number } = {}): Promise<number> {
+    let deleted = 0;
+    for (const image of this.store.orphanImages(this.now() - (opts.graceMs ?? 3_600_000))) {
+      // The row goes first (only if still unused); a file without a row is harmless, the reverse is not.
+      if (!this.store.deleteImageRecord(image.sha256)) continue;
+      await rm(this.pathOf(image), { force: true });
+      await rm(this.thumbnailPathOf(image.sha256), { force: true });
+      deleted++;
+    }
+    return deleted;
+  }
+
+  private async readInput(path: string, name: string): Promise<Uint8Array> {
+    try {
+      const st = await stat(path);
+      if (!st.isFile()) throw new OwleryError('IMAGE_UNREADABLE', `${name} is not a file.`, { name, path });
+      if (st.size > this.maxBytes) {
+        throw new OwleryError('IMAGE_TOO_LARGE', `${name} is larger than the ${Math.round(this.maxBytes / 2 ** 20)} MiB limit for images.`, {
+          name,
+          bytes: st.size,
+        });
+      }
+      return await readFile(path);
+    } catch (err) {
+      if (err instanceof OwleryError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new OwleryError('FILE_NOT_FOUND', `Image file not found: ${path}`, { name, path });
+      throw new OwleryError('IMAGE_UNREADABLE', `Could not read ${name}: ${(err as Error).message}`, { name, path, cause: code });
+    }
+  }
+
+  private async makeThumbnail(bytes: Uint8Array, name: string): Promise<{ data: Buffer; width: number; height: number }> {
+    try {
+      const { data, info } = await sharp(bytes, { autoOrient: true, pages: 1, page: 0, failOn: 'error', limitInputPixels: this.maxPixels })
+        .resize(this.thumbSize, this.thumbSize, { fit: 'inside', withoutEnlargement: true })
+        .webp({ quality: 80 })
+        .toBuffer({ resolveWithObject: true });
+      return { data, width: info.width, height: info.height };
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      if (/hevc|compression format has not been built in|unsupported/i.test(msg)) {
+        throw new OwleryError('IMAGE_UNSUPPORTED', `${name} uses a compression this build cannot decode; convert it to JPEG or PNG first.`, {
+          name,
+          cause: msg,
+        });
+      }
+      throw new OwleryError('IMAGE_UNREADABLE', `${name} is damaged and cannot be read (${msg.split('\n')[0]}).`, { name, cause: msg });
+    }
+  }
+
+  private async writeFiles(sha256: string, path: string, bytes: Uint8Array, thumb: Buffer): Promise<void> {
+    await this.writeFile(path, bytes, true);
+    await this.writeFile(this.thumbnailPathOf(sha256), thumb);
+  }
+
+  /** Writes `data` to `path` through a temporary file, flushed before the rename. */
+  private async writeFile(path: string, data: Uint8Array, skipIfSameSize = false): Promise<void> {
+    try {
+      if (skipIfSameSize) {
+        const st = await stat(path).catch(() => null);
+        if (st && st.isFile() && st.size === data.length) return; // same hash, same bytes
+      }
+      await mkdir(join(path, '..'), { recursive: true });
+      const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+      const fh = await open(tmp, 'wx');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } catch (err) {
+        await fh.close();
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      await fh.close();
+      await rename(tmp, path);
+    } catch (err) {
+      throw toStoreError(err, path, 'the image folder');
+    }
+  }
+}
+
+async function readMetadata(bytes: Uint8Array, name: string): Promise<Metadata> {
+  try {
+    return await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/unsupported image format/i.test(msg)) {
+      throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIC).`, { name, cause: msg });
+    }
+    throw new OwleryError('IMAGE_UNREADABLE', `${name} is damaged: its image header cannot be read.`, { name, cause: msg });
+  }
+}
+
+function formatOf(meta: Metadata): { mime: string; ext: string } | undefined {
+  if (meta.format === 'heif') return meta.compression === 'av1' ? FORMATS.avif : FORMATS.heic;
+  return meta.format ? FORMATS[meta.format] : undefined;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function checkSha(sha256: string): void {
+  if (!SHA256_HEX.test(sha256)) throw new OwleryError('INVALID_ARGUMENT', `Not an image hash: ${JSON.stringify(sha256)}.`);
+}
