@@ -1,0 +1,92 @@
+/**
+ * From stored messages to the engine's input: the thread from the first message to the one being
+ * answered becomes an `mplug_owl2` prompt plus its photos in marker order.
+ *
+ * The stored tree can hold turns the template cannot express as they are, so the thread is
+ * normalised first:
+ * - `system` messages are left out (the `mplug_owl2` template has no system prompt);
+ * - an answer with no text (it failed or was cancelled before its first token) is left out, and
+ *   so is its effect: the question it did not answer is merged with the next one;
+ * - consecutive messages of the same role (a question whose answer was left out, then another
+ *   question) are joined with a blank line, their photos kept in order.
+ */
+import { OwleryError } from '../../src-shared/errors.ts';
+import type { MessageImage, MessageRole } from '../../src-shared/domain.ts';
+import { buildChatPrompt, placeImageMarkers } from '../engine/prompt.ts';
+import type { ChatMessage } from '../engine/prompt.ts';
+
+/** A message of the thread, as far as the prompt is concerned. */
+export interface HistoryMessage {
+  role: MessageRole;
+  text: string;
+  images: readonly Pick<MessageImage, 'sha256'>[];
+}
+
+/** A prompt ready for the engine. */
+export interface ThreadPrompt<I> {
+  /** The rendered `mplug_owl2` prompt, ending with the open `ASSISTANT:` turn. */
+  prompt: string;
+  /** The photos, in the order of their markers in the prompt. */
+  images: I[];
+}
+
+/**
+ * Builds the prompt that answers the last message of `thread` (which must be the user's).
+ *
+ * Throws `OwleryError('INVALID_ARGUMENT')` when there is nothing to answer, or when a message's
+ * `<|image|>` markers do not match its photos.
+ */
+export function promptForThread<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): ThreadPrompt<I> {
+  const turns: { role: 'user' | 'assistant'; parts: string[]; images: I[] }[] = [];
+  for (const m of thread) {
+    if (m.role === 'system') continue;
+    if (m.role === 'assistant' && m.text.length === 0) continue;
+    // Place markers per message first, so photos stay next to the text they came with when merged.
+    const text = m.role === 'user' ? placeImageMarkers(m.text, m.images.length) : m.text;
+    const last = turns[turns.length - 1];
+    if (last && last.role === m.role) {
+      last.parts.push(text);
+      last.images.push(...m.images);
+    } else {
+      turns.push({ role: m.role, parts: [text], images: [...m.images] });
+    }
+  }
+  if (turns.length === 0 || turns[turns.length - 1].role !== 'user') {
+    throw new OwleryError('INVALID_ARGUMENT', 'There is no question to answer: the conversation must end with a message from you.');
+  }
+  // A thread that starts with an answer (e.g. after a system message) has no question before it.
+  if (turns[0].role === 'assistant') turns.shift();
+  const messages: ChatMessage[] = turns.map((t) => ({
+    role: t.role,
+    content: t.parts.filter((p) => p.length > 0).join('\n\n'),
+    images: t.role === 'user' ? t.images.length : 0,
+  }));
+  return { prompt: buildChatPrompt(messages), images: turns.flatMap((t) => (t.role === 'user' ? t.images : [])) };
+}
+
+/** Longest automatic title, in characters (before the ellipsis). */
+export const TITLE_CHARS = 60;
+
+/**
+ * A conversation title from its first message: whitespace collapsed, image markers dropped, cut
+ * at a word boundary to about {@link TITLE_CHARS} characters with an ellipsis. Falls back to the
+ * first photo's name, then "Photo", then "New conversation".
+ */
+export function titleFromMessage(text: string, imageNames: readonly (string | null)[] = []): string {
+  const clean = text.replace(/<\|image\|>/g, ' ').replace(/[\p{Cc}\p{Zl}\p{Zp}\s]+/gu, ' ').trim();
+  if (clean.length === 0) {
+    const name = imageNames.find((n) => n && n.trim().length > 0);
+    if (name) return cut(name.trim());
+    return imageNames.length > 0 ? 'Photo' : 'New conversation';
+  }
+  return cut(clean);
+}
+
+function cut(s: string): string {
+  const chars = Array.from(s); // code points, so a surrogate pair is never split
+  if (chars.length <= TITLE_CHARS) return s;
+  const head = chars.slice(0, TITLE_CHARS).join('');
+  const space = head.lastIndexOf(' ');
+  const base = space >= TITLE_CHARS * 0.6 ? head.slice(0, space) : head;
+  return `${base.replace(/[\s.,;:!?-]+$/u, '')}…`;
+}

@@ -1,0 +1,63 @@
+/**
+ * Test environment for the chat service and exporters: a temporary data folder with a real
+ * SQLite store and image store, the seeded tiny model converted to a package, and synthetic photos.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { convertCheckpoint } from '../../models/convert.ts';
+import { Store } from '../../src-main/store/store.ts';
+import { ImageStore } from '../../src-main/store/images.ts';
+import { ensureTinyCheckpoint } from './tiny-model.ts';
+
+/** A small synthetic photo (PNG): a colour gradient with a disc, different per seed. */
+export async function makePhoto(seed: number, w: number, h: number, format: 'png' | 'jpeg' = 'png'): Promise<Uint8Array> {
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 3;
+      const inDisc = (x - w / 2) ** 2 + (y - h / 2) ** 2 < (Math.min(w, h) / 3) ** 2;
+      data[i] = (x * 255) / w;
+      data[i + 1] = inDisc ? (seed * 97) % 256 : (y * 255) / h;
+      data[i + 2] = (seed * 53 + x + y) % 256;
+    }
+  }
+  const img = sharp(data, { raw: { width: w, height: h, channels: 3 } });
+  return new Uint8Array(await (format === 'png' ? img.png() : img.jpeg()).toBuffer());
+}
+
+/** Makes a temporary folder; remove it with `rm(dir, { recursive: true, force: true })`. */
+export function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Converts the seeded tiny checkpoint into a model package under `dir` and returns its path. */
+export async function tinyPackage(dir: string, seed = 1): Promise<string> {
+  const ckpt = await ensureTinyCheckpoint({ seed });
+  const pkg = join(dir, 'tiny-package');
+  await convertCheckpoint(ckpt, pkg);
+  return pkg;
+}
+
+/** A store and image store on a data folder. */
+export interface StoreEnv {
+  dataDir: string;
+  dbFile: string;
+  store: Store;
+  images: ImageStore;
+  close(): void;
+}
+
+/** Opens (creating) the history database and image store in `dataDir`. */
+export function openStoreEnv(dataDir: string): StoreEnv {
+  const dbFile = join(dataDir, 'owlery.sqlite');
+  const { store } = Store.open(dbFile);
+  const images = new ImageStore(store, dataDir);
+  return { dataDir, dbFile, store, images, close: () => store.close() };
+}
+
+/** Removes a folder made by {@link tempDir}. */
+export async function removeDir(dir: string | undefined): Promise<void> {
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
