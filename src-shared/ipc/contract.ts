@@ -75,17 +75,23 @@ export const APP_PROTOCOL = 'app';
 /** The origin of the renderer in the app (`app://owlery`). */
 export const APP_ORIGIN = 'app://owlery';
 
-/** URL of a stored photo (full size, original bytes). */
-export function imageUrl(sha256: ImageHash): string {
-  return `${IMAGE_PROTOCOL}://image/${sha256}`;
+/**
+ * Where image URLs start in the app (`owlery-image://`). The web harness, where a browser cannot
+ * load custom schemes, serves the same paths over HTTP: use {@link AppInfo.imageBase}.
+ */
+export const DEFAULT_IMAGE_BASE = `${IMAGE_PROTOCOL}://`;
+
+/** URL of a stored photo (full size, original bytes). Pass `AppInfo.imageBase`. */
+export function imageUrl(sha256: ImageHash, base: string = DEFAULT_IMAGE_BASE): string {
+  return `${base}image/${sha256}`;
 }
-/** URL of a stored photo's thumbnail (EXIF-rotated JPEG/WebP); falls back to the photo itself. */
-export function thumbnailUrl(sha256: ImageHash): string {
-  return `${IMAGE_PROTOCOL}://thumb/${sha256}`;
+/** URL of a stored photo's thumbnail (EXIF-rotated WebP); falls back to the photo itself. */
+export function thumbnailUrl(sha256: ImageHash, base: string = DEFAULT_IMAGE_BASE): string {
+  return `${base}thumb/${sha256}`;
 }
 /** URL of the thumbnail of one file in a folder the user chose. */
-export function folderThumbnailUrl(folderId: FolderId, entryId: FolderEntryId): string {
-  return `${IMAGE_PROTOCOL}://folder/${folderId}/${entryId}`;
+export function folderThumbnailUrl(folderId: FolderId, entryId: FolderEntryId, base: string = DEFAULT_IMAGE_BASE): string {
+  return `${base}folder/${folderId}/${entryId}`;
 }
 
 /** A photo ready to attach: stored, hashed, with URLs to show it. */
@@ -127,6 +133,8 @@ export interface AppInfo {
   versions: Record<string, string>;
   /** True in the web test harness (file dialogs are scripted there). */
   harness: boolean;
+  /** Base of image URLs (`owlery-image://` in the app); pass it to {@link imageUrl} and friends. */
+  imageBase: string;
 }
 
 /** Where the engine stands. */
