@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'INTERNAL'
   | 'OFFLINE' | 'FORBIDDEN'
-  | 'EXPORT_FAILED' | 'IMPORT_INVALID';
+  | 'EXPORT_FAILED' | 'IMPORT_INVALID'
+  | 'NO_MODEL';
 
 /** An expected failure, with a stable code and a message a user can act on. */
 export class OwleryError extends Error {
