@@ -8,14 +8,24 @@
  * derived from the config (the checkpoint's stored inv_freq is ignored, as the official model
  * does), past/present concat, GQA head repeat, causal mask from P and T, float32 softmax, o_proj,
  * multiway post-attention RMSNorm, SwiGLU MLP; then the final RMSNorm and lm_head on the last
- * position only. Float32 weights and compute; every size from `Owl2Config`.
+ * position only. Float32 activations throughout; the linears' weights in the formats of
+ * `DecoderGraphOptions` (docs/engine-contract.md); every size from `Owl2Config`.
  */
 import { GraphBuilder } from '../onnx/graph.ts';
 import type { Value } from '../onnx/graph.ts';
 import { DataType } from '../onnx/proto.ts';
-import { checkpointWeight, linearFrom, linearWeight } from '../onnx/weights.ts';
+import { checkpointWeight, linearFrom, linearMatMul } from '../onnx/weights.ts';
 import type { WeightReader } from '../onnx/weights.ts';
+import type { LinearFormat } from '../quant/plan.ts';
 import type { Owl2Config } from './config.ts';
+
+/** Weight formats of `decoder.onnx` (default float32 everywhere). */
+export interface DecoderGraphOptions {
+  /** q/o/gate/up/down and both MAM branches of k/v. */
+  linear?: LinearFormat;
+  /** The output projection. */
+  lmHead?: LinearFormat;
+}
 
 /** Graph input/output names of `decoder.onnx`. */
 export const DECODER_IO = {
@@ -45,7 +55,8 @@ export function ropeInvFreq(headDim: number, theta: number): Float32Array {
 }
 
 /** Builds `decoder.onnx`. Every weight is lazy (streamed when the model is written). */
-export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader): GraphBuilder {
+export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: DecoderGraphOptions = {}): GraphBuilder {
+  const fmt = opts.linear;
   const c = cfg.llm;
   const H = c.hiddenSize;
   const nh = c.numHeads;
@@ -100,13 +111,13 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader): GraphBuilde
     return g.where(isImage, g.mul(n, w1), g.mul(n, w0));
   };
   const multiwayLinear = (h: Value, prefix: string, out: number): Value =>
-    g.where(isImage, linearFrom(g, r, h, `${prefix}.multiway.1`, out, H, bias), linearFrom(g, r, h, `${prefix}.multiway.0`, out, H, bias));
+    g.where(isImage, linearFrom(g, r, h, `${prefix}.multiway.1`, out, H, bias, fmt), linearFrom(g, r, h, `${prefix}.multiway.0`, out, H, bias, fmt));
 
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
     x = g.scope(`layers.${i}`, () => {
       const h = multiwayNorm(x, `${p}.input_layernorm`);
-      const q = rope(g.splitHeads(linearFrom(g, r, h, `${p}.self_attn.q_proj`, nh * hd, H, bias), nh, hd));
+      const q = rope(g.splitHeads(linearFrom(g, r, h, `${p}.self_attn.q_proj`, nh * hd, H, bias, fmt), nh, hd));
       const k = rope(g.splitHeads(multiwayLinear(h, `${p}.self_attn.k_proj`, kvh * hd), kvh, hd));
       const v = g.splitHeads(multiwayLinear(h, `${p}.self_attn.v_proj`, kvh * hd), kvh, hd);
       const kAll = g.concat([past[i].k, k], 2);
@@ -114,12 +125,12 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader): GraphBuilde
       g.output(kAll, DECODER_IO.presentKey(i), DataType.FLOAT, ['batch', kvh, 'total', hd]);
       g.output(vAll, DECODER_IO.presentValue(i), DataType.FLOAT, ['batch', kvh, 'total', hd]);
       const ctx = g.attention(q, repeatKv(kAll), repeatKv(vAll), { divisor: Math.sqrt(hd), mask });
-      const attnOut = linearFrom(g, r, g.mergeHeads(ctx, nh, hd), `${p}.self_attn.o_proj`, H, nh * hd, bias);
+      const attnOut = linearFrom(g, r, g.mergeHeads(ctx, nh, hd), `${p}.self_attn.o_proj`, H, nh * hd, bias, fmt);
       const x1 = g.add(x, attnOut);
       const m = multiwayNorm(x1, `${p}.post_attention_layernorm`);
-      const gate = g.silu(linearFrom(g, r, m, `${p}.mlp.gate_proj`, c.intermediateSize, H, false));
-      const up = linearFrom(g, r, m, `${p}.mlp.up_proj`, c.intermediateSize, H, false);
-      const x2 = g.add(x1, linearFrom(g, r, g.mul(gate, up), `${p}.mlp.down_proj`, H, c.intermediateSize, false));
+      const gate = g.silu(linearFrom(g, r, m, `${p}.mlp.gate_proj`, c.intermediateSize, H, false, fmt));
+      const up = linearFrom(g, r, m, `${p}.mlp.up_proj`, c.intermediateSize, H, false, fmt);
+      const x2 = g.add(x1, linearFrom(g, r, g.mul(gate, up), `${p}.mlp.down_proj`, H, c.intermediateSize, false, fmt));
       g.output(x2, DECODER_IO.hidden(i), DataType.FLOAT, ['batch', 'seq', H]);
       return DECODER_IO.hidden(i);
     });
@@ -130,8 +141,7 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader): GraphBuilde
     g.output(normed, DECODER_IO.finalNorm, DataType.FLOAT, ['batch', 'seq', H]);
     const last = g.squeeze(g.slice(DECODER_IO.finalNorm, [-1], [Number.MAX_SAFE_INTEGER], [1]), [1]); // [B, H]
     const headKey = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    const lmHead = linearWeight(g, r, headKey, c.vocabSize, H, 'lm_head.weight');
-    g.output(g.matmul(last, lmHead), DECODER_IO.logits, DataType.FLOAT, ['batch', c.vocabSize]);
+    g.output(linearMatMul(g, r, last, headKey, c.vocabSize, H, opts.lmHead, 'lm_head.weight'), DECODER_IO.logits, DataType.FLOAT, ['batch', c.vocabSize]);
   });
   return g;
 }

@@ -6,7 +6,9 @@
  * abstractor (learnable queries; norm1/normk/norm2 with PyTorch's eps 1e-5; keys and values over
  * concat(queries, image tokens); sin-cos positions added to the query and key inputs only; the
  * residual after attention is the normalised queries; SwiGLU MLP with ffn_ln) → visual_fc →
- * vit_eos appended. Float32 weights and compute. Everything is sized from `Owl2Config`.
+ * vit_eos appended. Float32 activations; the linears' weights in the format of
+ * `VisionGraphOptions` (the patch conv, embeddings, norms and biases stay float32). Everything is
+ * sized from `Owl2Config`.
  */
 import { OwleryError } from '../../src-shared/errors.ts';
 import { GraphBuilder } from '../onnx/graph.ts';
@@ -14,6 +16,7 @@ import type { Value } from '../onnx/graph.ts';
 import { DataType } from '../onnx/proto.ts';
 import { checkpointWeight, linearFrom, requireTensor } from '../onnx/weights.ts';
 import type { WeightReader } from '../onnx/weights.ts';
+import type { LinearFormat } from '../quant/plan.ts';
 import { TORCH_LAYERNORM_EPS } from './config.ts';
 import type { Owl2Config } from './config.ts';
 import { abstractorPosEmbeds } from './sincos.ts';
@@ -60,8 +63,15 @@ async function positionTable(cfg: Owl2Config, r: WeightReader, layer: number): P
   return out;
 }
 
+/** Weight formats of `vision.onnx` (default float32). */
+export interface VisionGraphOptions {
+  /** Every Linear of the vision encoder and the abstractor, visual_fc included. */
+  linear?: LinearFormat;
+}
+
 /** Builds `vision.onnx`. Reads only the small abstractor position tables now; every other weight is lazy. */
-export async function buildVisionGraph(cfg: Owl2Config, r: WeightReader): Promise<GraphBuilder> {
+export async function buildVisionGraph(cfg: Owl2Config, r: WeightReader, opts: VisionGraphOptions = {}): Promise<GraphBuilder> {
+  const fmt = opts.linear;
   const v = cfg.vision;
   const a = cfg.abstractor;
   const H = cfg.llm.hiddenSize;
@@ -101,16 +111,16 @@ export async function buildVisionGraph(cfg: Owl2Config, r: WeightReader): Promis
     const p = `${vp}.encoder.layers.${i}`;
     x = g.scope(`vision/layers.${i}`, () => {
       const h = layerNormFrom(g, r, x, `${p}.input_layernorm`, Hv, v.layerNormEps);
-      const qkv = linearFrom(g, r, h, `${p}.self_attn.query_key_value`, 3 * Hv, Hv, true);
+      const qkv = linearFrom(g, r, h, `${p}.self_attn.query_key_value`, 3 * Hv, Hv, true, fmt);
       // Per-head layout [heads, 3, head_dim]: split the `3` axis, not [q | k | v] blocks.
       const [q, k, val] = g.split(g.reshape(qkv, [0, 0, nh, 3, hd]), 3, [1, 1, 1])
         .map((t) => g.transpose(g.squeeze(t, [3]), [0, 2, 1, 3]));
       const ctx = g.mergeHeads(g.attention(q, k, val, { scale: hd ** -0.5 }), nh, hd);
-      const attnOut = linearFrom(g, r, ctx, `${p}.self_attn.dense`, Hv, Hv, true);
+      const attnOut = linearFrom(g, r, ctx, `${p}.self_attn.dense`, Hv, Hv, true, fmt);
       const x1 = g.add(attnOut, x);
       const m = layerNormFrom(g, r, x1, `${p}.post_attention_layernorm`, Hv, v.layerNormEps);
-      const f1 = g.quickGelu(linearFrom(g, r, m, `${p}.mlp.fc1`, v.intermediateSize, Hv, true));
-      return g.add(linearFrom(g, r, f1, `${p}.mlp.fc2`, Hv, v.intermediateSize, true), x1);
+      const f1 = g.quickGelu(linearFrom(g, r, m, `${p}.mlp.fc1`, v.intermediateSize, Hv, true, fmt));
+      return g.add(linearFrom(g, r, f1, `${p}.mlp.fc2`, Hv, v.intermediateSize, true, fmt), x1);
     });
   }
   const visionHidden = g.scope('vision/post', () => layerNormFrom(g, r, x, `${vp}.post_layernorm`, Hv, v.layerNormEps));
@@ -143,20 +153,20 @@ export async function buildVisionGraph(cfg: Owl2Config, r: WeightReader): Promis
       const qn = layerNormFrom(g, r, queries, `${p}.norm1`, Ha, TORCH_LAYERNORM_EPS);
       const kn = layerNormFrom(g, r, visionHidden, `${p}.normk`, Ha, TORCH_LAYERNORM_EPS);
       const kv = g.concat([qn, kn], 1); // [B, Q + N + 1, Ha]
-      const qh = g.splitHeads(linearFrom(g, r, g.add(qn, pos.q), `${p}.attention.query`, Ha, Ha, true), anh, ahd);
-      const kh = g.splitHeads(linearFrom(g, r, g.add(kv, pos.qk), `${p}.attention.key`, Ha, Ha, true), anh, ahd);
-      const vh = g.splitHeads(linearFrom(g, r, kv, `${p}.attention.value`, Ha, Ha, true), anh, ahd);
+      const qh = g.splitHeads(linearFrom(g, r, g.add(qn, pos.q), `${p}.attention.query`, Ha, Ha, true, fmt), anh, ahd);
+      const kh = g.splitHeads(linearFrom(g, r, g.add(kv, pos.qk), `${p}.attention.key`, Ha, Ha, true, fmt), anh, ahd);
+      const vh = g.splitHeads(linearFrom(g, r, kv, `${p}.attention.value`, Ha, Ha, true, fmt), anh, ahd);
       const ctx = g.mergeHeads(g.attention(qh, kh, vh, { divisor: Math.sqrt(ahd) }), anh, ahd);
-      const y = g.add(qn, linearFrom(g, r, ctx, `${p}.output.out_proj`, Ha, Ha, true)); // residual on the normalised queries
+      const y = g.add(qn, linearFrom(g, r, ctx, `${p}.output.out_proj`, Ha, Ha, true, fmt)); // residual on the normalised queries
       const n2 = layerNormFrom(g, r, y, `${p}.output.norm2`, Ha, TORCH_LAYERNORM_EPS);
-      const gate = g.silu(linearFrom(g, r, n2, `${p}.output.mlp.w1`, a.intermediateSize, Ha, true));
-      const up = linearFrom(g, r, n2, `${p}.output.mlp.w3`, a.intermediateSize, Ha, true);
+      const gate = g.silu(linearFrom(g, r, n2, `${p}.output.mlp.w1`, a.intermediateSize, Ha, true, fmt));
+      const up = linearFrom(g, r, n2, `${p}.output.mlp.w3`, a.intermediateSize, Ha, true, fmt);
       const f = layerNormFrom(g, r, g.mul(gate, up), `${p}.output.mlp.ffn_ln`, a.intermediateSize, a.layerNormEps);
-      return g.add(y, linearFrom(g, r, f, `${p}.output.mlp.w2`, Ha, a.intermediateSize, true));
+      return g.add(y, linearFrom(g, r, f, `${p}.output.mlp.w2`, Ha, a.intermediateSize, true, fmt));
     });
   }
   const embeds = g.scope('abstractor/out', () => {
-    const fc = linearFrom(g, r, queries, `${ap}.visual_fc`, H, Ha, true);
+    const fc = linearFrom(g, r, queries, `${ap}.visual_fc`, H, Ha, true, fmt);
     const eos = g.expand(checkpointWeight(g, r, `${ap}.vit_eos`, [1, 1, H]), g.concat([batch, g.constI64([1, 1])], 0));
     return g.concat([fc, eos], 1);
   });

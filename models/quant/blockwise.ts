@@ -1,0 +1,176 @@
+/**
+ * Block-wise weight quantization in the exact layout of onnxruntime's `com.microsoft::MatMulNBits`
+ * (docs/engine-contract.md, "Quantized graphs").
+ *
+ * A PyTorch Linear weight `W [N = out, K = in]` is quantized along K in blocks of `blockSize`
+ * values; each (row, block) has a float32 scale and, in the asymmetric mode, a uint8 zero point:
+ *
+ * - `data`  uint8 `[N, kBlocks, blobSize]`, kBlocks = ceil(K / blockSize), blobSize = blockSize·bits/8;
+ *   4-bit codes are packed two per byte, element 2j in the low nibble and 2j+1 in the high nibble;
+ *   8-bit codes are one byte each. Padding past K (last block) holds the zero point (dequantizes to 0).
+ * - `scales` float32 `[N, kBlocks]`.
+ * - `zeroPoints` uint8 `[N, ceil(kBlocks·bits/8)]`, packed like `data` (4-bit: block 2j low nibble,
+ *   2j+1 high nibble); absent in the symmetric mode, where ORT's default zero point 2^(bits−1) applies.
+ *
+ * Dequantized value: `(code − zeroPoint) · scale`.
+ *
+ * Asymmetric ("uint8" zero points): the block's range is widened to include 0,
+ * `scale = (max − min) / (2^bits − 1)`, `zp = clamp(round(−min / scale))`, codes
+ * `clamp(round(w / scale) + zp)`; the error is at most scale/2 per value.
+ * Symmetric ("none"): `scale = absmax / (2^(bits−1) − 1)`, codes `round(w / scale) + 2^(bits−1)`
+ * (the lowest code is unused so that the range is symmetric); the error is at most scale/2.
+ */
+import { OwleryError } from '../../src-shared/errors.ts';
+
+/** Weight bits supported by the quantizer (MatMulNBits also has 2, which Owlery does not use). */
+export type QuantBits = 4 | 8;
+/** `uint8`: asymmetric with packed uint8 zero points; `none`: symmetric, no zero-point input. */
+export type ZeroPointMode = 'uint8' | 'none';
+
+/** Parameters of a block-wise quantization. */
+export interface BlockQuantParams {
+  bits: QuantBits;
+  /** Values per block along K: a power of two ≥ 16 (MatMulNBits' rule). */
+  blockSize: number;
+  zeroPoints: ZeroPointMode;
+}
+
+/** A block-quantized `[rows = N, cols = K]` matrix in MatMulNBits layout. */
+export interface BlockQuantized extends BlockQuantParams {
+  rows: number;
+  cols: number;
+  kBlocks: number;
+  blobSize: number;
+  /** uint8 `[rows, kBlocks, blobSize]`. */
+  data: Uint8Array;
+  /** float32 `[rows, kBlocks]`. */
+  scales: Float32Array;
+  /** uint8 `[rows, zeroPointBlob]` when `zeroPoints` is `uint8`. */
+  zeroPointData?: Uint8Array;
+}
+
+/** Shapes of the three MatMulNBits inputs for an `[N, K]` weight. */
+export function blockQuantShapes(rows: number, cols: number, p: BlockQuantParams): {
+  kBlocks: number; blobSize: number; data: number[]; scales: number[]; zeroPoints: number[] | undefined;
+} {
+  const kBlocks = Math.ceil(cols / p.blockSize);
+  const blobSize = (p.blockSize * p.bits) / 8;
+  return {
+    kBlocks,
+    blobSize,
+    data: [rows, kBlocks, blobSize],
+    scales: [rows, kBlocks],
+    zeroPoints: p.zeroPoints === 'uint8' ? [rows, Math.ceil((kBlocks * p.bits) / 8)] : undefined,
+  };
+}
+
+/** Checks the parameters against MatMulNBits' rules; throws `INVALID_ARGUMENT`. */
+export function checkBlockQuantParams(p: BlockQuantParams): void {
+  if (p.bits !== 4 && p.bits !== 8) throw new OwleryError('INVALID_ARGUMENT', `quantization bits must be 4 or 8, got ${String(p.bits)}`);
+  if (!Number.isInteger(p.blockSize) || p.blockSize < 16 || (p.blockSize & (p.blockSize - 1)) !== 0) {
+    throw new OwleryError('INVALID_ARGUMENT', `quantization block size must be a power of two ≥ 16, got ${p.blockSize}`);
+  }
+  if (p.zeroPoints !== 'uint8' && p.zeroPoints !== 'none') {
+    throw new OwleryError('INVALID_ARGUMENT', `zero-point mode must be "uint8" or "none", got ${String(p.zeroPoints)}`);
+  }
+}
+
+function setCode(data: Uint8Array, bits: QuantBits, base: number, i: number, code: number): void {
+  if (bits === 8) data[base + i] = code;
+  else {
+    const at = base + (i >> 1);
+    data[at] = i & 1 ? (data[at] & 0x0f) | (code << 4) : (data[at] & 0xf0) | code;
+  }
+}
+
+function getCode(data: Uint8Array, bits: QuantBits, base: number, i: number): number {
+  if (bits === 8) return data[base + i];
+  const b = data[base + (i >> 1)];
+  return i & 1 ? b >> 4 : b & 0x0f;
+}
+
+/**
+ * Quantizes a row-major `[rows, cols]` float32 matrix (a PyTorch Linear weight `[out, in]`, i.e.
+ * MatMulNBits' `[N, K]`) block-wise along `cols`. `name` appears in error messages.
+ */
+export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, p: BlockQuantParams, name = 'weight'): BlockQuantized {
+  checkBlockQuantParams(p);
+  if (w.length !== rows * cols) throw new OwleryError('INTERNAL', `${name}: ${w.length} values for [${rows}, ${cols}]`, { tensor: name });
+  const { bits, blockSize } = p;
+  const { kBlocks, blobSize, zeroPoints: zpShape } = blockQuantShapes(rows, cols, p);
+  const qmax = (1 << bits) - 1;
+  const mid = 1 << (bits - 1);
+  const data = new Uint8Array(rows * kBlocks * blobSize);
+  const scales = new Float32Array(rows * kBlocks);
+  const zpBlob = zpShape ? zpShape[1] : 0;
+  const zeroPointData = zpShape ? new Uint8Array(rows * zpBlob) : undefined;
+  const asym = p.zeroPoints === 'uint8';
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    for (let b = 0; b < kBlocks; b++) {
+      const k0 = b * blockSize;
+      const k1 = Math.min(cols, k0 + blockSize);
+      let lo = 0;
+      let hi = 0;
+      for (let k = k0; k < k1; k++) {
+        const v = w[row + k];
+        if (v < lo) lo = v;
+        else if (v > hi) hi = v;
+        if (!Number.isFinite(v)) {
+          throw new OwleryError('CHECKPOINT_INVALID', `${name}: value ${v} at [${r}, ${k}] cannot be quantized`, { tensor: name });
+        }
+      }
+      let scale: number;
+      let zp: number;
+      if (asym) {
+        scale = Math.fround((hi - lo) / qmax);
+        zp = scale === 0 ? 0 : Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
+      } else {
+        scale = Math.fround(Math.max(-lo, hi) / (mid - 1));
+        zp = mid;
+      }
+      const inv = scale === 0 ? 0 : 1 / scale;
+      const base = (r * kBlocks + b) * blobSize;
+      for (let i = 0; i < blockSize; i++) {
+        const k = k0 + i;
+        const code = k < k1 ? Math.min(qmax, Math.max(0, Math.round(w[row + k] * inv) + zp)) : zp;
+        setCode(data, bits, base, i, code);
+      }
+      scales[r * kBlocks + b] = scale;
+      if (zeroPointData) setCode(zeroPointData, bits, r * zpBlob, b, zp);
+    }
+  }
+  return { ...p, rows, cols, kBlocks, blobSize, data, scales, zeroPointData };
+}
+
+/** The zero point of block `b` of row `r`. */
+export function blockZeroPoint(q: BlockQuantized, r: number, b: number): number {
+  if (!q.zeroPointData) return 1 << (q.bits - 1);
+  const zpBlob = Math.ceil((q.kBlocks * q.bits) / 8);
+  return getCode(q.zeroPointData, q.bits, r * zpBlob, b);
+}
+
+/** The quantized code of element `[r, k]`. */
+export function blockCode(q: BlockQuantized, r: number, k: number): number {
+  const b = Math.floor(k / q.blockSize);
+  return getCode(q.data, q.bits, (r * q.kBlocks + b) * q.blobSize, k - b * q.blockSize);
+}
+
+/**
+ * Reference dequantization to a row-major float32 `[rows, cols]` matrix: `(code − zp) · scale`,
+ * rounded to float32, reading the packed layout independently of how it was written.
+ */
+export function dequantizeBlockwise(q: BlockQuantized): Float32Array {
+  const out = new Float32Array(q.rows * q.cols);
+  for (let r = 0; r < q.rows; r++) {
+    for (let b = 0; b < q.kBlocks; b++) {
+      const scale = q.scales[r * q.kBlocks + b];
+      const zp = blockZeroPoint(q, r, b);
+      const base = (r * q.kBlocks + b) * q.blobSize;
+      const k0 = b * q.blockSize;
+      const k1 = Math.min(q.cols, k0 + q.blockSize);
+      for (let k = k0; k < k1; k++) out[r * q.cols + k] = (getCode(q.data, q.bits, base, k - k0) - zp) * scale;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+/**
+ * What precision each part of a package gets, and exactly how each precision is stored and
+ * computed in the ONNX graphs (docs/engine-contract.md, "Quantized graphs").
+ *
+ * - `int4`: `com.microsoft::MatMulNBits`, 4 bits, block 32 along K, asymmetric with packed uint8
+ *   zero points (onnxruntime's fast CPU path; float zero points would fall back to the slow one),
+ *   accuracy_level 4 (activations quantized to int8 per block inside the kernel, int32 accumulate).
+ * - `int8`: `MatMulNBits`, 8 bits, block 32, symmetric (no zero-point input), accuracy_level 4.
+ *   Measured on onnxruntime 1.30 CPU against DynamicQuantizeMatMul, DynamicQuantizeLinear +
+ *   MatMulInteger and per-channel QDQ (which ORT rewrites into this very MatMulNBits): as fast
+ *   within noise, and unlike the per-tensor dynamic activation quantization it keeps its accuracy
+ *   with outlier activation channels.
+ * - `fp16`: float16 weights `[K, N]`; the float32 activations are cast to float16 for the MatMul
+ *   and the result back to float32 (norms, softmax, residual stream stay float32). GPU providers
+ *   run the MatMul in float16; onnxruntime's CPU provider rewrites it to a float32 MatMul over
+ *   weights upcast at session creation (correct; float32 memory use).
+ * - `fp32`: plain float32 MatMul.
+ *
+ * Embedding tables: `int8` is the same block-wise symmetric 8-bit layout read through a Gather of
+ * codes and scales and a dequantization in standard ops; `fp16` is a Gather over a float16 table
+ * then a Cast; int4 is not offered for embeddings.
+ */
+import { OwleryError } from '../../src-shared/errors.ts';
+import type { BlockQuantParams } from './blockwise.ts';
+
+/** Precision of a component's weights. */
+export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
+
+/** Parts of a package whose precision is chosen separately. */
+export interface QuantizationPlan {
+  /** Vision encoder and abstractor linears (incl. visual_fc); the patch conv stays float32. */
+  vision: Exclude<Precision, 'int4'>;
+  /** Decoder linears: q/o/gate/up/down and both MAM branches of k/v. */
+  llm: Precision;
+  /** Token embedding table (`embed.onnx`). */
+  embed: Exclude<Precision, 'int4'>;
+  /** Output projection (`lm_head`, or the tied embedding). */
+  lmHead: Exclude<Precision, 'int4'>;
+}
+
+/** Named presets. */
+export type PresetName = 'cpu' | 'gpu' | 'reference';
+
+/** The presets: `cpu` (4-bit LLM, 8-bit vision), `gpu` (fp16), `reference` (fp32). */
+export const PRESETS: Readonly<Record<PresetName, Readonly<QuantizationPlan>>> = {
+  cpu: { vision: 'int8', llm: 'int4', embed: 'int8', lmHead: 'int8' },
+  gpu: { vision: 'fp16', llm: 'fp16', embed: 'fp16', lmHead: 'fp16' },
+  reference: { vision: 'fp32', llm: 'fp32', embed: 'fp32', lmHead: 'fp32' },
+};
+
+/** Every preset name, for option parsing. */
+export const PRESET_NAMES: readonly PresetName[] = ['cpu', 'gpu', 'reference'];
+/** Precisions accepted per part. */
+export const PRECISIONS = {
+  llm: ['int4', 'int8', 'fp16', 'fp32'],
+  vision: ['int8', 'fp16', 'fp32'],
+  embed: ['int8', 'fp16', 'fp32'],
+  lmHead: ['int8', 'fp16', 'fp32'],
+} as const satisfies Record<keyof QuantizationPlan, readonly Precision[]>;
+
+/** Overrides on top of a preset. */
+export type PlanOverrides = Partial<QuantizationPlan>;
+
+/**
+ * The plan for a preset and overrides. When `llm` is overridden and `embed`/`lmHead` are not, they
+ * follow it (int4 → int8 for both, since 4-bit embeddings and output heads cost too much accuracy
+ * for their size).
+ */
+export function resolvePlan(preset: PresetName = 'reference', overrides: PlanOverrides = {}): QuantizationPlan {
+  const base = PRESETS[preset];
+  if (!base) throw new OwleryError('INVALID_ARGUMENT', `unknown preset "${String(preset)}"; use one of ${PRESET_NAMES.join(', ')}`);
+  const plan: QuantizationPlan = { ...base };
+  if (overrides.llm !== undefined) {
+    plan.llm = overrides.llm;
+    const follow = overrides.llm === 'int4' ? 'int8' : overrides.llm;
+    plan.embed = follow;
+    plan.lmHead = follow;
+  }
+  if (overrides.vision !== undefined) plan.vision = overrides.vision;
+  if (overrides.embed !== undefined) plan.embed = overrides.embed;
+  if (overrides.lmHead !== undefined) plan.lmHead = overrides.lmHead;
+  for (const k of Object.keys(PRECISIONS) as (keyof QuantizationPlan)[]) {
+    if (!(PRECISIONS[k] as readonly string[]).includes(plan[k])) {
+      throw new OwleryError('INVALID_ARGUMENT', `${k} precision must be one of ${PRECISIONS[k].join(', ')}, got "${String(plan[k])}"`);
+    }
+  }
+  return plan;
+}
+
+/** How a Linear layer's weight is stored and multiplied. */
+export type LinearFormat =
+  | { kind: 'float'; weightType: 'fp32' | 'fp16' }
+  | ({ kind: 'matmulnbits'; accuracyLevel: number } & BlockQuantParams);
+
+/** Block size of every block-quantized tensor Owlery writes. */
+export const QUANT_BLOCK_SIZE = 32;
+/** MatMulNBits accuracy_level used: 4 = int8 activations, int32 accumulation (fast CPU path). */
+export const QUANT_ACCURACY_LEVEL = 4;
+
+/** The Linear format of a precision. */
+export function linearFormat(p: Precision): LinearFormat {
+  switch (p) {
+    case 'fp32': return { kind: 'float', weightType: 'fp32' };
+    case 'fp16': return { kind: 'float', weightType: 'fp16' };
+    case 'int8': return { kind: 'matmulnbits', bits: 8, blockSize: QUANT_BLOCK_SIZE, zeroPoints: 'none', accuracyLevel: QUANT_ACCURACY_LEVEL };
+    case 'int4': return { kind: 'matmulnbits', bits: 4, blockSize: QUANT_BLOCK_SIZE, zeroPoints: 'uint8', accuracyLevel: QUANT_ACCURACY_LEVEL };
+  }
+}
+
+/** How the embedding table is stored and read. */
+export type EmbedFormat =
+  | { kind: 'float'; weightType: 'fp32' | 'fp16' }
+  | ({ kind: 'gather-blockwise' } & BlockQuantParams);
+
+/** The embedding format of a precision. */
+export function embedFormat(p: Exclude<Precision, 'int4'>): EmbedFormat {
+  if (p === 'int8') return { kind: 'gather-blockwise', bits: 8, blockSize: QUANT_BLOCK_SIZE, zeroPoints: 'none' };
+  return { kind: 'float', weightType: p };
+}
