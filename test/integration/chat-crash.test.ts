@@ -1,0 +1,93 @@
+/**
+ * A kill in the middle of an answer: the store and chat service run in a child process
+ * (test/helpers/chat-crash-child.ts) that is SIGKILLed after the first streamed text of a long
+ * answer was saved. The database must then open cleanly, with the earlier messages intact and the
+ * partial answer there.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { Store } from '../../src-main/store/store.ts';
+import { removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
+import type { CrashChildMessage } from '../helpers/chat-crash-child.ts';
+import { REPO_ROOT } from '../helpers/tiny-model.ts';
+
+let work: string;
+let pkg: string;
+
+beforeAll(async () => {
+  work = await tempDir('owlery-chat-crash-');
+  pkg = await tinyPackage(work);
+});
+
+afterAll(async () => removeDir(work));
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it('a process killed mid-answer leaves a database that opens cleanly, with the partial answer saved', async () => {
+  const dataDir = join(work, 'data');
+  const child = fork(fileURLToPath(new URL('../helpers/chat-crash-child.ts', import.meta.url)), [dataDir, pkg], {
+    cwd: REPO_ROOT,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  // Kept for failure messages. (The orphaned engine process may print an EPIPE when its parent dies.)
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const messages: CrashChildMessage[] = [];
+  const saved = await new Promise<Extract<CrashChildMessage, { type: 'saved' }>>((resolve, reject) => {
+    child.on('message', (m: CrashChildMessage) => {
+      messages.push(m);
+      if (m.type === 'saved') resolve(m);
+      if (m.type === 'error') reject(new Error(`${m.message}\n${output}`));
+    });
+    void exited.then((e) => reject(new Error(`the child exited early (${e.code ?? e.signal})\n${output}`)));
+  });
+  const first = messages.find((m): m is Extract<CrashChildMessage, { type: 'first' }> => m.type === 'first')!;
+  expect(first.answer.length).toBeGreaterThan(0);
+
+  // The child is frozen right after the save: the text is in the file, the answer not finished.
+  const peek = new Database(join(dataDir, 'owlery.sqlite'), { readonly: true });
+  const row = peek.prepare('SELECT status, length(text) AS n FROM messages WHERE id = ?').get(saved.assistantMessageId) as { status: string; n: number };
+  peek.close();
+  expect(row.status).toBe('partial');
+  expect(row.n).toBeGreaterThan(0);
+
+  child.kill('SIGKILL');
+  expect(await exited).toEqual({ code: null, signal: 'SIGKILL' });
+
+  // Reopen: clean, earlier messages intact, the partial answer kept.
+  const { store } = Store.open(join(dataDir, 'owlery.sqlite'), { integrityCheck: true });
+  try {
+    const thread = store.getThread(first.conversationId);
+    expect(thread.messages.map((m) => m.id)).toEqual([first.userMessageId, first.assistantMessageId, saved.userMessageId, saved.assistantMessageId]);
+    expect(thread.messages[0]).toMatchObject({ role: 'user', text: 'A short question first.', status: 'complete' });
+    expect(thread.messages[1]).toMatchObject({ role: 'assistant', text: first.answer, status: 'complete' });
+    expect(thread.messages[1].stats).not.toBeNull();
+    expect(thread.messages[2]).toMatchObject({ role: 'user', text: 'Now write a very long answer.', status: 'complete' });
+    const partial = thread.messages[3];
+    expect(partial.status).toBe('partial');
+    expect(partial.text.length).toBeGreaterThanOrEqual(saved.chars);
+    expect(partial.text.length).toBeGreaterThan(0);
+    expect(partial.stats).toBeNull();
+    expect(store.search('short question').hits.some((h) => h.messageId === first.userMessageId)).toBe(true);
+  } finally {
+    store.close();
+  }
+
+  // The orphaned engine process notices its parent is gone and exits.
+  if (saved.enginePid !== undefined) {
+    await expect.poll(() => isAlive(saved.enginePid!), { timeout: 30_000, interval: 50 }).toBe(false);
+  }
+});
