@@ -13,6 +13,8 @@ import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProvi
 import { writeNpyFloat32 } from '../../models/npy.ts';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { readPackage } from '../../models/package/read.ts';
+import { pullCheckpoint } from '../../models/pull/index.ts';
+import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
 import { EngineHost } from '../engine/engine-host.ts';
 import { LlamaTokenizer } from '../engine/tokenizer/llama-tokenizer.ts';
 import { buildChatPrompt } from '../engine/prompt.ts';
@@ -23,6 +25,11 @@ const USAGE = `usage: owlery <command> [options]
 
 commands:
   convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
+  pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
+                                              download a checkpoint (resumable, verified; token from HF_TOKEN),
+                                              then convert it when <package-dir> is given
+  synth --preset tiny|7b [--quant reference] [--seed N] [--dtype F16|BF16|F32] <package-dir>
+                                              write a package with a preset's real shapes and seeded random weights
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
   chat --model DIR --conversation FILE.json   answer the last user message of a conversation
   chat --model DIR --raw-prompt [--image F]... "USER: <|image|>... ASSISTANT:"
@@ -55,6 +62,11 @@ const chatOptions = {
   provider: { type: 'string' },
   threads: { type: 'string' },
   out: { type: 'string' },
+  endpoint: { type: 'string' },
+  revision: { type: 'string' },
+  preset: { type: 'string' },
+  quant: { type: 'string' },
+  dtype: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -248,6 +260,93 @@ async function convert(positionals: string[]): Promise<number> {
   return 0;
 }
 
+/** A progress line on a terminal, at most a few times a second. */
+function progressLine(): { show: (text: string) => void; end: () => void } {
+  let last = 0;
+  let shown = false;
+  return {
+    show: (text) => {
+      if (!process.stderr.isTTY) return;
+      const now = Date.now();
+      if (now - last < 200) return;
+      last = now;
+      shown = true;
+      process.stderr.write(`\r${text}\x1b[K`);
+    },
+    end: () => {
+      if (shown) process.stderr.write('\n');
+      shown = false;
+    },
+  };
+}
+
+/** Aborts `controller` on the first Ctrl-C; a second one exits at once. Returns the remover. */
+function abortOnSigint(controller: AbortController): () => void {
+  const onSigint = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return () => process.off('SIGINT', onSigint);
+}
+
+async function pull(positionals: string[], v: Values): Promise<number> {
+  if (positionals.length !== 2 && positionals.length !== 3) throw new UsageError('pull needs <repo-id> <checkpoint-dir> [<package-dir>]');
+  const [repo, dir, pkg] = positionals;
+  const controller = new AbortController();
+  const off = abortOnSigint(controller);
+  const line = progressLine();
+  const mb = (n: number): string => (n / 1e6).toFixed(1);
+  try {
+    const result = await pullCheckpoint(repo, resolve(dir), {
+      endpoint: v.endpoint ?? process.env.HF_ENDPOINT,
+      revision: v.revision,
+      token: process.env.HF_TOKEN || undefined,
+      signal: controller.signal,
+      onProgress: (p) => line.show(`${p.filesDone}/${p.filesTotal} files, ${mb(p.bytesDone)}/${mb(p.bytesTotal)} MB${p.file ? ` (${p.file})` : ''}`),
+      onRetry: (e) => process.stderr.write(`\nowlery: ${e.error.message}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s\n`),
+    });
+    line.end();
+    const fetched = result.files.filter((f) => f.status === 'downloaded').length;
+    process.stdout.write(`pulled ${repo} (${result.revision}, ${result.format}) → ${result.dir}: ${fetched} downloaded, ${result.files.length - fetched} already present\n`);
+    if (pkg) return await convert([result.dir, pkg]);
+    return 0;
+  } finally {
+    line.end();
+    off();
+  }
+}
+
+async function synth(positionals: string[], v: Values): Promise<number> {
+  if (positionals.length !== 1) throw new UsageError('synth needs exactly one <package-dir>');
+  if (!v.preset) throw new UsageError('--preset is required (tiny or 7b)');
+  const preset = checkSynthPreset(v.preset);
+  const quant = v.quant ?? 'reference';
+  if (quant !== 'reference') {
+    throw new UsageError(`--quant ${quant}: only "reference" (float32) packages can be written until the converter has quantization presets`);
+  }
+  const dtype = (v.dtype ?? 'F16').toUpperCase();
+  if (dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'F32') throw new UsageError(`--dtype must be F16, BF16 or F32, got "${v.dtype}"`);
+  const dst = resolve(positionals[0]);
+  const controller = new AbortController();
+  const off = abortOnSigint(controller);
+  const line = progressLine();
+  try {
+    const manifest = await synthesizePackage(preset, dst, {
+      seed: numberOption(v, 'seed', true) ?? 0,
+      dtype: dtype as SynthDType,
+      signal: controller.signal,
+      onProgress: (p) => line.show(`${p.phase} ${p.tensorsDone}/${p.tensorsTotal} tensors`),
+    });
+    line.end();
+    process.stdout.write(`synthesized ${preset} → ${dst} (package ${manifest.id}, ${manifest.files.length} files)\n`);
+    return 0;
+  } finally {
+    line.end();
+    off();
+  }
+}
+
 /** Runs the CLI with the given arguments; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -263,6 +362,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     switch (command) {
       case 'convert': return await convert(positionals);
+      case 'pull': return await pull(positionals, values);
+      case 'synth': return await synth(positionals, values);
       case 'chat': return await chat(positionals, values);
       case 'tokenize': return await tokenize(positionals, values);
       case 'preprocess': return await preprocess(values);

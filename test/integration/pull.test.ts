@@ -6,12 +6,14 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { pullCheckpoint, PullError, PART_SUFFIX } from '../../models/pull/index.ts';
 import type { PullOptions } from '../../models/pull/index.ts';
@@ -311,5 +313,21 @@ describe('pullCheckpoint', () => {
     expect(err.message).toContain(shard);
     expect(err.message).toMatch(/2 attempts/);
     expect(await readdir(dir)).toContain(shard + PART_SUFFIX);
+  });
+
+  it('owlery pull --endpoint … <repo> <dir> <package-dir> downloads and converts; errors are one line', async () => {
+    const run = promisify(execFile);
+    const bin = resolve('bin/owlery.js');
+    const dir = newDir();
+    const pkg = join(work, 'pkg-cli');
+    const env = { ...process.env, HF_TOKEN: '' };
+    const { stdout, stderr } = await run(process.execPath, [bin, 'pull', '--endpoint', endpoint, REPO, dir, pkg], { env });
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/^pulled owl-test\/tiny-owl2 \(main, pytorch\) → .*: \d+ downloaded, 0 already present\nconverted /);
+    await readPackage(pkg, { verify: true });
+    const missing = await run(process.execPath, [bin, 'pull', '--endpoint', endpoint, 'nobody/nothing', newDir()], { env })
+      .then(() => undefined, (e: { code: number; stderr: string }) => e);
+    expect(missing?.code).toBe(1);
+    expect(missing?.stderr).toMatch(/^owlery: error: listing nobody\/nothing: 404 Not Found .*\n$/);
   });
 });

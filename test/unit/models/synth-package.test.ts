@@ -1,0 +1,88 @@
+/**
+ * `owlery synth --preset tiny`: the package it writes (converted straight from the virtual reader)
+ * loads in the engine and runs, and holds the same graphs as converting the tiny factory's
+ * checkpoint of the same seed and dtype from disk.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { convertCheckpoint } from '../../../models/convert.ts';
+import { readPackage } from '../../../models/package/read.ts';
+import { SYNTH_SOURCE_NAME, synthesizePackage } from '../../../models/synth/index.ts';
+import { Owl2Engine } from '../../../src-main/engine/owl2-engine.ts';
+import { buildChatPrompt } from '../../../src-main/engine/prompt.ts';
+import { ensureTinyCheckpoint } from '../../helpers/tiny-model.ts';
+
+const run = promisify(execFile);
+const BIN = resolve('bin/owlery.js');
+const IMAGE = resolve('test/fixtures/owl2-public/images/shapes_90x60.png');
+
+async function owlery(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { maxBuffer: 16 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let work: string;
+let pkg: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'owlery-synth-pkg-'));
+  pkg = join(work, 'synth-tiny');
+});
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('owlery synth', () => {
+  it('--preset tiny writes a package the engine loads and runs', async () => {
+    const r = await owlery('synth', '--preset', 'tiny', '--seed', '5', pkg);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^synthesized tiny → .*synth-tiny \(package mplug-owl2-[0-9a-f]{16}, \d+ files\)\n$/);
+    const loaded = await readPackage(pkg, { verify: true });
+    expect(loaded.manifest.source.files.map((f) => f.path)).toEqual(['config.json', SYNTH_SOURCE_NAME]);
+    expect(loaded.manifest.name).toBe('synthetic-tiny-seed5');
+
+    const engine = await Owl2Engine.load(pkg, { provider: 'cpu' });
+    try {
+      const prompt = buildChatPrompt([{ role: 'user', content: 'What is in this photo?', images: 1 }]);
+      const result = await engine.generate({ prompt, images: [IMAGE], sampling: { greedy: true, maxNewTokens: 6 } });
+      expect(result.outputIds.length).toBeGreaterThan(0);
+      expect(result.outputIds.every((id) => Number.isInteger(id) && id >= 0 && id < 32000)).toBe(true);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('gives the same graphs as converting the tiny factory checkpoint of that seed and dtype, and the same id every time', async () => {
+    const ckpt = await ensureTinyCheckpoint({ seed: 5, dtype: 'F16', format: 'pytorch' });
+    const fromDisk = join(work, 'from-disk');
+    await convertCheckpoint(ckpt, fromDisk);
+    for (const f of ['vision.onnx', 'vision.onnx.data', 'embed.onnx', 'embed.onnx.data', 'decoder.onnx', 'decoder.onnx.data', 'config.json', 'tokenizer.model']) {
+      expect((await readFile(join(pkg, f))).equals(await readFile(join(fromDisk, f))), f).toBe(true);
+    }
+    const again = await synthesizePackage('tiny', join(work, 'again'), { seed: 5 });
+    expect(again.id).toBe((await readPackage(pkg)).manifest.id);
+    const other = await synthesizePackage('tiny', join(work, 'other'), { seed: 6 });
+    expect(other.id).not.toBe(again.id);
+  });
+
+  it('refuses bad arguments with one clear line', async () => {
+    const noPreset = await owlery('synth', join(work, 'x'));
+    expect(noPreset.code).toBe(2);
+    expect(noPreset.stderr).toMatch(/--preset is required/);
+    const badPreset = await owlery('synth', '--preset', '70b', join(work, 'x'));
+    expect(badPreset.code).toBe(1);
+    expect(badPreset.stderr).toMatch(/unknown preset "70b"/);
+    const taken = await owlery('synth', '--preset', 'tiny', pkg);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
