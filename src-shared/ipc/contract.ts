@@ -248,12 +248,13 @@ export interface InstalledModel {
   family: string;
   /** Bytes of all the package's files. */
   sizeBytes: number;
-  quantization: { vision: ModelQuantization; llm: ModelQuantization; embed: ModelQuantization };
+  /** Weight precision per component; `null` (like the fields below) when the manifest is unreadable. */
+  quantization: { vision: ModelQuantization; llm: ModelQuantization; embed: ModelQuantization } | null;
   /** Where it came from: the checkpoint's weight format. */
-  sourceFormat: string;
-  converterVersion: string;
+  sourceFormat: string | null;
+  converterVersion: string | null;
   /** ISO 8601 time of conversion. */
-  createdAt: string;
+  createdAt: string | null;
   /** Context length of the language model. */
   contextLength: number | null;
   verification: ModelVerification;

@@ -1,0 +1,42 @@
+/**
+ * Handlers of the `chat:` channels. Photos arrive as hashes of stored images only (the renderer
+ * never names a file); sampling comes from settings, then the request's overrides.
+ */
+import type { ChatImageInput } from '../../../src-shared/chat.ts';
+import type { ImageAttachmentRef } from '../../../src-shared/ipc/contract.ts';
+import { generationFor } from '../../services/services.ts';
+import type { Services } from '../../services/services.ts';
+import type { HandlerTable } from '../dispatch.ts';
+
+function stored(images: ImageAttachmentRef[] | undefined): ChatImageInput[] | undefined {
+  return images?.map((i) => ({ kind: 'stored', sha256: i.sha256, name: i.name ?? null }));
+}
+
+/** `chat:send`, `chat:regenerate`, `chat:edit`, `chat:cancel`. */
+export function chatHandlers(services: Services): Pick<HandlerTable, 'chat:send' | 'chat:regenerate' | 'chat:edit' | 'chat:cancel'> {
+  const { chat, events } = services;
+  return {
+    'chat:send': async (req) => {
+      await services.ensureModel();
+      const isNew = req.conversationId === undefined || req.conversationId === null;
+      const started = await chat.send({
+        conversationId: req.conversationId ?? null,
+        ...(req.parentId !== undefined ? { parentId: req.parentId } : {}),
+        text: req.text,
+        images: stored(req.images),
+        ...generationFor(services, req.overrides),
+      });
+      events.emit('conversations:changed', { reason: isNew ? 'created' : 'updated', ids: [started.conversationId] });
+      return started;
+    },
+    'chat:regenerate': async (req) => {
+      await services.ensureModel();
+      return chat.regenerate({ messageId: req.messageId, ...generationFor(services, req.overrides) });
+    },
+    'chat:edit': async (req) => {
+      await services.ensureModel();
+      return chat.edit({ messageId: req.messageId, text: req.text, images: stored(req.images), ...generationFor(services, req.overrides) });
+    },
+    'chat:cancel': (req) => ({ cancelled: chat.cancel(req.requestId) }),
+  };
+}

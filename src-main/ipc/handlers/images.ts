@@ -1,0 +1,76 @@
+/**
+ * Handlers of the `images:` channels. Photos come from the open dialog, from bytes the renderer
+ * read from a drop or paste, or from a folder the user chose; they are stored content-addressed
+ * and handed back as hashes and `owlery-image:` URLs, never as paths.
+ */
+import { basename } from 'node:path';
+import { OwleryError } from '../../../src-shared/errors.ts';
+import { imageUrl, thumbnailUrl } from '../../../src-shared/ipc/contract.ts';
+import type { StoredImage } from '../../../src-shared/ipc/contract.ts';
+import type { Services } from '../../services/services.ts';
+import type { ImageRecord } from '../../store/store.ts';
+import type { HandlerTable } from '../dispatch.ts';
+
+type Channels = 'images:pick' | 'images:import' | 'images:get' | 'images:pick-folder' | 'images:list-folder' | 'images:import-from-folder';
+
+/** A stored image as the renderer sees it. */
+export function toStoredImage(record: ImageRecord, name: string | null, imageBase: string): StoredImage {
+  return {
+    sha256: record.sha256,
+    mime: record.mime,
+    byteSize: record.byteSize,
+    width: record.width,
+    height: record.height,
+    orientation: record.orientation,
+    displayWidth: record.displayWidth,
+    displayHeight: record.displayHeight,
+    thumbnail: record.thumbnail,
+    name,
+    url: imageUrl(record.sha256, imageBase),
+    thumbnailUrl: thumbnailUrl(record.sha256, imageBase),
+  };
+}
+
+/** Every `images:` channel. */
+export function imageHandlers(services: Services): Pick<HandlerTable, Channels> {
+  const { images, store, folders, dialogs } = services;
+  const base = services.appInfo.imageBase;
+  return {
+    'images:pick': async () => {
+      const paths = await dialogs.chooseImages();
+      const out: StoredImage[] = [];
+      for (const path of paths) {
+        const name = basename(path);
+        out.push(toStoredImage(await images.put(path, { name }), name, base));
+      }
+      return out;
+    },
+    'images:import': async (req) => {
+      if (req.bytes.byteLength > services.maxImageBytes) {
+        throw new OwleryError('IMAGE_TOO_LARGE', `${req.name ?? 'The image'} is larger than the ${Math.round(services.maxImageBytes / 2 ** 20)} MiB limit.`, {
+          bytes: req.bytes.byteLength,
+        });
+      }
+      const record = await images.put(req.bytes, req.name === null ? {} : { name: req.name });
+      return toStoredImage(record, req.name, base);
+    },
+    'images:get': (req) => {
+      const record = store.getImage(req.sha256);
+      if (!record) throw new OwleryError('NOT_FOUND', 'That photo is not stored.', { sha256: req.sha256 });
+      return toStoredImage(record, null, base);
+    },
+    'images:pick-folder': async () => {
+      const path = await dialogs.chooseFolder('photos');
+      return path === null ? null : folders.grant(path);
+    },
+    'images:list-folder': (req) => folders.list(req.folderId, req.cursor ?? null, req.limit),
+    'images:import-from-folder': async (req) => {
+      const out: StoredImage[] = [];
+      for (const entryId of req.entryIds) {
+        const { path, name } = folders.resolve(req.folderId, entryId);
+        out.push(toStoredImage(await images.put(path, { name }), name, base));
+      }
+      return out;
+    },
+  };
+}

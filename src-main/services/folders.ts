@@ -1,0 +1,139 @@
+/**
+ * Folders the user chose for the photos panel. A folder becomes reachable only through the folder
+ * dialog; the renderer then names it and its files by opaque ids (never paths). Only the image
+ * files directly inside it are listed (no subfolders, no symbolic links), and only files that were
+ * listed can be thumbnailed or imported.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import sharp from 'sharp';
+import { OwleryError } from '../../src-shared/errors.ts';
+import type { Page } from '../../src-shared/domain.ts';
+import { folderThumbnailUrl } from '../../src-shared/ipc/contract.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId } from '../../src-shared/ipc/contract.ts';
+
+/** File extensions listed in the photos panel (lower case, without the dot). */
+export const PHOTO_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif', 'heic', 'heif']);
+
+/** Longest side of a folder thumbnail, in pixels. */
+export const FOLDER_THUMBNAIL_SIZE = 256;
+
+/** Default and largest page of a folder listing. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 500;
+/** Thumbnails kept in memory. */
+const THUMB_CACHE_ENTRIES = 512;
+
+interface Granted {
+  path: string;
+  name: string;
+  /** entryId → file name, for the files listed so far. */
+  entries: Map<FolderEntryId, string>;
+}
+
+/** The id of a file in a folder: derived from its name, so it is stable across listings. */
+export function entryIdOf(fileName: string): FolderEntryId {
+  return createHash('sha256').update(fileName).digest('base64url').slice(0, 22);
+}
+
+function isPhotoName(name: string): boolean {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 && PHOTO_EXTENSIONS.has(name.slice(dot + 1).toLowerCase());
+}
+
+/** Folders granted in this session; see the module comment. */
+export class FolderGrants {
+  private readonly folders = new Map<FolderId, Granted>();
+  private readonly thumbs = new Map<string, Uint8Array>();
+
+  /** `imageBase` starts the thumbnail URLs (see `AppInfo.imageBase`). */
+  constructor(private readonly imageBase: string) {}
+
+  /** Grants access to a folder the user chose in the dialog. */
+  async grant(path: string): Promise<ChosenFolder> {
+    const st = await stat(path).catch(() => null);
+    if (!st?.isDirectory()) throw new OwleryError('FILE_NOT_FOUND', `${basename(path)} is not a folder.`);
+    const folderId = randomBytes(12).toString('base64url');
+    const granted: Granted = { path, name: basename(path) || path, entries: new Map() };
+    this.folders.set(folderId, granted);
+    const names = await this.photoNames(granted);
+    return { folderId, name: granted.name, imageCount: names.length };
+  }
+
+  /** A page of the folder's photos, by name. `cursor` is the previous page's `nextCursor`. */
+  async list(folderId: FolderId, cursor: string | null = null, limit = DEFAULT_PAGE): Promise<Page<FolderEntry>> {
+    const granted = this.folder(folderId);
+    const names = await this.photoNames(granted);
+    let start = 0;
+    if (cursor) {
+      const after = Buffer.from(cursor, 'base64url').toString('utf8');
+      start = names.findIndex((n) => n.localeCompare(after) > 0);
+      if (start < 0) start = names.length;
+    }
+    const slice = names.slice(start, start + Math.min(Math.max(1, limit), MAX_PAGE));
+    const items: FolderEntry[] = [];
+    for (const name of slice) {
+      const st = await stat(join(granted.path, name)).catch(() => null);
+      if (!st?.isFile()) continue;
+      const entryId = entryIdOf(name);
+      granted.entries.set(entryId, name);
+      items.push({ entryId, name, byteSize: st.size, modifiedAt: Math.round(st.mtimeMs), thumbnailUrl: folderThumbnailUrl(folderId, entryId, this.imageBase) });
+    }
+    const last = slice[slice.length - 1];
+    const more = start + slice.length < names.length;
+    return { items, nextCursor: more && last !== undefined ? Buffer.from(last, 'utf8').toString('base64url') : null };
+  }
+
+  /** The path and name of a listed file. Throws `NOT_FOUND` for anything else. */
+  resolve(folderId: FolderId, entryId: FolderEntryId): { path: string; name: string } {
+    const granted = this.folder(folderId);
+    const name = granted.entries.get(entryId);
+    if (name === undefined) throw new OwleryError('NOT_FOUND', 'That photo is not in the folder listing; list the folder again.', { entryId });
+    return { path: join(granted.path, name), name };
+  }
+
+  /** A WebP thumbnail (EXIF-rotated) of a listed file. */
+  async thumbnail(folderId: FolderId, entryId: FolderEntryId): Promise<{ mime: string; bytes: Uint8Array }> {
+    const { path, name } = this.resolve(folderId, entryId);
+    const st = await stat(path).catch(() => null);
+    if (!st?.isFile()) throw new OwleryError('FILE_NOT_FOUND', `${name} is no longer in the folder.`);
+    const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+    let bytes = this.thumbs.get(key);
+    if (!bytes) {
+      try {
+        bytes = new Uint8Array(
+          await sharp(path, { failOn: 'error', limitInputPixels: 100_000_000 })
+            .rotate()
+            .resize(FOLDER_THUMBNAIL_SIZE, FOLDER_THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
+            .webp({ quality: 75 })
+            .toBuffer(),
+        );
+      } catch (err) {
+        throw new OwleryError('IMAGE_UNREADABLE', `${name} could not be read as an image (${(err as Error).message}).`, { name });
+      }
+      this.thumbs.set(key, bytes);
+      if (this.thumbs.size > THUMB_CACHE_ENTRIES) this.thumbs.delete(this.thumbs.keys().next().value!);
+    }
+    return { mime: 'image/webp', bytes };
+  }
+
+  private folder(folderId: FolderId): Granted {
+    const granted = this.folders.get(folderId);
+    if (!granted) throw new OwleryError('NOT_FOUND', 'That folder is no longer open; choose it again.', { folderId });
+    return granted;
+  }
+
+  private async photoNames(granted: Granted): Promise<string[]> {
+    let dirents;
+    try {
+      dirents = await readdir(granted.path, { withFileTypes: true });
+    } catch (err) {
+      throw new OwleryError('FILE_NOT_FOUND', `The folder ${granted.name} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+    }
+    return dirents
+      .filter((d) => d.isFile() && isPhotoName(d.name))
+      .map((d) => d.name)
+      .sort((a, b) => a.localeCompare(b));
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The composition root: `createServices({ dataDir, … })` opens the history store and image store,
+ * the settings, the engine host, the chat service, the models service and the exporter on one data
+ * folder, and wires their events to one {@link EventBus}. It runs in plain Node: the Electron app
+ * (`src-main/app`), the web test harness (`test/harness`) and integration tests all call it, and
+ * differ only in the dialogs, the settings storage and the transport that carries IPC.
+ *
+ * Data folder layout: `owlery.sqlite` (+ `backups/`), `images/`, `models/`, `downloads/`,
+ * `cache/`, `settings.json`.
+ * @see docs/adr/0001-processes.md
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ConversationId } from '../../src-shared/domain.ts';
+import type { ExportFormat, ImportResult } from '../../src-shared/chat.ts';
+import { OwleryError } from '../../src-shared/errors.ts';
+import { DEFAULT_IMAGE_BASE } from '../../src-shared/ipc/contract.ts';
+import type { AppInfo } from '../../src-shared/ipc/contract.ts';
+import { samplingFromSettings } from '../../src-shared/settings.ts';
+import { ChatService } from '../chat/chat-service.ts';
+import type { ChatServiceOptions } from '../chat/chat-service.ts';
+import { EngineHost } from '../engine/engine-host.ts';
+import { ModelsService } from '../models-service/models-service.ts';
+import { JsonFileSettingsStorage } from '../settings/json-file-storage.ts';
+import { SettingsService } from '../settings/settings-service.ts';
+import type { SettingsStorage } from '../settings/storage.ts';
+import { ImageStore } from '../store/images.ts';
+import { Store } from '../store/store.ts';
+import { CANCELLING_DIALOGS } from './dialogs.ts';
+import type { Dialogs } from './dialogs.ts';
+import { EngineController } from './engine-controller.ts';
+import { EventBus } from './events.ts';
+import { FolderGrants } from './folders.ts';
+
+/** Writes exports and reads imports (implemented over `src-main/export`). */
+export interface ExportBackend {
+  /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many. */
+  exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number }>;
+  /** Imports an exported JSON file. */
+  importFrom(path: string): Promise<ImportResult>;
+}
+
+/** Options of {@link createServices}. */
+export interface ServicesOptions {
+  /** The app's data folder (created if missing). */
+  dataDir: string;
+  /** File dialogs (default: every dialog is cancelled). */
+  dialogs?: Dialogs;
+  /** Where settings live (default: `<dataDir>/settings.json` as plain JSON). */
+  settingsStorage?: SettingsStorage;
+  /** Base of image URLs handed to the renderer (default `owlery-image://`). */
+  imageBase?: string;
+  /** Name, version, platform and runtime versions for `app:info`. */
+  app?: Partial<Omit<AppInfo, 'imageBase'>>;
+  /** Hub endpoint for model pulls (default: the public Hugging Face Hub). */
+  hubEndpoint?: string;
+  /** Largest image accepted from the renderer, in bytes (default: the IPC limit, 50 MiB). */
+  maxImageBytes?: number;
+  /** Load the active model in the background at start (default true). */
+  autoLoadModel?: boolean;
+  /** The engine worker entry (default: the engine host's own). */
+  engineWorkerUrl?: URL;
+  /** Exporter; default: none (export channels answer `EXPORT_FAILED`). */
+  exporter?: ExportBackend;
+  /** Chat service tuning (batching and save intervals) for tests. */
+  chat?: Pick<ChatServiceOptions, 'deltaIntervalMs' | 'saveIntervalMs' | 'maxQueued'>;
+}
+
+/** Everything the IPC handlers call. */
+export interface Services {
+  readonly dataDir: string;
+  readonly appInfo: AppInfo;
+  readonly store: Store;
+  readonly images: ImageStore;
+  readonly engine: EngineHost;
+  readonly engineController: EngineController;
+  readonly chat: ChatService;
+  readonly settings: SettingsService;
+  readonly models: ModelsService;
+  readonly folders: FolderGrants;
+  readonly dialogs: Dialogs;
+  readonly exporter: ExportBackend | null;
+  readonly events: EventBus;
+  readonly maxImageBytes: number;
+  /** Loads the active model if none is loaded; throws `NO_MODEL` when none is chosen. */
+  ensureModel(): Promise<void>;
+  /** Stops everything: cancels chats and tasks, stops the engine, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Opens every service on `dataDir`; see the module comment. */
+export function createServices(opts: ServicesOptions): Services {
+  const dataDir = opts.dataDir;
+  mkdirSync(dataDir, { recursive: true });
+  const events = new EventBus();
+  const imageBase = opts.imageBase ?? DEFAULT_IMAGE_BASE;
+  const appInfo: AppInfo = {
+    name: opts.app?.name ?? 'Owlery',
+    version: opts.app?.version ?? '0.0.0',
+    platform: opts.app?.platform ?? process.platform,
+    versions: opts.app?.versions ?? { node: process.versions.node },
+    harness: opts.app?.harness ?? false,
+    imageBase,
+  };
+
+  const settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir));
+  const { store } = Store.open(join(dataDir, 'owlery.sqlite'));
+  const images = new ImageStore(store, dataDir);
+  const engine = new EngineHost(opts.engineWorkerUrl);
+  const engineController = new EngineController(engine, (status) => events.emit('engine:status', status));
+  const chat = new ChatService({ store, images, engine, ...opts.chat });
+  const models = new ModelsService({
+    dataDir,
+    engine: engineController,
+    settings,
+    hubEndpoint: opts.hubEndpoint,
+    onTask: (task) => events.emit('models:task', task),
+    onChange: (ids) => events.emit('models:changed', { ids }),
+  });
+  const folders = new FolderGrants(imageBase);
+
+  const unsubscribers = [
+    chat.subscribe((event) => {
+      engineController.observeChat(event);
+      events.emit('chat:event', event);
+    }),
+    settings.onChange((next, changed) => {
+      events.emit('settings:changed', { settings: next, changed });
+      // A new provider or thread count takes effect by reloading the model, when one is loaded and idle.
+      const id = engineController.modelId;
+      if (id && !engineController.busy && (changed.includes('executionProvider') || changed.includes('threads'))) {
+        engineController.load(id, models.dirOf(id), models.loadOptions()).catch(() => {
+          // The status event carries the error.
+        });
+      }
+    }),
+  ];
+
+  let loadingActive: Promise<void> | null = null;
+  const ensureModel = async (): Promise<void> => {
+    if (engineController.modelId && engine.engineInfo) return;
+    // After a crash the engine host reloads the last model by itself on the next request.
+    if (engineController.status().state === 'crashed') return;
+    const active = settings.get().activeModelId;
+    if (!active) throw new OwleryError('NO_MODEL', 'No model is chosen yet: import or download one in Settings → Models.');
+    loadingActive ??= models.select(active).then(
+      () => {
+        loadingActive = null;
+      },
+      (err: unknown) => {
+        loadingActive = null;
+        throw err;
+      },
+    );
+    await loadingActive;
+  };
+
+  if ((opts.autoLoadModel ?? true) && settings.get().activeModelId) {
+    ensureModel().catch(() => {
+      // Reported through the engine status.
+    });
+  }
+
+  let closed: Promise<void> | null = null;
+  return {
+    dataDir,
+    appInfo,
+    store,
+    images,
+    engine,
+    engineController,
+    chat,
+    settings,
+    models,
+    folders,
+    dialogs: opts.dialogs ?? CANCELLING_DIALOGS,
+    exporter: opts.exporter ?? null,
+    events,
+    maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
+    ensureModel,
+    close() {
+      closed ??= (async () => {
+        for (const u of unsubscribers) u();
+        await chat.dispose().catch(() => {});
+        await models.dispose().catch(() => {});
+        engineController.dispose();
+        await engine.dispose().catch(() => {});
+        store.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Sampling options and aspect mode for a chat request: settings, then the request's overrides. */
+export function generationFor(
+  services: Pick<Services, 'settings'>,
+  overrides: { temperature?: number; topP?: number; topK?: number; repetitionPenalty?: number; maxNewTokens?: number; seed?: number; aspectMode?: 'resize' | 'pad' | 'crop' } = {},
+): { sampling: ReturnType<typeof samplingFromSettings>; aspectMode: 'resize' | 'pad' | 'crop' } {
+  const s = services.settings.get();
+  const { aspectMode, ...sampling } = overrides;
+  const merged = { ...samplingFromSettings(s), ...sampling };
+  if (sampling.temperature !== undefined) merged.greedy = sampling.temperature === 0;
+  return { sampling: merged, aspectMode: aspectMode ?? s.aspectMode };
+}
