@@ -84,8 +84,9 @@ export function defaultBackupDir(file: string): string {
  * Opens (creating if needed) the history database at `file` and brings its schema up to date.
  *
  * Throws `OwleryError` with `DB_TOO_NEW` (written by a newer Owlery; the file is not touched),
- * `DB_CORRUPT` (not a database, not an Owlery database, or damaged), `DB_LOCKED` (another
- * program holds it), `DB_READONLY` (the file or its folder cannot be written), `DISK_FULL`.
+ * `DB_CORRUPT` (not a database, not an Owlery database, or damaged; `details.backupAvailable`
+ * says whether {@link restoreLatestBackup} can help), `DB_LOCKED` (another program holds it),
+ * `DB_READONLY` (the file or its folder cannot be written), `DISK_FULL`.
  */
 export function openDatabase(file: string, opts: OpenOptions = {}): OpenedDatabase {
   const path = resolve(file);
@@ -156,7 +157,13 @@ export function openDatabase(file: string, opts: OpenOptions = {}): OpenedDataba
     return { db, file: path, previousVersion: version, version: Math.max(version, target), backupPath };
   } catch (err) {
     db.close();
-    throw toStoreError(err, path);
+    const out = toStoreError(err, path);
+    if (out instanceof OwleryError && out.code === 'DB_CORRUPT') {
+      // Tell the UI whether "Restore the latest backup" can be offered.
+      const backups = listBackups(path, opts.backupDir ?? defaultBackupDir(path));
+      throw new OwleryError(out.code, out.message, { ...out.details, file: path, backupAvailable: backups.length > 0 });
+    }
+    throw out;
   }
 }
 

@@ -48,16 +48,12 @@ export const MAX_PAGE_SIZE = 500;
 /** Default number of hits per kind in {@link Store.search}. */
 export const DEFAULT_SEARCH_LIMIT = 20;
 /**
- * Message searches matching more than this many messages are ordered newest first instead of by
- * bm25, whose cost grows with the number of matches (~0.75 µs each: 43 ms for 58k matches).
+ * Most work, in microseconds, spent ranking message hits by bm25 (measured on 1M messages: about
+ * 1 µs per match per word or phrase of the query, plus 0.05 µs per message holding each word,
+ * which bm25 reads to weigh the word). Queries that would cost more list the newest matches first
+ * instead, which FTS5 does without reading them all.
  */
-export const RELEVANCE_RANK_LIMIT = 20_000;
-/**
- * bm25 also reads every message containing each word of the query to weigh the word (~0.05 µs
- * each: 45 ms for "the" in 1M messages). When the words together occur in more messages than
- * this, message hits are ordered newest first instead.
- */
-export const RELEVANCE_WORD_BUDGET = 150_000;
+export const RELEVANCE_COST_LIMIT_US = 12_000;
 /** Longest accepted conversation title, in characters. */
 export const MAX_TITLE_CHARS = 500;
 
@@ -624,9 +620,9 @@ export class Store {
   /**
    * Full-text search over conversation titles and message text (questions and answers), in
    * conversations not in the trash. Title hits come first, then message hits, with highlighted
-   * snippets. Message hits are ranked by relevance (bm25) unless ranking would be slow (more than
-   * {@link RELEVANCE_RANK_LIMIT} matches, or words too common: {@link RELEVANCE_WORD_BUDGET});
-   * then the newest come first (`messageOrder`). Any input is accepted (see `toFtsQuery`); input
+   * snippets. Message hits are ranked by relevance (bm25) unless ranking would be slow (too many
+   * matches or words too common: {@link RELEVANCE_COST_LIMIT_US}); then the newest come first
+   * (`messageOrder`). Any input is accepted (see `toFtsQuery`); input
    * with nothing searchable finds nothing.
    */
   search(query: string, opts: SearchOptions = {}): SearchResults {
@@ -680,19 +676,34 @@ export class Store {
 
   // Internals -----------------------------------------------------------------------------------
 
-  /** Whether ranking the message matches of `fts` by bm25 is cheap enough (see {@link search}). */
+  /**
+   * Whether ranking the message matches by bm25 fits {@link RELEVANCE_COST_LIMIT_US}.
+   *
+   * A few plain words are counted together first: FTS5 stops at the cap, so a common query is
+   * sent to "newest first" cheaply. Phrases and long queries are costly to count (every message
+   * holding all the words is read), so for them the single words are counted first, each no
+   * further than the budget left; that bounds what deciding costs by about what ranking would.
+   */
   private messageOrderFor(parsed: ParsedSearch): 'relevance' | 'recent' {
     const count = (query: string, cap: number): number => (this.stmt('countMessageMatches').get({ query, cap }) as { n: number }).n;
-    const total = count(parsed.query, RELEVANCE_RANK_LIMIT + 1);
-    if (total > RELEVANCE_RANK_LIMIT) return 'recent';
-    if (parsed.words.length === 1 && parsed.phrases.length === 1) return 'relevance'; // one word: `total` was its count
-    // Words of a phrase count on their own: matching a phrase reads every message holding all its words.
-    let budget = RELEVANCE_WORD_BUDGET;
-    for (const word of parsed.words) {
-      budget -= count(word, budget + 1);
-      if (budget < 0) return 'recent';
+    const perMatchUs = parsed.phrases.length;
+    const maxMatches = Math.floor(RELEVANCE_COST_LIMIT_US / perMatchUs);
+    const totalFirst = parsed.words.length === parsed.phrases.length && parsed.words.length <= 3;
+    let total = -1;
+    if (totalFirst) {
+      total = count(parsed.query, maxMatches + 1);
+      if (total > maxMatches) return 'recent';
+      if (total === 0 || parsed.words.length === 1) return 'relevance';
     }
-    return 'relevance';
+    // Messages bm25 reads to weigh the words, 20 per µs.
+    const wordBudget = RELEVANCE_COST_LIMIT_US * 20;
+    let occurrences = 0;
+    for (const word of parsed.words) {
+      occurrences += count(word, wordBudget - occurrences + 1);
+      if (occurrences > wordBudget) return 'recent';
+    }
+    if (total < 0) total = count(parsed.query, maxMatches + 1);
+    return total * perMatchUs + occurrences / 20 <= RELEVANCE_COST_LIMIT_US ? 'relevance' : 'recent';
   }
 
   /** Runs `fn`, turning SQLite failures into `OwleryError`s. */
@@ -854,7 +865,8 @@ export class AnswerWriter {
    */
   finish(result: Omit<FinishedAnswer, 'text'>): Message {
     this.clearTimer();
-    const message = this.store.finishMessage(this.messageId, { ...result, text: this.saved + this.pending });
+    const text = this.pending === '' ? undefined : this.saved + this.pending;
+    const message = this.store.finishMessage(this.messageId, { ...result, text });
     this.saved = message.text;
     this.pending = '';
     this.done = true;

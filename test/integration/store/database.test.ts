@@ -77,7 +77,7 @@ describe('openDatabase', () => {
     expect(err.code).toBe('DB_CORRUPT');
     expect(err.message).toMatch(/damaged/);
     expect(err.message).toMatch(/Restore the latest backup/);
-    expect(err.details).toMatchObject({ file, cause: 'SQLITE_NOTADB' });
+    expect(err.details).toMatchObject({ file, cause: 'SQLITE_NOTADB', backupAvailable: false });
     expect(owleryErrorOf(() => restoreLatestBackup(file)).code).toBe('NOT_FOUND');
   });
 
@@ -95,6 +95,7 @@ describe('openDatabase', () => {
     closeSync(fd);
     const err = owleryErrorOf(() => openDatabase(file));
     expect(err.code).toBe('DB_CORRUPT');
+    expect(err.details).toMatchObject({ backupAvailable: true });
 
     const restored = restoreLatestBackup(file);
     expect(restored.restoredFrom.path).toBe(opened.backupPath);

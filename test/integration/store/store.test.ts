@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GenerationStats } from '../../../src-shared/engine.ts';
 import { SQL } from '../../../src-main/store/queries.ts';
-import { RELEVANCE_RANK_LIMIT, Store } from '../../../src-main/store/store.ts';
+import { RELEVANCE_COST_LIMIT_US, Store } from '../../../src-main/store/store.ts';
 import { fakeClock, owleryErrorOf, queryPlan, tempDir } from './helpers.ts';
 
 const STATS: GenerationStats = {
@@ -316,13 +316,18 @@ describe('search', () => {
     const conv = store.createConversation();
     const insert = store.db.prepare("INSERT INTO messages (conversation_id, role, text, status, created_at, updated_at) VALUES (?, 'user', ?, 'complete', 0, 0)");
     store.db.transaction(() => {
-      for (let i = 0; i <= RELEVANCE_RANK_LIMIT; i++) insert.run(conv.id, `common word ${i}`);
+      // One word costs ~1 µs per match to rank: one match more than the budget allows.
+      for (let i = 0; i <= RELEVANCE_COST_LIMIT_US; i++) insert.run(conv.id, `common word ${i}`);
     })();
     const r = store.search('common', { limit: 3 });
     expect(r.messageOrder).toBe('recent');
-    expect(r.hits.map((h) => h.snippet.text)).toEqual([`common word ${RELEVANCE_RANK_LIMIT}`, `common word ${RELEVANCE_RANK_LIMIT - 1}`, `common word ${RELEVANCE_RANK_LIMIT - 2}`]);
+    const n = RELEVANCE_COST_LIMIT_US;
+    expect(r.hits.map((h) => h.snippet.text)).toEqual([`common word ${n}`, `common word ${n - 1}`, `common word ${n - 2}`]);
     expect(r.hits[0].rank).toBeNull();
-    expect(store.search(`common ${RELEVANCE_RANK_LIMIT - 5}`).messageOrder).toBe('relevance');
+    // With a selective second word there are few matches, so they are ranked.
+    const narrow = store.search(`common ${n - 5}`);
+    expect(narrow.messageOrder).toBe('relevance');
+    expect(narrow.hits.map((h) => h.snippet.text)).toEqual([`common word ${n - 5}`]);
   });
 });
 
