@@ -164,7 +164,7 @@ function on<E extends EventName>(event: E): EventRef<E> {
  * subscription). The preload and the harness client both build their object from this table.
  */
 export const API = {
-  app: { info: 'app:info' },
+  app: { info: 'app:info', onCommand: on('app:command') },
   engine: { status: 'engine:status', onStatus: on('engine:status') },
   conversations: {
     list: 'conversations:list',

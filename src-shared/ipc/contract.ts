@@ -473,8 +473,15 @@ export interface SettingsChanged {
   changed: SettingKey[];
 }
 
+/** Menu commands and shortcuts main forwards to the renderer (the menu lives in main). */
+export type AppCommand = 'new-conversation' | 'search' | 'attach-images' | 'export-conversation' | 'settings' | 'models';
+/** Every {@link AppCommand}. */
+export const APP_COMMANDS: readonly AppCommand[] = ['new-conversation', 'search', 'attach-images', 'export-conversation', 'settings', 'models'];
+
 /** Every event main sends: event name → payload. */
 export interface EventContract {
+  /** A menu item or shortcut the renderer acts on. */
+  'app:command': { command: AppCommand };
   /** Streaming answer events of every request (`phase`, batched `delta`s with `seq`, then `done` or `error`). */
   'chat:event': ChatEvent;
   /** Model task progress (import, pull, verify). */
@@ -495,6 +502,7 @@ export type OwleryEvent = { [K in EventName]: { type: K; payload: EventContract[
 
 /** Every event name, at run time. */
 export const EVENTS = [
+  'app:command',
   'chat:event',
   'models:task',
   'models:changed',

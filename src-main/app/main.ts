@@ -1,0 +1,155 @@
+/**
+ * The Electron entry point: single-instance lock, custom protocols, hardened session and window,
+ * services (store, engine host, chat, models, settings, export) hosted in the main process, IPC
+ * handlers registered from the contract, events forwarded to the window, application menu and
+ * remembered window state. Nothing here runs in tests: the same services, handlers and dispatch
+ * table are exercised in plain Node by the integration tests and the web harness.
+ *
+ * Build layout it expects (relative to `app.getAppPath()`): `out/renderer/` (Vite build of
+ * src-renderer), `out/preload/index.cjs` (bundled preload). A dev server is used only when the app
+ * is not packaged and `OWLERY_DEV_SERVER_URL` names a loopback http URL.
+ * @see docs/adr/0001-processes.md
+ */
+import { join } from 'node:path';
+import { BrowserWindow, Menu, app, ipcMain, screen, session } from 'electron';
+import { APP_ORIGIN } from '../../src-shared/ipc/contract.ts';
+import type { AppCommand } from '../../src-shared/ipc/contract.ts';
+import { forwardEvents, registerHandlers } from '../ipc/register.ts';
+import { createSenderCheck } from '../ipc/trust.ts';
+import { createServices } from '../services/services.ts';
+import type { Services } from '../services/services.ts';
+import { ElectronStoreSettingsStorage } from '../settings/electron-store-storage.ts';
+import { electronDialogs } from './dialogs.ts';
+import { buildMenu } from './menu.ts';
+import { handleAppProtocol, handleImageProtocol, registerPrivilegedSchemes } from './protocols.ts';
+import { hardenSession, hardenWebContents } from './security.ts';
+import { MIN_WINDOW, fitToDisplays, loadWindowState, saveWindowState } from './window-state.ts';
+
+const appRoot = app.getAppPath();
+const rendererDir = join(appRoot, 'out', 'renderer');
+const preloadFile = join(appRoot, 'out', 'preload', 'index.cjs');
+
+/** A loopback dev-server origin, in development only; `null` otherwise. */
+function devServerOrigin(): string | null {
+  const raw = process.env.OWLERY_DEV_SERVER_URL;
+  if (app.isPackaged || !raw) return null;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) return null;
+    return u.origin;
+  } catch {
+    return null;
+  }
+}
+
+const devOrigin = devServerOrigin();
+const isTrustedSender = createSenderCheck({ rendererDir, origins: devOrigin ? [devOrigin] : [] });
+
+let mainWindow: BrowserWindow | null = null;
+let services: Services | null = null;
+
+registerPrivilegedSchemes();
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app.on('second-instance', () => {
+    if (!mainWindow) return;
+    if (mainWindow.isMinimized()) mainWindow.restore();
+    mainWindow.focus();
+  });
+  app.enableSandbox();
+  app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, isTrustedSender));
+  app.whenReady().then(start).catch((err: unknown) => fatal(err));
+}
+
+function fatal(err: unknown): void {
+  console.error('Owlery failed to start', err);
+  app.exit(1);
+}
+
+function start(): void {
+  const dataDir = app.getPath('userData');
+  hardenSession(session.defaultSession);
+
+  services = createServices({
+    dataDir,
+    dialogs: electronDialogs(() => mainWindow),
+    settingsStorage: new ElectronStoreSettingsStorage(dataDir),
+    app: {
+      name: app.getName(),
+      version: app.getVersion(),
+      platform: process.platform,
+      versions: { electron: process.versions.electron ?? '', chrome: process.versions.chrome ?? '', node: process.versions.node },
+      harness: false,
+    },
+  });
+  const report = services.settings.loadReport;
+  if (report.quarantined) console.warn(`settings: ${report.quarantined} could not be read; using ${report.source}`);
+
+  handleAppProtocol(rendererDir);
+  handleImageProtocol(services);
+  registerHandlers(ipcMain, services, {
+    isTrustedSender,
+    onException: (channel, err) => console.error(`IPC ${channel} failed unexpectedly`, err),
+  });
+
+  const send = (command: AppCommand) => services?.events.emit('app:command', { command });
+  Menu.setApplicationMenu(buildMenu(send, { isMac: process.platform === 'darwin', isDev: !app.isPackaged }));
+
+  mainWindow = createMainWindow(dataDir);
+  const stopForwarding = forwardEvents(services, mainWindow.webContents);
+  mainWindow.on('closed', () => {
+    stopForwarding();
+    mainWindow = null;
+  });
+
+  app.on('window-all-closed', () => app.quit());
+  let closing = false;
+  app.on('before-quit', (event) => {
+    if (closing || !services) return;
+    closing = true;
+    event.preventDefault();
+    services.close().finally(() => app.quit());
+  });
+}
+
+function createMainWindow(dataDir: string): BrowserWindow {
+  const state = fitToDisplays(loadWindowState(dataDir), screen.getAllDisplays().map((d) => d.workArea));
+  const win = new BrowserWindow({
+    ...(state.x !== undefined && state.y !== undefined ? { x: state.x, y: state.y } : {}),
+    width: state.width,
+    height: state.height,
+    minWidth: MIN_WINDOW.width,
+    minHeight: MIN_WINDOW.height,
+    show: false,
+    title: 'Owlery',
+    backgroundColor: '#00000000',
+    webPreferences: {
+      preload: preloadFile,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      webviewTag: false,
+      spellcheck: true,
+      navigateOnDragDrop: false,
+      devTools: !app.isPackaged,
+    },
+  });
+  if (state.maximized) win.maximize();
+  win.once('ready-to-show', () => win.show());
+
+  const remember = () => {
+    if (win.isDestroyed()) return;
+    const b = win.getNormalBounds();
+    saveWindowState(dataDir, { x: b.x, y: b.y, width: b.width, height: b.height, maximized: win.isMaximized() });
+  };
+  win.on('close', remember);
+
+  void win.loadURL(devOrigin ? `${devOrigin}/` : `${APP_ORIGIN}/index.html`);
+  return win;
+}
