@@ -1,0 +1,59 @@
+/**
+ * Writing export files so that a failure never leaves a half-written file behind: each file is
+ * written to a temporary name in the same folder, flushed, then renamed over the target. A full
+ * disk is `DISK_FULL`, any other write failure `EXPORT_FAILED`; the temporary file is removed and
+ * an existing file at the target is left as it was.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { OwleryError } from '../../src-shared/errors.ts';
+
+/** Turns a file-system failure while writing `path` into an `OwleryError`. */
+export function writeError(err: unknown, path: string): OwleryError {
+  if (err instanceof OwleryError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const name = basename(path);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new OwleryError('DISK_FULL', `The disk is full, so ${name} could not be written. Free some space and export again; nothing was half-written.`, {
+      path,
+      cause: code,
+    });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new OwleryError('EXPORT_FAILED', `Owlery may not write to the folder of ${name}. Choose another folder.`, { path, cause: code });
+  }
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return new OwleryError('EXPORT_FAILED', `The folder for ${name} does not exist. Choose another folder.`, { path, cause: code });
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return new OwleryError('EXPORT_FAILED', `${name} could not be written (${detail}).`, { path, cause: code });
+}
+
+/** Writes `data` to `path` atomically (see the module comment). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw writeError(err, path);
+  }
+}
+
+/** Whether `path` is an existing regular file of `size` bytes. */
+export async function isFileOfSize(path: string, size: number): Promise<boolean> {
+  try {
+    const st = await stat(path);
+    return st.isFile() && st.size === size;
+  } catch {
+    return false;
+  }
+}

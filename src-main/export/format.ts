@@ -1,0 +1,50 @@
+/**
+ * Wording shared by the Markdown and HTML exports: who wrote a message, dates, status and stats
+ * lines. Plain text; each exporter escapes it for its format.
+ */
+import type { Message, MessageRole } from '../../src-shared/domain.ts';
+
+/** What a role is called in an export. */
+export function roleLabel(role: MessageRole): string {
+  return role === 'user' ? 'You' : role === 'assistant' ? 'Assistant' : 'System';
+}
+
+/** `2025-01-02 10:00 UTC`: unambiguous and the same wherever it is read. */
+export function formatTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** The title to show (untitled conversations get a placeholder). */
+export function displayTitle(title: string): string {
+  return title.trim() === '' ? 'Untitled conversation' : title;
+}
+
+/** Status words for an answer that did not complete normally, else `null`. */
+export function statusNote(m: Pick<Message, 'status' | 'error'>): string | null {
+  switch (m.status) {
+    case 'cancelled':
+      return 'Stopped by you before the end';
+    case 'partial':
+      return 'Unfinished (the app stopped while writing it)';
+    case 'error':
+      return m.error ? `Failed: ${m.error}` : 'Failed';
+    default:
+      return null;
+  }
+}
+
+/** One line about how an answer was made (model, tokens, speed), or `null` when nothing is known. */
+export function statsLine(m: Pick<Message, 'stats' | 'model'>): string | null {
+  const parts: string[] = [];
+  if (m.model) parts.push(`model ${m.model.packageId}`);
+  if (m.stats) {
+    parts.push(`${m.stats.outputTokens} tokens`);
+    if (m.stats.decodeTokensPerSecond > 0) parts.push(`${m.stats.decodeTokensPerSecond.toFixed(1)} tokens/s`);
+    if (m.stats.provider) parts.push(m.stats.provider);
+  }
+  return parts.length ? parts.join(' · ') : null;
+}
+
+/** The sentence explaining that only the branch on screen is exported. */
+export const OTHER_BRANCHES_NOTE =
+  'This conversation has other branches (regenerated answers or edited messages); only the branch on screen is included. A JSON export keeps them all.';

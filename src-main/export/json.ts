@@ -1,0 +1,325 @@
+/**
+ * JSON export and import (schema: docs/export-format.md, types: `ExportFile` in src-shared/chat.ts).
+ *
+ * The export holds conversations with their whole message tree (every branch), the settings,
+ * statistics and model of each answer, and each photo once, as base64 with its sha256. Importing
+ * it restores the conversations exactly: texts, statuses, times, branches and the branch on
+ * screen, stats and settings, and the photo bytes. Imported conversations always get new ids, so
+ * nothing already in the history is ever overwritten (importing a file twice gives two copies);
+ * photos already stored (same bytes) are reused, not stored again.
+ *
+ * An import checks the whole file before it writes anything (`IMPORT_INVALID` names the problem),
+ * stores the photos, then writes all conversations in one transaction: either all of them are
+ * imported or none. (Photos stored by a failed import are unused and go with the next garbage
+ * collection of the image store.)
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import {
+  EXPORT_FILE_FORMAT,
+  EXPORT_FILE_VERSION,
+} from '../../src-shared/chat.ts';
+import type { ExportedConversation, ExportedImage, ExportedMessage, ExportFile, ImportResult } from '../../src-shared/chat.ts';
+import type { ConversationId, GenerationSettings, MessageId, ModelRef } from '../../src-shared/domain.ts';
+import { MESSAGE_ROLES, MESSAGE_STATUSES } from '../../src-shared/domain.ts';
+import type { GenerationStats } from '../../src-shared/engine.ts';
+import { OwleryError } from '../../src-shared/errors.ts';
+import { invalid, v } from '../../src-shared/validate.ts';
+import type { Schema } from '../../src-shared/validate.ts';
+import { MAX_TITLE_CHARS, Store } from '../store/store.ts';
+import { writeFileAtomic } from './files.ts';
+import type { ExportSummary } from './markdown.ts';
+import { imagesOf, loadImages, loadTree, selectedIds } from './source.ts';
+import type { ConversationSelection, ExportContext } from './source.ts';
+
+/** Largest export file the importer reads (2 GiB of JSON is more than a V8 string holds anyway). */
+export const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
+
+/** Builds the export document for some conversations (the whole tree of each). */
+export async function buildExportFile(ctx: ExportContext, selection: ConversationSelection): Promise<ExportFile> {
+  const ids = selectedIds(ctx.store, selection);
+  const conversations: ExportedConversation[] = ids.map((id) => {
+    const c = ctx.store.getConversation(id);
+    const messages = loadTree(ctx.store, id).map((m): ExportedMessage => ({
+      id: m.id,
+      parentId: m.parentId,
+      role: m.role,
+      text: m.text,
+      status: m.status,
+      error: m.error,
+      createdAt: m.createdAt,
+      updatedAt: m.updatedAt,
+      stats: m.stats,
+      settings: m.settings,
+      model: m.model,
+      images: m.images.map((img) => ({ sha256: img.sha256, name: img.name })),
+    }));
+    return {
+      id: c.id,
+      title: c.title,
+      createdAt: c.createdAt,
+      updatedAt: c.updatedAt,
+      modelId: c.modelId,
+      pinned: c.pinned,
+      deletedAt: c.deletedAt,
+      activeLeafId: c.activeLeafId,
+      messages,
+    };
+  });
+  const loaded = await loadImages(ctx, imagesOf(conversations.flatMap((c) => c.messages)));
+  const images: ExportedImage[] = [...loaded.values()].map(({ record, bytes }) => ({
+    sha256: record.sha256,
+    mime: record.mime,
+    byteSize: bytes.length,
+    width: record.width,
+    height: record.height,
+    orientation: record.orientation,
+    data: Buffer.from(bytes).toString('base64'),
+  }));
+  return {
+    format: EXPORT_FILE_FORMAT,
+    version: EXPORT_FILE_VERSION,
+    exportedAt: new Date((ctx.now ?? Date.now)()).toISOString(),
+    generator: { name: 'Owlery', version: ctx.appVersion ?? '0.0.0' },
+    conversations,
+    images,
+  };
+}
+
+/** Options of {@link exportJson}. */
+export interface JsonExportOptions {
+  conversations: ConversationSelection;
+  /** The `.json` file to write. */
+  dest: string;
+}
+
+/** Exports conversations to a JSON file, written atomically (`DISK_FULL`, `EXPORT_FAILED`). */
+export async function exportJson(ctx: ExportContext, opts: JsonExportOptions): Promise<ExportSummary> {
+  const file = await buildExportFile(ctx, opts.conversations);
+  await writeFileAtomic(opts.dest, `${JSON.stringify(file, null, 2)}\n`);
+  return { path: opts.dest, conversations: file.conversations.length, assetsWritten: 0 };
+}
+
+// Reading --------------------------------------------------------------------------------------
+
+const SHA256 = v.string({ pattern: /^[0-9a-f]{64}$/, patternName: 'a sha256 (64 lowercase hex digits)' });
+const TIME = v.int({ min: 0 });
+const ID = v.int({ min: 1 });
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** A flat JSON object of numbers, strings, booleans and nulls (stats and settings may gain fields). */
+function flatRecord<T>(description: string): Schema<T> {
+  return {
+    description,
+    parse(value, path = 'value') {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) invalid(path, `expected ${description}`);
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(value as Record<string, unknown>)) {
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype') invalid(`${path}.${k}`, 'is not an allowed field');
+        const ok = x === null || typeof x === 'string' || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x));
+        if (!ok) invalid(`${path}.${k}`, 'expected a number, string, boolean or null');
+        out[k] = x;
+      }
+      return out as T;
+    },
+  };
+}
+
+const MODEL: Schema<ModelRef> = v.object({ packageId: v.string({ min: 1, max: 200 }), sha256: SHA256 });
+
+const MESSAGE: Schema<ExportedMessage> = v.object({
+  id: ID,
+  parentId: v.nullable(ID),
+  role: v.enum(MESSAGE_ROLES),
+  text: v.string({ max: 10_000_000 }),
+  status: v.enum(MESSAGE_STATUSES),
+  error: v.nullable(v.string({ max: 100_000 })),
+  createdAt: TIME,
+  updatedAt: TIME,
+  stats: v.nullable(flatRecord<GenerationStats>('generation statistics')),
+  settings: v.nullable(flatRecord<GenerationSettings>('generation settings')),
+  model: v.nullable(MODEL),
+  images: v.array(v.object({ sha256: SHA256, name: v.nullable(v.string({ max: 255 })) }), { max: 64 }),
+});
+
+const CONVERSATION: Schema<ExportedConversation> = v.object({
+  id: ID,
+  title: v.string({ max: MAX_TITLE_CHARS }),
+  createdAt: TIME,
+  updatedAt: TIME,
+  modelId: v.nullable(v.string({ max: 200 })),
+  pinned: v.boolean(),
+  deletedAt: v.nullable(TIME),
+  activeLeafId: v.nullable(ID),
+  messages: v.array(MESSAGE, { max: 1_000_000 }),
+});
+
+const IMAGE: Schema<ExportedImage> = v.object({
+  sha256: SHA256,
+  mime: v.string({ max: 100 }),
+  byteSize: v.int({ min: 1 }),
+  width: v.int({ min: 0 }),
+  height: v.int({ min: 0 }),
+  orientation: v.int({ min: 1, max: 8 }),
+  data: v.string({ min: 1, pattern: BASE64, patternName: 'base64 data' }),
+});
+
+const FILE: Schema<Omit<ExportFile, 'format' | 'version'>> = v.object({
+  format: v.optional(v.string()),
+  version: v.optional(v.int()),
+  exportedAt: v.string({ max: 100 }),
+  generator: v.object({ name: v.string({ max: 100 }), version: v.string({ max: 100 }) }),
+  conversations: v.array(CONVERSATION, { max: 1_000_000 }),
+  images: v.array(IMAGE, { max: 1_000_000 }),
+});
+
+function importInvalid(problem: string, details?: Record<string, unknown>): OwleryError {
+  return new OwleryError('IMPORT_INVALID', `This file cannot be imported: ${problem}`, details);
+}
+
+/**
+ * Parses and checks an export file (JSON text or its bytes) without writing anything. Returns the
+ * document and the photos' bytes; throws `IMPORT_INVALID` naming the first problem.
+ */
+export function parseExportFile(input: string | Uint8Array): { file: ExportFile; bytes: Map<string, Uint8Array> } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input));
+  } catch {
+    throw importInvalid('it is not a JSON file (or it is damaged).');
+  }
+  if (raw === null || typeof raw !== 'object' || (raw as { format?: unknown }).format !== EXPORT_FILE_FORMAT) {
+    throw importInvalid('it is not an Owlery export.');
+  }
+  const version = (raw as { version?: unknown }).version;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) throw importInvalid('its format version is missing.');
+  if (version > EXPORT_FILE_VERSION) {
+    throw importInvalid(`it was written by a newer Owlery (export format ${version}; this version reads up to ${EXPORT_FILE_VERSION}). Update Owlery to import it.`, {
+      version,
+    });
+  }
+  let body: Omit<ExportFile, 'format' | 'version'>;
+  try {
+    body = FILE.parse(raw, 'file');
+  } catch (err) {
+    if (err instanceof OwleryError) throw importInvalid(`${err.message}.`, err.details);
+    throw err;
+  }
+  const file: ExportFile = { ...body, format: EXPORT_FILE_FORMAT, version: EXPORT_FILE_VERSION };
+
+  const bytes = new Map<string, Uint8Array>();
+  for (const img of file.images) {
+    if (bytes.has(img.sha256)) throw importInvalid(`photo ${img.sha256.slice(0, 12)}… is listed twice.`);
+    const data = new Uint8Array(Buffer.from(img.data, 'base64'));
+    if (data.length !== img.byteSize || createHash('sha256').update(data).digest('hex') !== img.sha256) {
+      throw importInvalid(`photo ${img.sha256.slice(0, 12)}… is damaged (its bytes do not match its hash).`, { sha256: img.sha256 });
+    }
+    bytes.set(img.sha256, data);
+  }
+
+  const conversationIds = new Set<number>();
+  for (const c of file.conversations) {
+    const where = `conversation ${c.id}`;
+    if (conversationIds.has(c.id)) throw importInvalid(`${where} is listed twice.`);
+    conversationIds.add(c.id);
+    const byId = new Map<MessageId, ExportedMessage>();
+    for (const m of c.messages) {
+      const at = `message ${m.id} of ${where}`;
+      if (byId.has(m.id)) throw importInvalid(`${at} is listed twice.`);
+      if (m.parentId !== null) {
+        if (!byId.has(m.parentId)) throw importInvalid(`${at} follows message ${m.parentId}, which does not come before it in that conversation.`);
+        if (m.parentId >= m.id) throw importInvalid(`${at} has a parent with a larger id.`);
+      }
+      if (m.role !== 'assistant' && m.status !== 'complete') throw importInvalid(`${at} is not an answer but has status ${m.status}.`);
+      if (m.role === 'assistant' && m.images.length > 0) throw importInvalid(`${at} is an answer with photos.`);
+      if (m.updatedAt < m.createdAt) throw importInvalid(`${at} was changed before it was written.`);
+      for (const img of m.images) {
+        if (!bytes.has(img.sha256)) throw importInvalid(`${at} uses photo ${img.sha256.slice(0, 12)}…, which the file does not contain.`);
+      }
+      byId.set(m.id, m);
+    }
+    for (let i = 1; i < c.messages.length; i++) {
+      if (c.messages[i].id <= c.messages[i - 1].id) throw importInvalid(`the messages of ${where} are not in ascending id order.`);
+    }
+    if (c.activeLeafId !== null && !byId.has(c.activeLeafId)) throw importInvalid(`${where} shows message ${c.activeLeafId}, which it does not contain.`);
+  }
+  return { file, bytes };
+}
+
+/**
+ * Imports an export file (a path, or its contents) into the history (see the module comment).
+ *
+ * @throws OwleryError `IMPORT_INVALID` (not an export, damaged, newer format), `FILE_NOT_FOUND`,
+ *   image errors (a photo the image store refuses), store errors (`DISK_FULL`, `DB_READONLY`, …)
+ */
+export async function importJson(ctx: ExportContext, input: string | Uint8Array): Promise<ImportResult> {
+  let data: string | Uint8Array = input;
+  if (typeof input === 'string') {
+    try {
+      data = await readFile(input);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new OwleryError('FILE_NOT_FOUND', `There is no file at ${input}.`, { path: input });
+      throw new OwleryError('IMPORT_INVALID', `${input} could not be read (${(err as Error).message}).`, { path: input, cause: code });
+    }
+  }
+  if (data.length > MAX_IMPORT_BYTES) throw importInvalid(`it is larger than ${MAX_IMPORT_BYTES / 2 ** 20} MiB.`);
+  const { file, bytes } = parseExportFile(data);
+
+  // Photos first (files, then records), so every message row written below has its photo.
+  let imagesAdded = 0;
+  let imagesReused = 0;
+  for (const [sha256, content] of bytes) {
+    const before = ctx.store.getImage(sha256);
+    const record = await ctx.images.put(content, { name: sha256 });
+    if (record.sha256 !== sha256) throw new OwleryError('INTERNAL', `Photo ${sha256} was stored under another hash.`);
+    if (before) imagesReused++;
+    else imagesAdded++;
+  }
+
+  // One transaction for every conversation. The store stamps rows with its clock, so a store on
+  // the same connection whose clock is set before each write restores the original times.
+  let clock = 0;
+  const writer = new Store(ctx.store.db, { now: () => clock, file: ctx.store.file });
+  const conversations: { sourceId: ConversationId; id: ConversationId }[] = [];
+  let messages = 0;
+  const ordered = [...file.conversations].sort((a, b) => a.id - b.id);
+  try {
+    ctx.store.db.transaction(() => {
+      for (const c of ordered) {
+        clock = c.createdAt;
+        const conv = writer.createConversation({ title: c.title, modelId: c.modelId });
+        const ids = new Map<MessageId, MessageId>();
+        for (const m of c.messages) {
+          const parentId = m.parentId === null ? null : ids.get(m.parentId)!;
+          clock = m.createdAt;
+          if (m.role !== 'assistant') {
+            const created = writer.appendUserMessage({ conversationId: conv.id, parentId, role: m.role, text: m.text, images: m.images });
+            ids.set(m.id, created.id);
+          } else {
+            const created = writer.createAssistantMessage({ conversationId: conv.id, parentId, text: m.text, settings: m.settings, model: m.model });
+            ids.set(m.id, created.id);
+            clock = m.updatedAt;
+            if (m.status !== 'partial') {
+              writer.finishMessage(created.id, { status: m.status, text: m.text, error: m.error, stats: m.stats, settings: m.settings, model: m.model });
+            } else if (m.updatedAt !== m.createdAt) {
+              writer.updateText(created.id, m.text);
+            }
+          }
+          messages++;
+        }
+        if (c.activeLeafId !== null) writer.selectBranch(ids.get(c.activeLeafId)!);
+        if (c.pinned) writer.setPinned(conv.id, true);
+        if (c.deletedAt !== null) {
+          clock = c.deletedAt;
+          writer.deleteConversation(conv.id);
+        }
+        conversations.push({ sourceId: c.id, id: conv.id });
+      }
+    }).immediate();
+  } catch (err) {
+    if (err instanceof OwleryError && err.code === 'INVALID_ARGUMENT') throw importInvalid(`${err.message}`, err.details);
+    throw err;
+  }
+  return { conversations, messages, imagesAdded, imagesReused };
+}
