@@ -205,13 +205,16 @@ export const v = {
 
   /**
    * A plain object with exactly the given keys (unknown keys are refused, so typos and smuggled
-   * fields surface). Keys whose schema is {@link v.optional} may be absent.
+   * fields surface). Keys whose schema is {@link v.optional} may be absent; when every key is
+   * optional, `undefined` stands for `{}` (a call that passes no options).
    */
   object<S extends Record<string, Schema<unknown>>>(shape: S): Schema<ObjectOf<S>> {
     const keys = Object.keys(shape);
+    const allOptional = keys.every((k) => shape[k]!.optional);
     return {
       description: 'an object',
       parse(value, path = 'value') {
+        if (value === undefined && allOptional) return {} as ObjectOf<S>;
         if (!isPlainObject(value)) invalid(path, `expected an object, got ${describe(value)}`);
         for (const k of Object.keys(value)) {
           if (!Object.hasOwn(shape, k)) invalid(`${path}.${k}`, 'is not a known field');

@@ -200,3 +200,12 @@ describe('createOwleryApi / createOwleryClient', () => {
     expect(() => unwrap({ ok: false, error: { name: 'OwleryError', code: 'FORBIDDEN', message: 'x' } })).toThrow('x');
   });
 });
+
+describe('optional payloads', () => {
+  it('a channel whose fields are all optional may be called without a payload', () => {
+    expect(parseRequest('conversations:list', undefined)).toEqual({});
+    expect(parseRequest('models:import', undefined)).toEqual({});
+    expect(() => parseRequest('conversations:list', null)).toThrow(OwleryError);
+    expect(() => parseRequest('conversations:get', undefined)).toThrow(OwleryError);
+  });
+});
