@@ -1,0 +1,174 @@
+/**
+ * The models service through IPC, on the seeded tiny mPLUG-Owl2 checkpoint: import (convert) a
+ * checkpoint folder chosen in the dialog with progress events, list it with its verification,
+ * select it (the real engine loads it), chat with it end to end, verify and detect tampering,
+ * refuse deleting the loaded model, cancel a running import, and refuse pulls offline.
+ */
+import { appendFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatEvent } from '../../src-shared/chat.ts';
+import type { ChannelName, IpcResult, ModelTask, RequestOf, ResponseOf } from '../../src-shared/ipc/contract.ts';
+import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
+import type { Dispatch } from '../../src-main/ipc/index.ts';
+import { CANCELLING_DIALOGS } from '../../src-main/services/dialogs.ts';
+import { createServices } from '../../src-main/services/services.ts';
+import type { Services } from '../../src-main/services/services.ts';
+import { removeDir, tempDir } from '../helpers/chat-env.ts';
+import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+
+let root: string;
+let checkpoint: string;
+let services: Services;
+let dispatch: Dispatch;
+const folderAnswers: (string | null)[] = [];
+const tasks: ModelTask[] = [];
+const chatEvents: ChatEvent[] = [];
+
+async function raw<C extends ChannelName>(channel: C, payload: RequestOf<C>): Promise<IpcResult<ResponseOf<C>>> {
+  return (await dispatch(channel, payload, { url: 'app://owlery/index.html' })) as IpcResult<ResponseOf<C>>;
+}
+async function call<C extends ChannelName>(channel: C, payload: RequestOf<C>): Promise<ResponseOf<C>> {
+  const r = await raw(channel, payload);
+  if (!r.ok) throw new Error(`${channel}: ${r.error.code} ${r.error.message}`);
+  return r.value;
+}
+
+beforeAll(async () => {
+  root = await tempDir('owlery-models-');
+  checkpoint = await ensureTinyCheckpoint({ seed: 1 });
+  services = createServices({
+    dataDir: join(root, 'data'),
+    autoLoadModel: false,
+    dialogs: { ...CANCELLING_DIALOGS, chooseFolder: async () => folderAnswers.shift() ?? null },
+    chat: { deltaIntervalMs: 0, saveIntervalMs: 0 },
+  });
+  services.events.subscribe((e) => {
+    if (e.type === 'models:task') tasks.push(e.payload);
+    if (e.type === 'chat:event') chatEvents.push(e.payload);
+  });
+  dispatch = createDispatcher(createHandlers(services), { isTrustedSender: (u) => u.startsWith('app://owlery/') });
+});
+
+afterAll(async () => {
+  await services?.close();
+  await removeDir(root);
+});
+
+describe('models service', () => {
+  let modelId: string;
+
+  it('imports a checkpoint folder chosen in the dialog, with progress events', async () => {
+    folderAnswers.push(checkpoint);
+    const started = await call('models:import', { name: 'tiny owl' });
+    expect(started).not.toBeNull();
+    const task = await services.models.settled(started!.taskId);
+    expect(task).toMatchObject({ kind: 'import', state: 'done', error: null });
+    modelId = task.modelId!;
+    expect(modelId).toMatch(/^mplug-owl2-[0-9a-f]{16}$/);
+
+    const mine = tasks.filter((t) => t.taskId === started!.taskId);
+    expect(mine[0]!.state).toBe('running');
+    expect(mine.at(-1)!.state).toBe('done');
+    expect(mine.map((t) => t.seq)).toEqual(mine.map((_, i) => i + 1));
+    expect(new Set(mine.map((t) => t.phase))).toContain('writing-graphs');
+    // No staging folder is left behind.
+    expect((await readdir(services.models.modelsDir)).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('lists the package with its size, quantization and verification', async () => {
+    const [m] = await call('models:list', undefined);
+    expect(m).toMatchObject({
+      id: modelId,
+      name: 'tiny owl',
+      family: 'mplug-owl2',
+      quantization: { vision: 'fp32', llm: 'fp32', embed: 'fp32' },
+      sourceFormat: 'safetensors',
+      verification: { state: 'verified', error: null },
+      active: false,
+    });
+    expect(m!.sizeBytes).toBeGreaterThan(0);
+    expect(m!.contextLength).toBeGreaterThan(0);
+  });
+
+  it('importing the same checkpoint again keeps the installed package', async () => {
+    folderAnswers.push(checkpoint);
+    const again = await services.models.settled((await call('models:import', {}))!.taskId);
+    expect(again).toMatchObject({ state: 'done', modelId });
+    expect((await call('models:list', undefined)).map((m) => m.id)).toEqual([modelId]);
+  });
+
+  it('a cancelled import ends cancelled and leaves nothing behind', async () => {
+    folderAnswers.push(checkpoint);
+    const { taskId } = (await call('models:import', {}))!;
+    expect(await call('models:cancel-task', { taskId })).toEqual({ cancelled: true });
+    expect(await services.models.settled(taskId)).toMatchObject({ state: 'cancelled' });
+    expect(await call('models:cancel-task', { taskId })).toEqual({ cancelled: false });
+    expect((await readdir(services.models.modelsDir)).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('selecting loads it in the engine and makes it active; chat then works end to end', async () => {
+    const status = await call('models:select', { id: modelId });
+    expect(status).toMatchObject({ state: 'ready', modelId, error: null });
+    expect(status.provider?.used).toBe('cpu');
+    expect((await call('settings:get', undefined)).activeModelId).toBe(modelId);
+    expect((await call('models:list', undefined))[0]).toMatchObject({ active: true, provider: { used: 'cpu' } });
+
+    const started = await call('chat:send', { text: 'Describe the photo.', overrides: { temperature: 0, maxNewTokens: 4 } });
+    const outcome = await services.chat.outcome(started.requestId);
+    expect(outcome.type).toBe('done');
+    const mine = chatEvents.filter((e) => e.requestId === started.requestId);
+    expect(mine[0]).toMatchObject({ type: 'phase', phase: 'queued' });
+    expect(mine.at(-1)!.type).toBe('done');
+    const thread = await call('conversations:get', { id: started.conversationId });
+    expect(thread.messages.map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(thread.messages[1]!.settings).toMatchObject({ temperature: 0, maxNewTokens: 4 });
+    expect((await call('engine:status', undefined)).state).toBe('ready');
+  });
+
+  it('an engine crash is reported, and the next request restarts the engine', async () => {
+    const statuses: string[] = [];
+    const crashed = new Promise<void>((resolve) => {
+      services.events.subscribe((e) => {
+        if (e.type !== 'engine:status') return;
+        statuses.push(`${e.payload.state}:${e.payload.restarts}`);
+        if (e.payload.state === 'crashed') resolve();
+      });
+    });
+    process.kill(services.engine.enginePid!, 'SIGKILL');
+    await crashed;
+    expect(await call('engine:status', undefined)).toMatchObject({ state: 'crashed', error: { code: 'ENGINE_CRASHED' } });
+
+    const started = await call('chat:send', { text: 'Again, please.', overrides: { temperature: 0, maxNewTokens: 2 } });
+    expect((await services.chat.outcome(started.requestId)).type).toBe('done');
+    expect(await call('engine:status', undefined)).toMatchObject({ state: 'ready', restarts: 1, modelId, error: null });
+    expect(statuses).toEqual(['crashed:0', 'generating:1', 'ready:1']);
+  });
+
+  it('refuses deleting the loaded model', async () => {
+    expect(await raw('models:delete', { id: modelId })).toMatchObject({ ok: false, error: { code: 'ENGINE_BUSY' } });
+  });
+
+  it('verify re-hashes every file and detects tampering', async () => {
+    const ok = await services.models.settled((await call('models:verify', { id: modelId })).taskId);
+    expect(ok).toMatchObject({ state: 'done', kind: 'verify', unit: 'bytes' });
+    expect(ok.done).toBe(ok.total);
+
+    await appendFile(join(services.models.dirOf(modelId), 'tokenizer.model'), 'x');
+    const bad = await services.models.settled((await call('models:verify', { id: modelId })).taskId);
+    expect(bad).toMatchObject({ state: 'failed', error: { code: 'PACKAGE_INVALID' } });
+    expect(bad.error?.message).toContain('tokenizer.model');
+    expect((await call('models:list', undefined))[0]!.verification).toMatchObject({ state: 'failed', error: { code: 'PACKAGE_INVALID' } });
+  });
+
+  it('pulls are refused in offline mode (the default)', async () => {
+    expect(await raw('models:pull', { repo: 'MAGAer13/mplug-owl2-llama2-7b' })).toMatchObject({ ok: false, error: { code: 'OFFLINE' } });
+  });
+
+  it('unknown ids are NOT_FOUND; the task list keeps finished tasks', async () => {
+    expect(await raw('models:verify', { id: 'mplug-owl2-ffffffffffffffff' })).toMatchObject({ ok: true });
+    expect(await raw('models:delete', { id: 'mplug-owl2-ffffffffffffffff' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    const list = await call('models:tasks', undefined);
+    expect(list.map((t) => t.kind)).toEqual(expect.arrayContaining(['import', 'verify']));
+  });
+});
