@@ -3,7 +3,10 @@
  * stored conversation, streams the answer to subscribers in batches, and saves it as it grows.
  *
  * - The prompt is the thread from the first message to the one answered (see `history.ts`), with
- *   the photos read from the image store, in order.
+ *   the photos read from the image store, in order. It is built when the request reaches the
+ *   engine (an answer finished meanwhile is part of it); when it would not leave room for an answer
+ *   in the model's context window, the oldest question/answer pairs are left out of the prompt
+ *   (never out of the history) until it does.
  * - The answer is created as a `partial` message before generation starts; its text is written at
  *   most `saveIntervalMs` (default 500 ms) plus one batch behind the stream, so a crash or kill
  *   loses at most that much. It ends `complete`, `cancelled` (a normal outcome: the partial text
@@ -39,8 +42,9 @@ import type { EngineHost } from '../engine/engine-host.ts';
 import type { ImageStore } from '../store/images.ts';
 import type { AnswerWriter, Store } from '../store/store.ts';
 import { DEFAULT_DELTA_INTERVAL_MS, DeltaBatcher } from './delta-batcher.ts';
-import { promptForThread, titleFromMessage } from './history.ts';
-import type { HistoryMessage } from './history.ts';
+import { droppablePairs, renderTurns, threadTurns, titleFromMessage } from './history.ts';
+import type { HistoryMessage, ThreadPrompt } from './history.ts';
+import { IMAGE_TOKEN_INDEX } from '../engine/tokenizer/llama-tokenizer.ts';
 
 /** Default longest time streamed text waits before it is saved, in ms. */
 export const DEFAULT_SAVE_INTERVAL_MS = 500;
@@ -128,7 +132,7 @@ export class ChatService {
   }
 
   /** Whether a generation is running, and how many requests wait behind it. */
-  get load(): { running: ChatRequestId | null; queued: number } {
+  get queueState(): { running: ChatRequestId | null; queued: number } {
     return { running: this.running?.started.requestId ?? null, queued: this.queue.length };
   }
 
@@ -295,16 +299,42 @@ export class ChatService {
     return thread.slice(0, end + 1).map((m) => ({ role: m.role, text: m.text, images: m.images.map((i) => ({ sha256: i.sha256 })) }));
   }
 
-  private buildPrompt(thread: readonly HistoryMessage[]): { prompt: string; images: string[] } {
-    const { prompt, images } = promptForThread(thread);
+  /** Checks that a thread makes a prompt (markers match photos, something to answer, photos stored). */
+  private buildPrompt(thread: readonly HistoryMessage[]): void {
+    this.withFiles(renderTurns(threadTurns(thread)));
+  }
+
+  /** The prompt with its photos as files of the image store, in marker order. */
+  private withFiles(built: ThreadPrompt<Pick<Attachment, 'sha256'>>): { prompt: string; images: string[] } {
     return {
-      prompt,
-      images: images.map((img) => {
+      prompt: built.prompt,
+      images: built.images.map((img) => {
         const record = this.store.getImage(img.sha256);
         if (!record) throw new OwleryError('NOT_FOUND', `A photo of this conversation (${img.sha256.slice(0, 12)}…) is missing from the image store.`);
         return this.imageStore.pathOf(record);
       }),
     };
+  }
+
+  /**
+   * The prompt answering `messageId`: the whole thread when it fits the model's context window
+   * with room for an answer, else without as many of the oldest question/answer pairs as needed
+   * (the question itself is always kept; if it alone is too long, the engine says so).
+   */
+  private async fittedPrompt(conversationId: ConversationId, messageId: MessageId, sampling: SamplingOptions): Promise<{ prompt: string; images: string[] }> {
+    const turns = threadTurns(this.historyThrough(conversationId, messageId));
+    const droppable = droppablePairs(turns);
+    for (let drop = 0; ; drop++) {
+      const built = this.withFiles(renderTurns(turns, drop));
+      if (drop >= droppable) return built;
+      const ids = await this.engine.tokenize(built.prompt);
+      const info = this.engine.engineInfo;
+      if (!info) return built;
+      const images = ids.filter((id) => id === IMAGE_TOKEN_INDEX).length;
+      const length = ids.length - images + images * info.imageTokens;
+      const room = Math.min(sampling.maxNewTokens ?? 512, Math.floor(info.contextLimit / 4));
+      if (length + room <= info.contextLimit) return built;
+    }
   }
 
   private async storeImages(inputs: ChatImageInput[]): Promise<Attachment[]> {
@@ -397,7 +427,12 @@ export class ChatService {
     };
     try {
       // Built now, not when queued: an answer finished meanwhile in the same conversation is part of it.
-      const { prompt, images } = this.buildPrompt(this.historyThrough(job.started.conversationId, job.started.userMessageId));
+      const { prompt, images } = await this.fittedPrompt(job.started.conversationId, job.started.userMessageId, job.sampling);
+      if (job.controller.signal.aborted) {
+        batcher.close();
+        this.finishJob(job, { finish: 'cancelled', stats: null }, null);
+        return;
+      }
       const result = await this.engine.generate(
         { prompt, images, sampling: job.sampling, aspect: job.settings.aspectMode },
         { onEvent, signal: job.controller.signal },

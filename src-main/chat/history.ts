@@ -30,13 +30,20 @@ export interface ThreadPrompt<I> {
   images: I[];
 }
 
+/** One turn of the normalised thread: a user's question (with photos) or an answer. */
+export interface PromptTurn<I> {
+  role: 'user' | 'assistant';
+  /** The text, with the user's image markers placed. */
+  text: string;
+  images: I[];
+}
+
 /**
- * Builds the prompt that answers the last message of `thread` (which must be the user's).
- *
- * Throws `OwleryError('INVALID_ARGUMENT')` when there is nothing to answer, or when a message's
- * `<|image|>` markers do not match its photos.
+ * Normalises a thread into alternating turns (see the module comment), ending with the user's
+ * question. Throws `OwleryError('INVALID_ARGUMENT')` when there is nothing to answer, or when a
+ * message's `<|image|>` markers do not match its photos.
  */
-export function promptForThread<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): ThreadPrompt<I> {
+export function threadTurns<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): PromptTurn<I>[] {
   const turns: { role: 'user' | 'assistant'; parts: string[]; images: I[] }[] = [];
   for (const m of thread) {
     if (m.role === 'system') continue;
@@ -56,12 +63,31 @@ export function promptForThread<I extends Pick<MessageImage, 'sha256'>>(thread: 
   }
   // A thread that starts with an answer (e.g. after a system message) has no question before it.
   if (turns[0].role === 'assistant') turns.shift();
-  const messages: ChatMessage[] = turns.map((t) => ({
+  return turns.map((t) => ({
     role: t.role,
-    content: t.parts.filter((p) => p.length > 0).join('\n\n'),
-    images: t.role === 'user' ? t.images.length : 0,
+    text: t.parts.filter((p) => p.length > 0).join('\n\n'),
+    images: t.role === 'user' ? t.images : [],
   }));
-  return { prompt: buildChatPrompt(messages), images: turns.flatMap((t) => (t.role === 'user' ? t.images : [])) };
+}
+
+/**
+ * Renders turns (from {@link threadTurns}) as the prompt, leaving out the oldest `dropPairs`
+ * question/answer pairs (to fit the context window; the last question is always kept).
+ */
+export function renderTurns<I>(turns: readonly PromptTurn<I>[], dropPairs = 0): ThreadPrompt<I> {
+  const kept = turns.slice(Math.min(2 * Math.max(0, dropPairs), turns.length - 1));
+  const messages: ChatMessage[] = kept.map((t) => ({ role: t.role, content: t.text, images: t.images.length }));
+  return { prompt: buildChatPrompt(messages), images: kept.flatMap((t) => t.images) };
+}
+
+/** How many question/answer pairs {@link renderTurns} can leave out (all but the last question). */
+export function droppablePairs(turns: readonly PromptTurn<unknown>[]): number {
+  return Math.floor((turns.length - 1) / 2);
+}
+
+/** Builds the prompt that answers the last message of `thread` (see {@link threadTurns}). */
+export function promptForThread<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): ThreadPrompt<I> {
+  return renderTurns(threadTurns(thread));
 }
 
 /** Longest automatic title, in characters (before the ellipsis). */

@@ -32,10 +32,13 @@ export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** Converts the seeded tiny checkpoint into a model package under `dir` and returns its path. */
-export async function tinyPackage(dir: string, seed = 1): Promise<string> {
-  const ckpt = await ensureTinyCheckpoint({ seed });
-  const pkg = join(dir, 'tiny-package');
+/**
+ * Converts the seeded tiny checkpoint into a model package under `dir` and returns its path.
+ * `config` overrides parts of the tiny `config.json` (e.g. `{ max_position_embeddings: 300 }`).
+ */
+export async function tinyPackage(dir: string, seed = 1, config?: Record<string, unknown>): Promise<string> {
+  const ckpt = await ensureTinyCheckpoint({ seed, config });
+  const pkg = join(dir, config ? 'tiny-package-custom' : 'tiny-package');
   await convertCheckpoint(ckpt, pkg);
   return pkg;
 }

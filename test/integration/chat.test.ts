@@ -141,7 +141,7 @@ describe('chat service', () => {
     const long = await chat.send({ text: 'One.', sampling: { temperature: 1, seed: 1, maxNewTokens: 600 } });
     const next = await chat.send({ text: 'Two.', sampling: greedy });
     const dropped = await chat.send({ text: 'Three.', sampling: greedy });
-    expect(chat.load).toEqual({ running: long.requestId, queued: 2 });
+    expect(chat.queueState).toEqual({ running: long.requestId, queued: 2 });
     expect(chat.cancel(dropped.requestId)).toBe(true);
     const droppedOutcome = await chat.outcome(dropped.requestId);
     expect(droppedOutcome).toMatchObject({ type: 'done', finish: 'cancelled', stats: null });
