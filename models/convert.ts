@@ -9,8 +9,8 @@
  * renamed into place at the end; failure or cancellation leaves nothing behind.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { copyFile, mkdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { OwleryError } from '../src-shared/errors.ts';
 import { openCheckpoint, readConfig } from './checkpoint/index.ts';
 import type { CheckpointReader } from './checkpoint/types.ts';
@@ -18,13 +18,21 @@ import { numel } from './onnx/graph.ts';
 import type { GraphBuilder } from './onnx/graph.ts';
 import { DataType, dataTypeSize } from './onnx/proto.ts';
 import { throwIfAborted, writeOnnxModel } from './onnx/writer.ts';
+import { MS_DOMAIN } from './onnx/weights.ts';
 import type { Owl2Config } from './owl2/config.ts';
 import { buildDecoderGraph } from './owl2/decoder-graph.ts';
 import { buildEmbedGraph } from './owl2/embed-graph.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX, buildVisionGraph } from './owl2/vision-graph.ts';
 import { createPackageStaging, hashFiles, writeManifest } from './package/write.ts';
+import { humanBytes } from './package/summary.ts';
 import { PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION } from './package/manifest.ts';
-import type { FileEntry, GraphIO, GraphName, PackageGraph, PackageManifest } from './package/manifest.ts';
+import type {
+  ComponentQuantization, DetailedComponent, FileEntry, GraphIO, GraphName, PackageGraph, PackageManifest,
+} from './package/manifest.ts';
+import { PRESETS, embedFormat, linearFormat, resolvePlan } from './quant/plan.ts';
+import type { LinearFormat, PlanOverrides, PresetName, QuantizationPlan } from './quant/plan.ts';
+import { isQuantized, readImageNorm, verifyPackage } from './verify.ts';
+import type { GraphPaths, VerifyOptions } from './verify.ts';
 
 /** Version of this converter, recorded in each manifest. */
 export const CONVERTER_VERSION = '1.0.0';
@@ -41,14 +49,16 @@ export const COPIED_FILES: readonly { name: string; required: boolean }[] = [
 
 /** Progress of a conversion. `bytesDone`/`bytesTotal` refer to the current phase. */
 export interface ConvertProgress {
-  phase: 'hashing-source' | 'writing-graphs' | 'copying' | 'checksumming' | 'done';
+  phase: 'hashing-source' | 'writing-graphs' | 'copying' | 'checksumming' | 'verifying' | 'done';
   /** Weights written so far, over all three graphs. */
   tensorsDone: number;
   tensorsTotal: number;
   bytesDone: number;
   bytesTotal: number;
-  /** Current file or tensor. */
+  /** Current file, tensor or verification stage. */
   current?: string;
+  /** Estimated seconds left in the current phase (from its rate so far), when known. */
+  etaSeconds?: number;
 }
 
 /** Options of `convertCheckpoint`. */
@@ -59,6 +69,17 @@ export interface ConvertOptions {
   prefer?: 'safetensors' | 'pytorch';
   /** Package name in the manifest (default: the checkpoint folder's name). */
   name?: string;
+  /** Precision preset (default `reference`: float32 everywhere). */
+  preset?: PresetName;
+  /** Overrides of the preset's precisions (`embed`/`lmHead` follow `llm` unless given). */
+  precision?: PlanOverrides;
+  /** Verify the package after writing it (default true); or options for it. */
+  verify?: boolean | VerifyOptions;
+  /**
+   * Free space to assume at the destination instead of asking the file system (tests, or a
+   * caller that knows better).
+   */
+  freeBytes?: number;
 }
 
 /** Expected checkpoint tensors with their shapes, from the config. */
@@ -193,11 +214,141 @@ function weightBytes(g: GraphBuilder): number {
   return g.weights.reduce((s, w) => s + numel(w.dims) * dataTypeSize(w.dataType), 0);
 }
 
+/** Alignment of tensors in the `.onnx.data` files. */
+const DATA_ALIGN = 4096;
+
+/** Bytes `writeOnnxModel` will put in a graph's data file (weights at aligned offsets). */
+function dataFileBytes(g: GraphBuilder): number {
+  let offset = 0;
+  for (const w of g.weights) offset = Math.ceil(offset / DATA_ALIGN) * DATA_ALIGN + numel(w.dims) * dataTypeSize(w.dataType);
+  return offset;
+}
+
+/** Upper bound of a graph's `.onnx` protobuf (nodes, names and inline constants). */
+function protoBytesBound(g: GraphBuilder): number {
+  const consts = g.constants.reduce((s, c) => s + (c.raw?.byteLength ?? 0) + 64 + c.name.length, 0);
+  return 64 * 1024 + g.nodes.length * 512 + g.weights.length * 256 + consts;
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
   } catch {
     return false;
+  }
+}
+
+/** The three graphs for a plan, weights still lazy. */
+export async function buildPackageGraphs(config: Owl2Config, reader: Pick<CheckpointReader, 'tensors' | 'readFloat32'>, plan: QuantizationPlan): Promise<[GraphName, GraphBuilder][]> {
+  return [
+    ['vision', await buildVisionGraph(config, reader, { linear: linearFormat(plan.vision) })],
+    ['embed', buildEmbedGraph(config, reader, { table: embedFormat(plan.embed) })],
+    ['decoder', buildDecoderGraph(config, reader, { linear: linearFormat(plan.llm), lmHead: linearFormat(plan.lmHead) })],
+  ];
+}
+
+function detailOf(precision: ComponentQuantization['precision'], fmt: LinearFormat | ReturnType<typeof embedFormat>, tensors: number, covers: string): ComponentQuantization {
+  if (fmt.kind === 'float') {
+    const fp16 = fmt.weightType === 'fp16';
+    return { precision, method: 'float', weightType: fp16 ? 'float16' : 'float32', compute: fp16 ? 'float16' : 'float32', tensors, covers };
+  }
+  if (fmt.kind === 'matmulnbits') {
+    return {
+      precision, method: 'matmulnbits', weightType: 'uint8', compute: fmt.accuracyLevel === 4 ? 'int8' : 'float32',
+      bits: fmt.bits, blockSize: fmt.blockSize, zeroPoints: fmt.zeroPoints, accuracyLevel: fmt.accuracyLevel, tensors, covers,
+    };
+  }
+  return { precision, method: 'gather-blockwise', weightType: 'uint8', compute: 'float32', bits: fmt.bits, blockSize: fmt.blockSize, zeroPoints: fmt.zeroPoints, tensors, covers };
+}
+
+/** What the manifest records for a plan: per part, the storage, compute and which tensors. */
+export function quantizationDetail(config: Owl2Config, plan: QuantizationPlan): Record<DetailedComponent, ComponentQuantization> {
+  const c = config.llm;
+  const visionLinears = config.vision.numLayers * 4 + config.abstractor.numLayers * 7 + 1;
+  return {
+    vision: detailOf(plan.vision, linearFormat(plan.vision), visionLinears,
+      'vision encoder query_key_value/dense/fc1/fc2, abstractor query/key/value/out_proj/w1/w2/w3, visual_fc; patch conv, embeddings, norms and biases stay float32'),
+    llm: detailOf(plan.llm, linearFormat(plan.llm), c.numLayers * 9,
+      'q_proj, o_proj, gate_proj, up_proj, down_proj and both MAM branches of k_proj/v_proj in every layer; norms stay float32'),
+    embed: detailOf(plan.embed, embedFormat(plan.embed), 1, 'model.embed_tokens.weight (embed.onnx)'),
+    lmHead: detailOf(plan.lmHead, linearFormat(plan.lmHead), 1, c.tieWordEmbeddings ? 'lm_head (tied: model.embed_tokens.weight)' : 'lm_head.weight'),
+  };
+}
+
+/** Bytes a conversion needs at the destination, by part. */
+export interface PackageSizeEstimate {
+  /** Everything: graphs, copied files, manifest, verification scratch. */
+  total: number;
+  /** `.onnx` + `.onnx.data` per graph. */
+  graphs: Record<GraphName, number>;
+  /** Copied tokenizer/config files. */
+  sideFiles: number;
+  /** Float32 reference graphs written temporarily for an end-to-end verification (0 when none). */
+  verification: number;
+}
+
+/** Estimates the package size of already-built graphs (exact for the data files, bounded for the rest). */
+export function estimatePackageBytes(graphs: readonly [GraphName, GraphBuilder][], sideFiles: number, verification = 0): PackageSizeEstimate {
+  const per = {} as Record<GraphName, number>;
+  for (const [name, g] of graphs) per[name] = dataFileBytes(g) + protoBytesBound(g);
+  const manifest = 256 * 1024;
+  const total = Object.values(per).reduce((a, b) => a + b, 0) + sideFiles + manifest + verification;
+  return { total, graphs: per, sideFiles, verification };
+}
+
+/** Free bytes for unprivileged writes on the file system holding `dir` (or its nearest existing parent). */
+export async function freeDiskBytes(dir: string): Promise<number> {
+  let p = resolve(dir);
+  for (;;) {
+    try {
+      const st = await statfs(p);
+      return Number(st.bavail) * Number(st.bsize);
+    } catch (err) {
+      const parent = dirname(p);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === p) throw err;
+      p = parent;
+    }
+  }
+}
+
+const PHASE_LABELS: Record<ConvertProgress['phase'], string> = {
+  'hashing-source': 'checksumming the checkpoint',
+  'writing-graphs': 'writing graphs',
+  copying: 'copying files',
+  checksumming: 'checksumming the package',
+  verifying: 'verifying',
+  done: 'done',
+};
+
+/**
+ * One line of conversion progress for a terminal: phase, a bar of `width` cells, bytes, tensors
+ * and the ETA, e.g. `writing graphs [#########.........] 1.2 GiB/3.6 GiB, 120/452 tensors, ETA 1m05s`.
+ */
+export function renderConvertProgress(p: ConvertProgress, width = 24): string {
+  const label = PHASE_LABELS[p.phase];
+  if (p.phase === 'verifying' || p.phase === 'copying' || p.phase === 'done') return `${label}${p.current ? `: ${p.current}` : ''}`;
+  const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
+  const filled = Math.round(frac * width);
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+  const tensors = p.phase === 'writing-graphs' ? `, ${p.tensorsDone}/${p.tensorsTotal} tensors` : '';
+  const eta = p.etaSeconds === undefined ? '' : `, ETA ${p.etaSeconds >= 60 ? `${Math.floor(p.etaSeconds / 60)}m${String(p.etaSeconds % 60).padStart(2, '0')}s` : `${p.etaSeconds}s`}`;
+  return `${label} ${bar} ${humanBytes(p.bytesDone)}/${humanBytes(p.bytesTotal)}${tensors}${eta}`;
+}
+
+/** Rate-based ETA for one phase. */
+class Eta {
+  private start = 0;
+  private phase = '';
+  at(phase: string, done: number, total: number): number | undefined {
+    const now = performance.now();
+    if (phase !== this.phase) {
+      this.phase = phase;
+      this.start = now;
+      return undefined;
+    }
+    const elapsed = (now - this.start) / 1000;
+    if (done <= 0 || elapsed < 0.5 || total <= done) return total <= done ? 0 : undefined;
+    return Math.round(((total - done) * elapsed) / done);
   }
 }
 
@@ -261,19 +412,46 @@ export async function convertFromReader(
     }
   }
   throwIfAborted(signal);
+  checkCheckpointTensors(config, reader);
+  const plan = resolvePlan(opts.preset ?? 'reference', opts.precision);
+  const presetName = Object.entries(PRESETS).find(([, p]) => (Object.keys(p) as (keyof QuantizationPlan)[]).every((k) => p[k] === plan[k]))?.[0] ?? 'custom';
+  const graphs = await buildPackageGraphs(config, reader, plan);
+  const verify = opts.verify ?? true;
+  const verifyOpts: VerifyOptions = typeof verify === 'object' ? verify : {};
+
+  // 0. Disk space, before anything is written.
+  let sideBytes = 0;
+  for (const from of sources.values()) sideBytes += typeof from === 'string' ? (await stat(from)).size : from.byteLength;
+  let referenceGraphs: [GraphName, GraphBuilder][] | undefined;
+  let referenceBytes = 0;
+  if (verify !== false && isQuantized(plan) && verifyOpts.compare !== 'none' && verifyOpts.compare !== 'layer-wise') {
+    referenceGraphs = await buildPackageGraphs(config, reader, resolvePlan('reference'));
+    referenceBytes = estimatePackageBytes(referenceGraphs, 0).total;
+    if (verifyOpts.compare !== 'end-to-end' && referenceBytes > (verifyOpts.referenceMaxBytes ?? 4 * 2 ** 30)) {
+      referenceGraphs = undefined; // layer-wise instead: no float32 copy is written
+    }
+  }
+  const estimate = estimatePackageBytes(graphs, sideBytes, referenceGraphs ? referenceBytes : 0);
+  const dest = resolve(packageDir);
+  const free = opts.freeBytes ?? (await freeDiskBytes(dirname(dest)));
+  if (estimate.total > free) {
+    throw new OwleryError('DISK_FULL',
+      `not enough disk space for the package at ${dest}: it needs about ${humanBytes(estimate.total)}` +
+      `${estimate.verification ? ` (${humanBytes(estimate.verification)} of it temporarily, for verification)` : ''}, ` +
+      `and ${humanBytes(free)} is free there`, { path: dest, needed: estimate.total, free });
+  }
+
   let staging;
   try {
-    checkCheckpointTensors(config, reader);
-    const graphs: [GraphName, GraphBuilder][] = [
-      ['vision', await buildVisionGraph(config, reader)],
-      ['embed', buildEmbedGraph(config, reader)],
-      ['decoder', buildDecoderGraph(config, reader)],
-    ];
     staging = await createPackageStaging(packageDir);
     const tensorsTotal = graphs.reduce((s, [, g]) => s + g.weights.length, 0);
     let tensorsDone = 0;
-    const progress = (phase: ConvertProgress['phase'], bytesDone: number, bytesTotal: number, current?: string): void =>
-      opts.onProgress?.({ phase, tensorsDone, tensorsTotal, bytesDone, bytesTotal, current });
+    const eta = new Eta();
+    const progress = (phase: ConvertProgress['phase'], bytesDone: number, bytesTotal: number, current?: string): void => {
+      if (!opts.onProgress) return;
+      const etaSeconds = eta.at(phase, bytesDone, bytesTotal);
+      opts.onProgress({ phase, tensorsDone, tensorsTotal, bytesDone, bytesTotal, current, ...(etaSeconds !== undefined ? { etaSeconds } : {}) });
+    };
 
     // 1. Source checksums (provenance; also gives the package a stable id).
     let sourceFiles: FileEntry[];
@@ -299,12 +477,15 @@ export async function convertFromReader(
     let bytesDone = 0;
     const graphEntries = {} as Record<GraphName, PackageGraph>;
     const packageFiles: string[] = [];
+    const needsMs = (g: GraphBuilder): boolean => g.nodes.some((n) => n.domain === MS_DOMAIN);
     for (const [name, g] of graphs) {
       const file = `${name}.onnx`;
       await writeOnnxModel(g, join(staging.dir, file), {
         signal,
+        align: DATA_ALIGN,
         producerVersion: CONVERTER_VERSION,
         metadata: { 'owlery.graph': name, 'owlery.family': 'mplug-owl2' },
+        extraOpsets: needsMs(g) ? [{ domain: MS_DOMAIN, version: 1 }] : undefined,
         onTensor: (tensor, bytes) => {
           tensorsDone++;
           bytesDone += bytes;
@@ -335,6 +516,8 @@ export async function convertFromReader(
     }
     const idHash = createHash('sha256');
     for (const f of sourceFiles) idHash.update(`${f.path}\0${f.sha256}\0`);
+    // Quantized packages get their own id: the engine keys caches by it.
+    if (presetName !== 'reference') idHash.update(`plan\0${plan.vision}\0${plan.llm}\0${plan.embed}\0${plan.lmHead}\0`);
     const manifest: PackageManifest = {
       format: PACKAGE_FORMAT,
       formatVersion: PACKAGE_FORMAT_VERSION,
@@ -345,10 +528,44 @@ export async function convertFromReader(
       createdAt: new Date().toISOString(),
       source: { format: reader.format, files: sourceFiles },
       config,
-      quantization: { vision: 'fp32', llm: 'fp32', embed: 'fp32' },
+      quantization: { vision: plan.vision, llm: plan.llm, embed: plan.embed },
+      preset: presetName,
+      quantizationDetail: quantizationDetail(config, plan),
       graphs: graphEntries,
       files,
     };
+
+    // 5. Verification: load the package and run the probe (and compare with float32).
+    if (verify !== false) {
+      throwIfAborted(signal);
+      const paths: GraphPaths = {
+        vision: join(staging.dir, graphEntries.vision.file),
+        embed: join(staging.dir, graphEntries.embed.file),
+        decoder: join(staging.dir, graphEntries.decoder.file),
+      };
+      const norm = await readImageNorm(join(staging.dir, 'preprocessor_config.json'));
+      const refGraphs = referenceGraphs;
+      manifest.verification = await verifyPackage({
+        graphs: paths,
+        config,
+        plan,
+        imageMean: norm.mean,
+        imageStd: norm.std,
+        reader,
+        referenceBytes: refGraphs ? referenceBytes : undefined,
+        writeReference: refGraphs ? async (dir) => {
+          await mkdir(dir, { recursive: true });
+          const out = {} as Record<GraphName, string>;
+          for (const [name, g] of refGraphs) {
+            out[name] = join(dir, `${name}.onnx`);
+            await writeOnnxModel(g, out[name], { signal, align: DATA_ALIGN });
+          }
+          return out;
+        } : undefined,
+        workDir: join(staging.dir, '.verify'),
+      }, { ...verifyOpts, signal, onStage: (stage) => progress('verifying', 0, 0, stage) });
+    }
+
     throwIfAborted(signal);
     await writeManifest(staging.dir, manifest);
     await staging.commit();
@@ -356,7 +573,7 @@ export async function convertFromReader(
     return manifest;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new OwleryError('DISK_FULL', `not enough disk space to write the package next to ${resolve(packageDir)}`, { path: resolve(packageDir) });
+      throw new OwleryError('DISK_FULL', `not enough disk space to write the package next to ${dest} (about ${humanBytes(estimate.total)} needed)`, { path: dest });
     }
     throw err;
   } finally {

@@ -12,7 +12,7 @@ export const PACKAGE_FORMAT_VERSION = 1;
 /** Name of the manifest file in a package folder. */
 export const MANIFEST_FILE = 'manifest.json';
 
-/** Weight precision of one component. Only `fp32` is written today. */
+/** Weight precision of one component. */
 export type Quantization = 'fp32' | 'fp16' | 'int8' | 'int4';
 
 /** A file with its size and checksum. `path` is a plain file name inside the folder. */
@@ -45,6 +45,69 @@ export type GraphName = 'vision' | 'embed' | 'decoder';
 /** Components whose weight precision the manifest records (`llm` is the decoder). */
 export type QuantizedComponent = 'vision' | 'llm' | 'embed';
 
+/** Parts whose storage `quantizationDetail` describes (`lmHead`: the decoder's output projection). */
+export type DetailedComponent = QuantizedComponent | 'lmHead';
+
+/** Exactly how one part's weights were stored and are computed (docs/engine-contract.md). */
+export interface ComponentQuantization {
+  precision: Quantization;
+  /**
+   * `float`: plain weights (MatMul/Gather); `matmulnbits`: `com.microsoft::MatMulNBits`;
+   * `gather-blockwise`: block-quantized table read by Gather + dequantization in standard ops.
+   */
+  method: 'float' | 'matmulnbits' | 'gather-blockwise';
+  /** Element type of the stored weights. */
+  weightType: 'float32' | 'float16' | 'uint8';
+  /** What the matmuls compute in: float16 means on GPU providers (ORT CPU upcasts to float32). */
+  compute: 'float32' | 'float16' | 'int8';
+  bits?: number;
+  blockSize?: number;
+  /** `uint8`: asymmetric, packed uint8 zero points; `none`: symmetric (default zero point 2^(bits−1)). */
+  zeroPoints?: 'uint8' | 'none';
+  /** MatMulNBits `accuracy_level`. */
+  accuracyLevel?: number;
+  /** Weight tensors of this part stored this way (linears, or the table). */
+  tensors: number;
+  /** Which tensors, in words. */
+  covers: string;
+}
+
+/** Agreement of a quantized package with float32 on the verification probe. */
+export interface VerificationAgreement {
+  /**
+   * `end-to-end`: both packages run on the probe (each its own vision and decoder; the decoder
+   * teacher-forced with the float32 package's greedy tokens). `layer-wise`: sampled quantized
+   * linears against float32 on probe activations (models too large for a float32 reference).
+   */
+  method: 'end-to-end' | 'layer-wise';
+  /** Cosine similarity of the image embeddings (flattened), end-to-end only. */
+  imageEmbedsCosine?: number;
+  /** Lowest per-token cosine of the image embeddings, end-to-end only. */
+  imageEmbedsMinTokenCosine?: number;
+  /** Fraction of decode steps whose next-token argmax equals float32's, end-to-end only. */
+  top1Agreement?: number;
+  /** Decode steps compared (prompt's last position + generated tokens). */
+  steps?: number;
+  /** Mean cosine of the next-token logits over the steps, end-to-end only. */
+  logitsCosine?: number;
+  /** Per sampled linear: cosine of its output against float32, layer-wise only. */
+  layers?: { tensor: string; precision: Quantization; cosine: number; relError: number }[];
+}
+
+/** What post-conversion verification ran and found. */
+export interface VerificationReport {
+  /** The package loaded and the probe ran with finite outputs. */
+  ok: boolean;
+  /** ISO 8601 time. */
+  at: string;
+  probe: { image: string; prompt: string; promptTokens: number; decodeSteps: number };
+  /** Greedy tokens the package produced on the probe. */
+  tokens: number[];
+  agreement?: VerificationAgreement;
+  /** Wall times in milliseconds (informational). */
+  timings?: Record<string, number>;
+}
+
 /** `manifest.json`. */
 export interface PackageManifest {
   format: typeof PACKAGE_FORMAT;
@@ -60,6 +123,12 @@ export interface PackageManifest {
   source: { format: 'safetensors' | 'pytorch'; files: FileEntry[] };
   config: Owl2Config;
   quantization: Record<QuantizedComponent, Quantization>;
+  /** The preset the precisions came from (`custom` when overridden). Absent in older packages. */
+  preset?: string;
+  /** Per part, exactly how weights are stored and computed. Absent in older packages. */
+  quantizationDetail?: Record<DetailedComponent, ComponentQuantization>;
+  /** Post-conversion verification (absent when skipped). */
+  verification?: VerificationReport;
   graphs: Record<GraphName, PackageGraph>;
   /** Every file of the package except `manifest.json` itself. */
   files: FileEntry[];
@@ -68,6 +137,48 @@ export interface PackageManifest {
 const GRAPH_NAMES: readonly GraphName[] = ['vision', 'embed', 'decoder'];
 const COMPONENTS: readonly QuantizedComponent[] = ['vision', 'llm', 'embed'];
 const QUANTIZATIONS: readonly Quantization[] = ['fp32', 'fp16', 'int8', 'int4'];
+
+const DETAILED: readonly DetailedComponent[] = ['vision', 'llm', 'embed', 'lmHead'];
+
+function finite(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function quantizationDetail(v: unknown, where: string): Record<DetailedComponent, ComponentQuantization> {
+  const o = obj(v, where, 'quantizationDetail');
+  const out = {} as Record<DetailedComponent, ComponentQuantization>;
+  for (const c of DETAILED) {
+    const key = `quantizationDetail.${c}`;
+    const e = obj(o[c], where, key);
+    if (!QUANTIZATIONS.includes(e.precision as Quantization)) fail(where, `${key}.precision must be one of ${QUANTIZATIONS.join(', ')}`);
+    if (!['float', 'matmulnbits', 'gather-blockwise'].includes(e.method as string)) fail(where, `${key}.method is not known`);
+    if (!['float32', 'float16', 'uint8'].includes(e.weightType as string)) fail(where, `${key}.weightType is not known`);
+    if (!['float32', 'float16', 'int8'].includes(e.compute as string)) fail(where, `${key}.compute is not known`);
+    for (const k of ['bits', 'blockSize', 'accuracyLevel'] as const) {
+      if (e[k] !== undefined && !(Number.isInteger(e[k]) && (e[k] as number) >= 0)) fail(where, `${key}.${k} must be a non-negative integer`);
+    }
+    if (e.zeroPoints !== undefined && e.zeroPoints !== 'uint8' && e.zeroPoints !== 'none') fail(where, `${key}.zeroPoints must be "uint8" or "none"`);
+    if (!(Number.isInteger(e.tensors) && (e.tensors as number) >= 0)) fail(where, `${key}.tensors must be a non-negative integer`);
+    out[c] = { ...(e as unknown as ComponentQuantization), covers: typeof e.covers === 'string' ? e.covers : '' };
+  }
+  return out;
+}
+
+function verificationReport(v: unknown, where: string): VerificationReport {
+  const o = obj(v, where, 'verification');
+  if (typeof o.ok !== 'boolean') fail(where, 'verification.ok must be true or false');
+  const probe = obj(o.probe, where, 'verification.probe');
+  if (!Array.isArray(o.tokens) || o.tokens.some((t) => !Number.isInteger(t))) fail(where, 'verification.tokens must be a list of token ids');
+  if (o.agreement !== undefined) {
+    const a = obj(o.agreement, where, 'verification.agreement');
+    if (a.method !== 'end-to-end' && a.method !== 'layer-wise') fail(where, 'verification.agreement.method must be end-to-end or layer-wise');
+    for (const k of ['imageEmbedsCosine', 'imageEmbedsMinTokenCosine', 'top1Agreement', 'steps', 'logitsCosine']) {
+      if (a[k] !== undefined && !finite(a[k])) fail(where, `verification.agreement.${k} must be a number`);
+    }
+    if (a.layers !== undefined && !Array.isArray(a.layers)) fail(where, 'verification.agreement.layers must be a list');
+  }
+  return { ...(o as unknown as VerificationReport), probe: probe as unknown as VerificationReport['probe'] };
+}
 
 /** True for a plain file name (no folders, no `..`), safe to join to the package folder. */
 export function isPlainFileName(p: unknown): p is string {
@@ -171,6 +282,9 @@ export function validateManifest(raw: unknown, where = MANIFEST_FILE): PackageMa
     source: { format: src.format, files: sourceFiles },
     config,
     quantization,
+    ...(m.preset !== undefined ? { preset: str(m, 'preset', where) } : {}),
+    ...(m.quantizationDetail !== undefined ? { quantizationDetail: quantizationDetail(m.quantizationDetail, where) } : {}),
+    ...(m.verification !== undefined ? { verification: verificationReport(m.verification, where) } : {}),
     graphs,
     files,
   };

@@ -11,7 +11,9 @@ import { dirname, resolve } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProviderName, type SamplingOptions } from '../../src-shared/engine.ts';
 import { writeNpyFloat32 } from '../../models/npy.ts';
-import { convertCheckpoint } from '../../models/convert.ts';
+import { convertCheckpoint, renderConvertProgress } from '../../models/convert.ts';
+import { describePackage, describeQuantization, describeVerification, humanBytes } from '../../models/package/summary.ts';
+import { PRECISIONS, PRESET_NAMES, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
@@ -25,6 +27,8 @@ const USAGE = `usage: owlery <command> [options]
 
 commands:
   convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
+          [--preset cpu|gpu|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32] [--no-verify]
+  inspect <package-dir> [--json]              manifest summary: sizes, quantization, verification results
   pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
@@ -67,6 +71,9 @@ const chatOptions = {
   preset: { type: 'string' },
   quant: { type: 'string' },
   dtype: { type: 'string' },
+  llm: { type: 'string' },
+  vision: { type: 'string' },
+  'no-verify': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -246,17 +253,49 @@ async function embedImage(v: Values): Promise<number> {
   }
 }
 
-async function convert(positionals: string[]): Promise<number> {
+function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision', allowed: readonly T[]): T | undefined {
+  const raw = v[name];
+  if (raw === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+async function convert(positionals: string[], v: Values = {} as Values): Promise<number> {
   if (positionals.length !== 2) throw new UsageError('convert needs <checkpoint-dir> <package-dir>');
   const [src, dst] = positionals.map((p) => resolve(p));
-  const manifest = await convertCheckpoint(src, dst, {
-    onProgress: (p) => {
-      if (process.stderr.isTTY) process.stderr.write(`\r${p.tensorsDone}/${p.tensorsTotal} tensors`);
-    },
-  });
-  if (process.stderr.isTTY) process.stderr.write('\n');
-  const pkg = await readPackage(dst, { verify: true });
-  process.stdout.write(`converted ${src} → ${dst} (package ${manifest.id}, ${pkg.manifest.files.length} files)\n`);
+  const preset = choice<PresetName>(v, 'preset', PRESET_NAMES) ?? 'reference';
+  const precision: PlanOverrides = { llm: choice(v, 'llm', PRECISIONS.llm), vision: choice(v, 'vision', PRECISIONS.vision) };
+  const controller = new AbortController();
+  const off = abortOnSigint(controller);
+  const line = progressLine();
+  try {
+    const manifest = await convertCheckpoint(src, dst, {
+      preset,
+      precision,
+      verify: v['no-verify'] !== true,
+      signal: controller.signal,
+      onProgress: (p) => line.show(renderConvertProgress(p)),
+    });
+    line.end();
+    const pkg = await readPackage(dst, { verify: true });
+    const size = pkg.manifest.files.reduce((s, f) => s + f.size, 0);
+    const out = [
+      `converted ${src} → ${dst} (package ${manifest.id}, ${pkg.manifest.files.length} files, ${humanBytes(size)}, preset ${manifest.preset})`,
+      ...describeQuantization(manifest).map((l) => `  ${l}`),
+      ...describeVerification(manifest.verification).map((l) => `  ${l}`),
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } finally {
+    line.end();
+    off();
+  }
+}
+
+async function inspect(positionals: string[], v: Values): Promise<number> {
+  if (positionals.length !== 1) throw new UsageError('inspect needs exactly one <package-dir>');
+  const pkg = await readPackage(resolve(positionals[0]), { verify: false });
+  process.stdout.write(v.json ? `${JSON.stringify(pkg.manifest, null, 2)}\n` : `${describePackage(pkg.manifest)}\n`);
   return 0;
 }
 
@@ -361,7 +400,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     switch (command) {
-      case 'convert': return await convert(positionals);
+      case 'convert': return await convert(positionals, values);
+      case 'inspect': return await inspect(positionals, values);
       case 'pull': return await pull(positionals, values);
       case 'synth': return await synth(positionals, values);
       case 'chat': return await chat(positionals, values);
