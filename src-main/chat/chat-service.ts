@@ -93,6 +93,8 @@ interface Job {
   controller: AbortController;
   onEvent?: (event: ChatEvent) => void;
   seq: number;
+  /** Set once the final event was sent. */
+  finished: boolean;
   settle: (outcome: ChatOutcome) => void;
 }
 
@@ -149,6 +151,9 @@ export class ChatService {
     const inputs = checkImages(req.images);
     if (text.trim().length === 0 && inputs.length === 0) {
       throw new OwleryError('INVALID_ARGUMENT', 'Write a message or attach a photo before sending.');
+    }
+    if ((req.conversationId === undefined || req.conversationId === null) && req.parentId !== undefined && req.parentId !== null) {
+      throw new OwleryError('INVALID_ARGUMENT', 'A message that follows another one needs its conversation.');
     }
     this.checkCapacity();
     const attachments = await this.storeImages(inputs);
@@ -235,6 +240,7 @@ export class ChatService {
    */
   cancel(requestId: ChatRequestId): boolean {
     if (this.running?.started.requestId === requestId) {
+      if (this.running.finished) return false;
       this.running.controller.abort();
       return true;
     }
@@ -394,6 +400,7 @@ export class ChatService {
       controller: new AbortController(),
       onEvent: opts.onEvent,
       seq: 0,
+      finished: false,
       settle,
     };
     this.queue.push(job);
@@ -491,6 +498,7 @@ export class ChatService {
       }
       outcome = { type: 'error', requestId, error, message };
     }
+    job.finished = true;
     this.emit(job, outcome);
     job.settle(outcome);
     this.forgetOldOutcomes();
@@ -550,5 +558,11 @@ function checkImages(images: unknown): ChatImageInput[] {
   if (images.length > MAX_IMAGES_PER_MESSAGE) {
     throw new OwleryError('INVALID_ARGUMENT', `A message can carry at most ${MAX_IMAGES_PER_MESSAGE} photos.`);
   }
+  images.forEach((img: unknown, i) => {
+    const kind = (img as { kind?: unknown } | null)?.kind;
+    if (kind !== 'stored' && kind !== 'file' && kind !== 'bytes') {
+      throw new OwleryError('INVALID_ARGUMENT', `Photo ${i + 1} must be a stored photo, a file or bytes.`);
+    }
+  });
   return images as ChatImageInput[];
 }

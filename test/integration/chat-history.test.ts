@@ -1,0 +1,78 @@
+/**
+ * From a stored thread to the prompt (no engine needed): normalisation of threads the template
+ * cannot express as they are, leaving out old turns, and automatic titles.
+ */
+import { describe, expect, it } from 'vitest';
+import { droppablePairs, promptForThread, renderTurns, threadTurns, titleFromMessage } from '../../src-main/chat/history.ts';
+import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
+
+const img = (sha256: string) => ({ sha256 });
+
+describe('prompt from a thread', () => {
+  it('renders a plain thread like buildChatPrompt, photos in marker order', () => {
+    const thread = [
+      { role: 'user' as const, text: 'What is this?', images: [img('a'), img('b')] },
+      { role: 'assistant' as const, text: 'Two photos.', images: [] },
+      { role: 'user' as const, text: 'And <|image|> this?', images: [img('c')] },
+    ];
+    const { prompt, images } = promptForThread(thread);
+    expect(prompt).toBe(buildChatPrompt([
+      { role: 'user', content: 'What is this?', images: 2 },
+      { role: 'assistant', content: 'Two photos.' },
+      { role: 'user', content: 'And <|image|> this?', images: 1 },
+    ]));
+    expect(prompt).toBe('USER: <|image|><|image|>What is this? ASSISTANT: Two photos.</s>USER: And <|image|> this? ASSISTANT:');
+    expect(images.map((i) => i.sha256)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('skips system messages and empty answers, merging the questions they separated', () => {
+    const turns = threadTurns([
+      { role: 'system', text: 'Be brief.', images: [] },
+      { role: 'user', text: 'First?', images: [img('a')] },
+      { role: 'assistant', text: '', images: [] }, // failed before its first token
+      { role: 'user', text: 'Second?', images: [img('b')] },
+    ]);
+    expect(turns).toEqual([{ role: 'user', text: '<|image|>First?\n\n<|image|>Second?', images: [img('a'), img('b')] }]);
+    expect(renderTurns(turns).prompt).toBe('USER: <|image|>First?\n\n<|image|>Second? ASSISTANT:');
+  });
+
+  it('drops a leading answer and refuses a thread that does not end with a question', () => {
+    expect(threadTurns([{ role: 'assistant', text: 'Hello!', images: [] }, { role: 'user', text: 'Hi', images: [] }])).toEqual([
+      { role: 'user', text: 'Hi', images: [] },
+    ]);
+    expect(() => threadTurns([{ role: 'user', text: 'Hi', images: [] }, { role: 'assistant', text: 'Yes', images: [] }])).toThrow(/no question/);
+    expect(() => threadTurns([])).toThrow(/no question/);
+    expect(() => threadTurns([{ role: 'user', text: '<|image|><|image|>', images: [img('a')] }])).toThrow(/markers?/);
+  });
+
+  it('leaves out the oldest question/answer pairs, never the last question', () => {
+    const turns = threadTurns([
+      { role: 'user', text: 'one', images: [img('a')] },
+      { role: 'assistant', text: 'uno', images: [] },
+      { role: 'user', text: 'two', images: [] },
+      { role: 'assistant', text: 'dos', images: [] },
+      { role: 'user', text: 'three', images: [img('c')] },
+    ]);
+    expect(droppablePairs(turns)).toBe(2);
+    expect(renderTurns(turns, 1)).toEqual({ prompt: 'USER: two ASSISTANT: dos</s>USER: <|image|>three ASSISTANT:', images: [img('c')] });
+    expect(renderTurns(turns, 5).prompt).toBe('USER: <|image|>three ASSISTANT:');
+  });
+});
+
+describe('automatic titles', () => {
+  it('uses the first message, cut at a word boundary near 60 characters', () => {
+    expect(titleFromMessage('  What is   in\nthis photo?  ')).toBe('What is in this photo?');
+    const long = 'Please describe the colours, the people and the weather in these holiday photos from Lisbon';
+    const title = titleFromMessage(long);
+    expect(title).toBe('Please describe the colours, the people and the weather in…');
+    expect(Array.from(title).length).toBeLessThanOrEqual(61);
+    expect(titleFromMessage('<|image|>Compare')).toBe('Compare');
+    expect(Array.from(titleFromMessage('🦉'.repeat(100)))).toHaveLength(61);
+  });
+
+  it('falls back to the photo name, then a generic title', () => {
+    expect(titleFromMessage('', ['beach.jpg'])).toBe('beach.jpg');
+    expect(titleFromMessage('', [null])).toBe('Photo');
+    expect(titleFromMessage('   ')).toBe('New conversation');
+  });
+});
