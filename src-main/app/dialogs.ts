@@ -2,7 +2,7 @@
 import { dialog } from 'electron';
 import type { BrowserWindow, OpenDialogOptions, SaveDialogOptions } from 'electron';
 import type { Dialogs, SaveDialogRequest } from '../services/dialogs.ts';
-import { EXPORT_EXTENSIONS } from '../ipc/handlers/export.ts';
+import { EXPORT_EXTENSIONS } from '../export/index.ts';
 import { PHOTO_EXTENSIONS } from '../services/folders.ts';
 
 const FORMAT_NAMES = { markdown: 'Markdown', html: 'Web page', json: 'Owlery export (JSON)', pdf: 'PDF' } as const;

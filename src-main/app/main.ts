@@ -21,6 +21,7 @@ import type { Services } from '../services/services.ts';
 import { ElectronStoreSettingsStorage } from '../settings/electron-store-storage.ts';
 import { electronDialogs } from './dialogs.ts';
 import { buildMenu } from './menu.ts';
+import { printHtmlToPdf } from './pdf.ts';
 import { handleAppProtocol, handleImageProtocol, registerPrivilegedSchemes } from './protocols.ts';
 import { hardenSession, hardenWebContents } from './security.ts';
 import { MIN_WINDOW, fitToDisplays, loadWindowState, saveWindowState } from './window-state.ts';
@@ -76,6 +77,7 @@ function start(): void {
     dataDir,
     dialogs: electronDialogs(() => mainWindow),
     settingsStorage: new ElectronStoreSettingsStorage(dataDir),
+    printToPdf: printHtmlToPdf,
     app: {
       name: app.getName(),
       version: app.getVersion(),

@@ -20,6 +20,8 @@ import { samplingFromSettings } from '../../src-shared/settings.ts';
 import { ChatService } from '../chat/chat-service.ts';
 import type { ChatServiceOptions } from '../chat/chat-service.ts';
 import { EngineHost } from '../engine/engine-host.ts';
+import { exportConversations, importJson } from '../export/index.ts';
+import type { PrintToPdf } from '../export/index.ts';
 import { ModelsService } from '../models-service/models-service.ts';
 import { JsonFileSettingsStorage } from '../settings/json-file-storage.ts';
 import { SettingsService } from '../settings/settings-service.ts';
@@ -60,8 +62,10 @@ export interface ServicesOptions {
   autoLoadModel?: boolean;
   /** The engine worker entry (default: the engine host's own). */
   engineWorkerUrl?: URL;
-  /** Exporter; default: none (export channels answer `EXPORT_FAILED`). */
+  /** Exporter (default: `src-main/export` over the store). */
   exporter?: ExportBackend;
+  /** Prints export HTML to PDF (the app passes a hidden window's `printToPDF`); without it PDF export fails with `EXPORT_FAILED`. */
+  printToPdf?: PrintToPdf;
   /** Chat service tuning (batching and save intervals) for tests. */
   chat?: Pick<ChatServiceOptions, 'deltaIntervalMs' | 'saveIntervalMs' | 'maxQueued'>;
 }
@@ -79,7 +83,7 @@ export interface Services {
   readonly models: ModelsService;
   readonly folders: FolderGrants;
   readonly dialogs: Dialogs;
-  readonly exporter: ExportBackend | null;
+  readonly exporter: ExportBackend;
   readonly events: EventBus;
   readonly maxImageBytes: number;
   /** Loads the active model if none is loaded; throws `NO_MODEL` when none is chosen. */
@@ -174,7 +178,7 @@ export function createServices(opts: ServicesOptions): Services {
     models,
     folders,
     dialogs: opts.dialogs ?? CANCELLING_DIALOGS,
-    exporter: opts.exporter ?? null,
+    exporter: opts.exporter ?? exportBackend({ store, images, appVersion: appInfo.version }, opts.printToPdf),
     events,
     maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
     ensureModel,
@@ -189,6 +193,17 @@ export function createServices(opts: ServicesOptions): Services {
       })();
       return closed;
     },
+  };
+}
+
+/** The exporter over `src-main/export`. */
+export function exportBackend(ctx: { store: Store; images: ImageStore; appVersion: string }, printToPdf?: PrintToPdf): ExportBackend {
+  return {
+    async exportTo(path, format, which) {
+      const summary = await exportConversations(ctx, { format, conversations: which === 'all' ? 'all' : [which], dest: path, printToPdf });
+      return { conversations: summary.conversations };
+    },
+    importFrom: (path) => importJson(ctx, path),
   };
 }
 

@@ -207,6 +207,31 @@ describe('round trips over the WebSocket', () => {
     expect((unknown as OwleryError).code).toBe('NOT_FOUND');
   });
 
+  it('export to a chosen file and import it back', async () => {
+    const conv = await owlery.conversations.create({ title: 'Exported: harbour' });
+    harness.services.store.appendUserMessage({ conversationId: conv.id, text: 'Is the tide in?' });
+    const file = join(root, 'export.json');
+    harness.choose('save', [file]);
+    const saved = await owlery.export.conversation({ id: conv.id, format: 'json' });
+    expect(saved).toEqual({ saved: true, fileName: 'export.json', conversations: 1 });
+    harness.choose('import', [file]);
+    const changed = new Promise<unknown>((resolve) => {
+      const off = createOwleryApi(createWebSocketTransport(socket)).conversations.onChange((e) => {
+        if (e.reason === 'imported') {
+          off();
+          resolve(e);
+        }
+      });
+    });
+    const imported = await owlery.export.import();
+    expect(imported.imported).toBe(true);
+    expect(imported.result?.messages).toBe(1);
+    const newId = imported.result!.conversations[0]!.id;
+    expect(newId).not.toBe(conv.id);
+    expect(await changed).toEqual({ reason: 'imported', ids: [newId] });
+    expect((await owlery.conversations.get({ id: newId })).messages.map((m) => m.text)).toEqual(['Is the tide in?']);
+  });
+
   it('the socket closes on a malformed frame, and pending calls settle', async () => {
     const ws = await connect(harness.url);
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
