@@ -4,7 +4,10 @@
  * select it (the real engine loads it), chat with it end to end, verify and detect tampering,
  * refuse deleting the loaded model, cancel a running import, and refuse pulls offline.
  */
-import { appendFile, readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { appendFile, readFile, readdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatEvent } from '../../src-shared/chat.ts';
@@ -170,5 +173,58 @@ describe('models service', () => {
     expect(await raw('models:delete', { id: 'mplug-owl2-ffffffffffffffff' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     const list = await call('models:tasks', undefined);
     expect(list.map((t) => t.kind)).toEqual(expect.arrayContaining(['import', 'verify']));
+  });
+});
+
+describe('pulling from a hub', () => {
+  it('downloads a checkpoint from a Hugging Face compatible endpoint, converts and installs it', async () => {
+    const files = new Map<string, Buffer>();
+    for (const name of await readdir(checkpoint)) files.set(name, await readFile(join(checkpoint, name)));
+    const repo = 'owlery-test/tiny-owl';
+    const requests: string[] = [];
+    const hub = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      requests.push(path);
+      if (path === `/api/models/${repo}/tree/main`) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify([...files].map(([name, data]) => ({
+          type: 'file',
+          path: name,
+          size: data.length,
+          lfs: { oid: createHash('sha256').update(data).digest('hex'), size: data.length },
+        }))));
+        return;
+      }
+      const m = new RegExp(`^/${repo}/resolve/main/(.+)$`).exec(path);
+      const data = m ? files.get(m[1]!) : undefined;
+      if (!data) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length });
+      res.end(data);
+    });
+    await new Promise<void>((ok) => hub.listen(0, '127.0.0.1', () => ok()));
+    const pullRoot = await tempDir('owlery-pull-');
+    const pulling = createServices({ dataDir: pullRoot, autoLoadModel: false, hubEndpoint: `http://127.0.0.1:${(hub.address() as AddressInfo).port}` });
+    try {
+      const d = createDispatcher(createHandlers(pulling), { isTrustedSender: () => true });
+      const url = { url: 'app://owlery/index.html' };
+      expect(await d('models:pull', { repo }, url)).toMatchObject({ ok: false, error: { code: 'OFFLINE' } });
+      expect(await d('settings:set', { patch: { offlineMode: false } }, url)).toMatchObject({ ok: true });
+      const r = (await d('models:pull', { repo, name: 'pulled owl' }, url)) as IpcResult<{ taskId: string }>;
+      if (!r.ok) throw new Error(r.error.message);
+      const task = await pulling.models.settled(r.value.taskId);
+      expect(task).toMatchObject({ kind: 'pull', state: 'done', label: repo, error: null });
+      expect(requests).toContain(`/api/models/${repo}/tree/main`);
+      const list = await pulling.models.list();
+      expect(list).toMatchObject([{ id: task.modelId, name: 'pulled owl', verification: { state: 'verified' } }]);
+      // The download folder is removed once converted.
+      expect(await readdir(join(pullRoot, 'downloads'))).toEqual([]);
+    } finally {
+      await pulling.close();
+      await new Promise<void>((ok) => hub.close(() => ok()));
+      await removeDir(pullRoot);
+    }
   });
 });
