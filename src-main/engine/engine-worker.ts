@@ -13,7 +13,11 @@ let engine: Owl2Engine | undefined;
 const cancelFlags = new Map<number, { cancelled: boolean }>();
 
 function send(msg: WorkerResponse): void {
-  process.send!(msg);
+  // The host may be gone (killed): then there is nobody to answer, and 'disconnect' ends us.
+  if (!process.connected) return;
+  process.send!(msg, undefined, undefined, (err) => {
+    if (err && process.connected) throw err;
+  });
 }
 
 function loaded(): Owl2Engine {
