@@ -34,6 +34,8 @@ interface Scenario {
   noTree: boolean;
   /** Repositories that answer 401 without a token. */
   private: Set<string>;
+  /** Files whose first GET answers 503 with Retry-After: 0. */
+  busyOnce: Set<string>;
 }
 
 interface LoggedRequest { path: string; range?: string; auth?: string }
@@ -48,7 +50,7 @@ let scenario: Scenario;
 const dropped = new Set<string>();
 
 function fresh(): Scenario {
-  return { dropOnce: new Map(), corrupt: new Set(), stall: new Set(), noTree: false, private: new Set() };
+  return { dropOnce: new Map(), corrupt: new Set(), stall: new Set(), noTree: false, private: new Set(), busyOnce: new Set() };
 }
 
 const LFS = (name: string): boolean => name.endsWith('.bin') || name.endsWith('.safetensors') || name === 'tokenizer.model';
@@ -100,6 +102,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
 function serveFile(name: string, req: IncomingMessage, res: ServerResponse): void {
   let data = files.get(name);
   if (!data) return json(res, 404, { error: 'Entry not found' });
+  if (scenario.busyOnce.delete(name)) {
+    res.writeHead(503, { 'retry-after': '0', 'content-length': 0 });
+    return void res.end();
+  }
   if (scenario.corrupt.has(name)) {
     data = Buffer.from(data);
     data[data.length >> 1] ^= 0x40;
@@ -329,5 +335,22 @@ describe('pullCheckpoint', () => {
       .then(() => undefined, (e: { code: number; stderr: string }) => e);
     expect(missing?.code).toBe(1);
     expect(missing?.stderr).toMatch(/^owlery: error: listing nobody\/nothing: 404 Not Found .*\n$/);
+  });
+
+  it('retries a 503 (honouring Retry-After) and refuses bad repository ids and endpoints', async () => {
+    const [shard] = shardNames();
+    scenario.busyOnce.add(shard);
+    const retries: number[] = [];
+    const dir = newDir();
+    await pullCheckpoint(REPO, dir, { ...quick, endpoint, onRetry: (e) => retries.push(e.delayMs) });
+    expect(retries).toEqual([0]);
+    await expectIdentical(dir, [shard]);
+
+    for (const bad of ['../etc', 'a/b/c', '', 'owner/na me']) {
+      expect((await caught(pullCheckpoint(bad, newDir(), { endpoint }))).reason).toBe('invalid');
+    }
+    const ftp = await caught(pullCheckpoint(REPO, newDir(), { endpoint: 'ftp://127.0.0.1/' }));
+    expect(ftp.reason).toBe('invalid');
+    expect(ftp.code).toBe('INVALID_ARGUMENT');
   });
 });
