@@ -130,6 +130,13 @@ export function createServices(opts: ServicesOptions): Services {
     }),
     settings.onChange((next, changed) => {
       events.emit('settings:changed', { settings: next, changed });
+      // Choosing a model in settings loads it (models.select sets the same id: no loop).
+      if (changed.includes('activeModelId') && next.activeModelId && next.activeModelId !== engineController.modelId && !engineController.busy) {
+        models.select(next.activeModelId).catch(() => {
+          // The status event carries the error.
+        });
+        return;
+      }
       // A new provider or thread count takes effect by reloading the model, when one is loaded and idle.
       const id = engineController.modelId;
       if (id && !engineController.busy && (changed.includes('executionProvider') || changed.includes('threads'))) {

@@ -174,6 +174,23 @@ describe('models service', () => {
     const list = await call('models:tasks', undefined);
     expect(list.map((t) => t.kind)).toEqual(expect.arrayContaining(['import', 'verify']));
   });
+
+  it('choosing another model in settings loads it; the previous one can then be deleted', async () => {
+    const other = await ensureTinyCheckpoint({ seed: 2 });
+    folderAnswers.push(other);
+    const task = await services.models.settled((await call('models:import', { name: 'second owl' }))!.taskId);
+    const otherId = task.modelId!;
+    expect(otherId).not.toBe(modelId);
+    const loaded = new Promise<void>((resolve) => {
+      services.events.subscribe((e) => {
+        if (e.type === 'engine:status' && e.payload.state === 'ready' && e.payload.modelId === otherId) resolve();
+      });
+    });
+    await call('settings:set', { patch: { activeModelId: otherId } });
+    await loaded;
+    expect(await call('models:delete', { id: modelId })).toBeNull();
+    expect((await call('models:list', undefined)).map((m) => [m.id, m.active])).toEqual([[otherId, true]]);
+  });
 });
 
 describe('pulling from a hub', () => {
