@@ -71,7 +71,7 @@ function fatal(err: unknown): void {
 
 function start(): void {
   const dataDir = app.getPath('userData');
-  hardenSession(session.defaultSession);
+  hardenSession(session.defaultSession, isTrustedSender);
 
   services = createServices({
     dataDir,

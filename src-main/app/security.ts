@@ -1,12 +1,13 @@
 /**
  * Hardening of every web contents and of the session: no navigation away from the app, no new
- * windows (http(s) links open in the system browser after validation), no `<webview>`, every
- * permission request denied.
+ * windows (http(s) links open in the system browser after validation), no `<webview>`, no
+ * permissions but clipboard writes from the app's own page.
  * @see style.md H3; Electron's security checklist
  */
 import { shell } from 'electron';
 import type { Session, WebContents } from 'electron';
 import { safeExternalUrl } from './external-url.ts';
+import { permissionAllowed } from './permissions.ts';
 
 /** Opens an http(s) link in the system browser, after validating it; anything else is dropped. */
 export function openExternalSafely(url: string): void {
@@ -30,10 +31,13 @@ export function hardenWebContents(contents: WebContents, isAppUrl: (url: string)
   contents.on('will-attach-webview', (event) => event.preventDefault());
 }
 
-/** Denies every permission request and check (camera, notifications, clipboard-read, …) and every device. */
-export function hardenSession(session: Session): void {
-  session.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  session.setPermissionCheckHandler(() => false);
+/**
+ * Denies every permission request and check except clipboard writes from the app's own page
+ * (see `permissions.ts`), every device, and every download.
+ */
+export function hardenSession(session: Session, isAppUrl: (url: string) => boolean): void {
+  session.setPermissionRequestHandler((_contents, permission, callback, details) => callback(permissionAllowed(permission, details.requestingUrl, isAppUrl)));
+  session.setPermissionCheckHandler((_contents, permission, requestingOrigin) => permissionAllowed(permission, requestingOrigin, isAppUrl));
   session.setDevicePermissionHandler(() => false);
   session.on('will-download', (event) => event.preventDefault());
 }

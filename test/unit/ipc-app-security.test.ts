@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY, CSP_DIRECTIVES } from '../../src-main/app/csp.ts';
 import { safeExternalUrl } from '../../src-main/app/external-url.ts';
+import { permissionAllowed } from '../../src-main/app/permissions.ts';
 import { mimeOf, resolveRendererFile } from '../../src-main/app/renderer-files.ts';
 import { DEFAULT_WINDOW_STATE, MIN_WINDOW, fitToDisplays, loadWindowState, saveWindowState } from '../../src-main/app/window-state.ts';
 import { createSenderCheck } from '../../src-main/ipc/trust.ts';
@@ -138,5 +139,17 @@ describe('window state', () => {
     expect(fitToDisplays({ width: 100, height: 100, maximized: false }, displays)).toMatchObject(MIN_WINDOW);
     expect(fitToDisplays({ width: 5000, height: 5000, maximized: false }, displays)).toMatchObject({ width: 1920, height: 1080 });
     expect(fitToDisplays({ width: 800, height: 600, maximized: false }, [])).toEqual(DEFAULT_WINDOW_STATE);
+  });
+});
+
+describe('permissions', () => {
+  const isApp = createSenderCheck();
+  it('grants clipboard writes to the app page only, nothing else', () => {
+    expect(permissionAllowed('clipboard-sanitized-write', 'app://owlery/index.html', isApp)).toBe(true);
+    expect(permissionAllowed('clipboard-sanitized-write', 'app://owlery', isApp)).toBe(true);
+    expect(permissionAllowed('clipboard-sanitized-write', 'https://evil.example/', isApp)).toBe(false);
+    for (const p of ['clipboard-read', 'media', 'notifications', 'geolocation', 'openExternal', 'fullscreen', 'hid', 'serial']) {
+      expect(permissionAllowed(p, 'app://owlery/index.html', isApp), p).toBe(false);
+    }
   });
 });
