@@ -32,7 +32,7 @@ commands:
   pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
-  synth --preset tiny|7b [--quant reference] [--seed N] [--dtype F16|BF16|F32] <package-dir>
+  synth --preset tiny|7b [--quant cpu|gpu|reference] [--seed N] [--dtype F16|BF16|F32] [--no-verify] <package-dir>
                                               write a package with a preset's real shapes and seeded random weights
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
   chat --model DIR --conversation FILE.json   answer the last user message of a conversation
@@ -361,9 +361,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
   if (!v.preset) throw new UsageError('--preset is required (tiny or 7b)');
   const preset = checkSynthPreset(v.preset);
   const quant = v.quant ?? 'reference';
-  if (quant !== 'reference') {
-    throw new UsageError(`--quant ${quant}: only "reference" (float32) packages can be written until the converter has quantization presets`);
-  }
+  if (!(PRESET_NAMES as readonly string[]).includes(quant)) throw new UsageError(`--quant must be one of ${PRESET_NAMES.join(', ')}, got "${quant}"`);
   const dtype = (v.dtype ?? 'F16').toUpperCase();
   if (dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'F32') throw new UsageError(`--dtype must be F16, BF16 or F32, got "${v.dtype}"`);
   const dst = resolve(positionals[0]);
@@ -374,11 +372,13 @@ async function synth(positionals: string[], v: Values): Promise<number> {
     const manifest = await synthesizePackage(preset, dst, {
       seed: numberOption(v, 'seed', true) ?? 0,
       dtype: dtype as SynthDType,
+      preset: quant as PresetName,
+      verify: v['no-verify'] !== true,
       signal: controller.signal,
       onProgress: (p) => line.show(`${p.phase} ${p.tensorsDone}/${p.tensorsTotal} tensors`),
     });
     line.end();
-    process.stdout.write(`synthesized ${preset} → ${dst} (package ${manifest.id}, ${manifest.files.length} files)\n`);
+    process.stdout.write(`synthesized ${preset} → ${dst} (package ${manifest.id}, ${manifest.files.length} files, preset ${quant})\n`);
     return 0;
   } finally {
     line.end();

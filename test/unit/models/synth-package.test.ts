@@ -41,14 +41,15 @@ afterAll(async () => {
 });
 
 describe('owlery synth', () => {
-  it('--preset tiny writes a package the engine loads and runs', async () => {
-    const r = await owlery('synth', '--preset', 'tiny', '--seed', '5', pkg);
+  it('--preset tiny --quant cpu writes a quantized package the engine loads and runs', async () => {
+    const r = await owlery('synth', '--preset', 'tiny', '--quant', 'cpu', '--seed', '5', pkg);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^synthesized tiny → .*synth-tiny \(package mplug-owl2-[0-9a-f]{16}, \d+ files\)\n$/);
+    expect(r.stdout).toMatch(/^synthesized tiny → .*synth-tiny \(package mplug-owl2-[0-9a-f]{16}, \d+ files, preset cpu\)\n$/);
     const loaded = await readPackage(pkg, { verify: true });
     expect(loaded.manifest.source.files.map((f) => f.path)).toEqual(['config.json', SYNTH_SOURCE_NAME]);
     expect(loaded.manifest.name).toBe('synthetic-tiny-seed5');
+    expect(loaded.manifest.quantization).toEqual({ vision: 'int8', llm: 'int4', embed: 'int8' });
 
     const engine = await Owl2Engine.load(pkg, { provider: 'cpu' });
     try {
@@ -64,13 +65,13 @@ describe('owlery synth', () => {
   it('gives the same graphs as converting the tiny factory checkpoint of that seed and dtype, and the same id every time', async () => {
     const ckpt = await ensureTinyCheckpoint({ seed: 5, dtype: 'F16', format: 'pytorch' });
     const fromDisk = join(work, 'from-disk');
-    await convertCheckpoint(ckpt, fromDisk);
+    await convertCheckpoint(ckpt, fromDisk, { preset: 'cpu', verify: false });
     for (const f of ['vision.onnx', 'vision.onnx.data', 'embed.onnx', 'embed.onnx.data', 'decoder.onnx', 'decoder.onnx.data', 'config.json', 'tokenizer.model']) {
       expect((await readFile(join(pkg, f))).equals(await readFile(join(fromDisk, f))), f).toBe(true);
     }
-    const again = await synthesizePackage('tiny', join(work, 'again'), { seed: 5 });
+    const again = await synthesizePackage('tiny', join(work, 'again'), { seed: 5, preset: 'cpu', verify: false });
     expect(again.id).toBe((await readPackage(pkg)).manifest.id);
-    const other = await synthesizePackage('tiny', join(work, 'other'), { seed: 6 });
+    const other = await synthesizePackage('tiny', join(work, 'other'), { seed: 6, preset: 'cpu', verify: false });
     expect(other.id).not.toBe(again.id);
   });
 
@@ -81,6 +82,9 @@ describe('owlery synth', () => {
     const badPreset = await owlery('synth', '--preset', '70b', join(work, 'x'));
     expect(badPreset.code).toBe(1);
     expect(badPreset.stderr).toMatch(/unknown preset "70b"/);
+    const badQuant = await owlery('synth', '--preset', 'tiny', '--quant', 'int3', join(work, 'x'));
+    expect(badQuant.code).toBe(2);
+    expect(badQuant.stderr).toMatch(/--quant must be one of cpu, gpu, reference/);
     const taken = await owlery('synth', '--preset', 'tiny', pkg);
     expect(taken.code).toBe(1);
     expect(taken.stderr.trim().split('\n')).toHaveLength(1);
