@@ -4,10 +4,29 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import svelte from 'eslint-plugin-svelte';
+import { dirname, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'worker_threads', 'crypto', 'url', 'stream', 'util', 'zlib', 'http', 'https', 'net'];
 const electron = { group: ['electron', 'electron/*'], message: 'Only src-main/app, src-main/preload and src-main/ipc may import electron.' };
 const root = (name, why) => ({ group: [`**/${name}/**`, `${name}/**`], message: why });
+
+// The renderer's boundary by where a relative import lands (a glob like `**/models/**` would also
+// catch the renderer's own folders that happen to share a root's name).
+const repoRoot = dirname(fileURLToPath(import.meta.url));
+const rendererBoundary = {
+  meta: { type: 'problem', schema: [], messages: { outside: "The renderer may import only src-renderer, src-shared and browser packages: '{{spec}}' is in {{top}}/ (it talks to main only through window.owlery)." } },
+  create(context) {
+    const check = (node) => {
+      const spec = node.source && node.source.value;
+      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      const top = relative(repoRoot, resolve(dirname(context.filename), spec)).split(sep)[0];
+      if (top !== 'src-renderer' && top !== 'src-shared') context.report({ node: node.source, messageId: 'outside', data: { spec, top } });
+    };
+    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
+  },
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'out/**', 'dist/**', '.cache/**', 'test/fixtures/**', 'bench/results/**'] },
@@ -19,6 +38,22 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
+  },
+  // Svelte components and rune modules (`*.svelte.ts`): svelte-eslint-parser with TypeScript inside.
+  ...svelte.configs.recommended,
+  {
+    files: ['**/*.svelte', '**/*.svelte.ts'],
+    languageOptions: { parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'] } },
+  },
+  {
+    // Managers keep bookkeeping that must not be reactive (timers, handler sets, request ids) in
+    // plain collections on purpose; what the UI reads is `$state`.
+    files: ['**/*.svelte.ts'],
+    rules: { 'svelte/prefer-svelte-reactivity': 'off' },
+  },
+  {
+    files: ['src-renderer/**/*.ts', 'src-renderer/**/*.svelte', 'test/renderer/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['src-shared/**/*.ts'],
@@ -34,13 +69,13 @@ export default tseslint.config(
   },
   {
     files: ['src-renderer/**/*.ts', 'src-renderer/**/*.svelte'],
+    plugins: { owlery: { rules: { 'renderer-boundary': rendererBoundary } } },
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         electron,
         { group: nodeBuiltins, message: 'The renderer is sandboxed: no Node APIs.' },
-        root('src-main', 'The renderer talks to main only through window.owlery.'),
-        root('models', 'The renderer talks to main only through window.owlery.'),
       ] }],
+      'owlery/renderer-boundary': 'error',
     },
   },
   {

@@ -1,12 +1,37 @@
-import { defineConfig } from 'vitest/config';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { svelteTesting } from '@testing-library/svelte/vite';
+import { configDefaults, defineConfig } from 'vitest/config';
 
-// onnxruntime-node's typed-array checks break inside per-file VM realms, so test files run in
-// child processes ('forks') rather than isolated VM contexts.
+// Two projects under one `vitest run`:
+// - node: everything under test/ except the component tests. onnxruntime-node's typed-array
+//   checks break inside per-file VM realms, so test files run in child processes ('forks') rather
+//   than isolated VM contexts. Its global setup builds the renderer (out/renderer) when it is
+//   stale, for the browser tests against the web harness.
+// - renderer: Svelte component tests in happy-dom (test/renderer/**).
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    pool: 'forks',
-    testTimeout: 120_000,
-    hookTimeout: 300_000,
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/renderer/**'],
+          pool: 'forks',
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          globalSetup: ['test/e2e/helpers/build-renderer.ts'],
+        },
+      },
+      {
+        plugins: [svelte(), svelteTesting()],
+        resolve: { conditions: ['browser'] },
+        test: {
+          name: 'renderer',
+          include: ['test/renderer/**/*.test.ts'],
+          environment: 'happy-dom',
+          testTimeout: 30_000,
+        },
+      },
+    ],
   },
 });
