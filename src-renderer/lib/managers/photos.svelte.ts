@@ -1,0 +1,219 @@
+/**
+ * State of the Photos panel: the folder the user opened (through main's folder dialog), its photos
+ * loaded page by page, the selection (click, Shift/Ctrl-click and keyboard, like a file manager),
+ * and storing the selected photos so a chat can use them.
+ *
+ * The renderer never sees paths: a folder and its files are opaque ids (`images:pick-folder`,
+ * `images:list-folder`), thumbnails come from main already rotated by their EXIF orientation, and
+ * `images:import-from-folder` turns the selection into stored photos (hashes).
+ * @see docs/style.md H13
+ */
+import { IPC_LIMITS } from '../../../src-shared/ipc/contract.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, StoredImage } from '../../../src-shared/ipc/contract.ts';
+import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import { describeError, isCancellation } from '../components/models/format.ts';
+
+/** The part of the client the Photos panel uses. */
+export type PhotosClient = Pick<OwleryClient, 'images'>;
+
+/** Photos listed per request. */
+export const PHOTOS_PAGE_SIZE = 200;
+
+/** How a click or key changes the selection. */
+export interface SelectMode {
+  /** Extend from the anchor (Shift). */
+  range?: boolean;
+  /** Add to or remove from the selection instead of replacing it (Ctrl/⌘). */
+  toggle?: boolean;
+}
+
+/** Manages the Photos panel; see the module comment. */
+export class PhotosManager {
+  /** The open folder, or `null`. */
+  folder = $state<ChosenFolder | null>(null);
+  /** The photos listed so far, by name (replaced, never mutated: thousands of rows). */
+  entries = $state.raw<FolderEntry[]>([]);
+  /** Cursor of the next page; `null` once everything is listed. */
+  nextCursor = $state<string | null>(null);
+  /** True while a page is being listed. */
+  loading = $state(false);
+  /** Selected entry ids. */
+  selected = $state.raw<ReadonlySet<FolderEntryId>>(new Set());
+  /** The photo with keyboard focus (an index into {@link entries}). */
+  focusIndex = $state(0);
+  /** Where Shift-selection ranges start. */
+  anchorIndex = $state<number | null>(null);
+  /** True while selected photos are being stored. */
+  storing = $state(false);
+  /** The last failure, in plain words. */
+  error = $state<string | null>(null);
+
+  /** How many photos are selected. */
+  readonly selectedCount = $derived(this.selected.size);
+  /** The selected photos, in folder order. */
+  readonly selectedEntries = $derived(this.entries.filter((e) => this.selected.has(e.entryId)));
+  /** Why the selection cannot go into one message, if it cannot. */
+  readonly selectionProblem = $derived(
+    this.selected.size > IPC_LIMITS.maxImagesPerMessage
+      ? `A message can carry at most ${IPC_LIMITS.maxImagesPerMessage} photos; ${this.selected.size} are selected.`
+      : null,
+  );
+  /** True when more photos can be listed. */
+  readonly hasMore = $derived(this.nextCursor !== null);
+
+  private generation = 0;
+  private pageLoad: Promise<void> | null = null;
+
+  constructor(private readonly client: PhotosClient) {}
+
+  /** Opens the folder dialog; a chosen folder replaces the open one (cancel keeps it). */
+  async openFolder(): Promise<boolean> {
+    this.error = null;
+    try {
+      const folder = await this.client.images.pickFolder();
+      if (!folder) return false;
+      this.generation++;
+      this.folder = folder;
+      this.entries = [];
+      this.nextCursor = null;
+      this.selected = new Set();
+      this.focusIndex = 0;
+      this.anchorIndex = null;
+      this.pageLoad = null;
+      await this.loadMore(true);
+      return true;
+    } catch (err) {
+      this.fail(err);
+      return false;
+    }
+  }
+
+  /** Lists the next page of the folder (no-op while one is loading or when all are listed). */
+  loadMore(first = false): Promise<void> {
+    const folder = this.folder;
+    if (!folder || (!first && this.nextCursor === null)) return Promise.resolve();
+    if (this.pageLoad) return this.pageLoad;
+    const generation = this.generation;
+    this.loading = true;
+    this.pageLoad = (async () => {
+      try {
+        const page = await this.client.images.listFolder({ folderId: folder.folderId, cursor: first ? null : this.nextCursor, limit: PHOTOS_PAGE_SIZE });
+        if (generation !== this.generation) return;
+        this.entries = [...this.entries, ...page.items];
+        this.nextCursor = page.nextCursor;
+      } catch (err) {
+        if (generation === this.generation) this.fail(err);
+      } finally {
+        if (generation === this.generation) {
+          this.loading = false;
+          this.pageLoad = null;
+        }
+      }
+    })();
+    return this.pageLoad;
+  }
+
+  /** True when the photo is selected. */
+  isSelected(entryId: FolderEntryId): boolean {
+    return this.selected.has(entryId);
+  }
+
+  /** A click (or Space) on photo `index`: select it alone, toggle it (Ctrl/⌘) or a range (Shift). */
+  pick(index: number, mode: SelectMode = {}): void {
+    const entry = this.entries[index];
+    if (!entry) return;
+    this.focusIndex = index;
+    if (mode.range) {
+      const from = this.anchorIndex ?? index;
+      const range = this.idsBetween(from, index);
+      this.selected = mode.toggle ? new Set([...this.selected, ...range]) : new Set(range);
+      return;
+    }
+    this.anchorIndex = index;
+    if (mode.toggle) {
+      const next = new Set(this.selected);
+      if (next.has(entry.entryId)) next.delete(entry.entryId);
+      else next.add(entry.entryId);
+      this.selected = next;
+    } else {
+      this.selected = new Set([entry.entryId]);
+    }
+  }
+
+  /**
+   * Moves keyboard focus to `index` (clamped). With `extend`, the selection becomes the range from
+   * the anchor to the new focus (Shift+arrows). Asks for the next page when focus nears the end.
+   */
+  moveFocus(index: number, extend = false): void {
+    if (this.entries.length === 0) return;
+    const to = Math.max(0, Math.min(this.entries.length - 1, index));
+    if (extend) {
+      this.anchorIndex ??= this.focusIndex;
+      this.selected = new Set(this.idsBetween(this.anchorIndex, to));
+    }
+    this.focusIndex = to;
+    if (to >= this.entries.length - PHOTOS_PAGE_SIZE / 4) void this.loadMore();
+  }
+
+  /** Selects every photo listed so far. */
+  selectAll(): void {
+    this.selected = new Set(this.entries.map((e) => e.entryId));
+  }
+
+  /** Clears the selection. */
+  clearSelection(): void {
+    this.selected = new Set();
+    this.anchorIndex = null;
+  }
+
+  /**
+   * Stores the selected photos (in folder order) so a message can carry them. Resolves to the
+   * stored photos, or `null` (with {@link error} set) when that is not possible.
+   */
+  async storeSelection(): Promise<StoredImage[] | null> {
+    const folder = this.folder;
+    const entries = this.selectedEntries;
+    if (!folder || entries.length === 0) return null;
+    if (this.selectionProblem) {
+      this.error = this.selectionProblem;
+      return null;
+    }
+    this.error = null;
+    this.storing = true;
+    try {
+      const out: StoredImage[] = [];
+      for (let i = 0; i < entries.length; i += IPC_LIMITS.maxFolderImport) {
+        const ids = entries.slice(i, i + IPC_LIMITS.maxFolderImport).map((e) => e.entryId);
+        out.push(...(await this.client.images.importFromFolder({ folderId: folder.folderId, entryIds: ids })));
+      }
+      return out;
+    } catch (err) {
+      this.fail(err);
+      return null;
+    } finally {
+      this.storing = false;
+    }
+  }
+
+  /** Clears the error message. */
+  clearError(): void {
+    this.error = null;
+  }
+
+  private idsBetween(a: number, b: number): FolderEntryId[] {
+    const [lo, hi] = a <= b ? [a, b] : [b, a];
+    return this.entries.slice(lo, hi + 1).map((e) => e.entryId);
+  }
+
+  private fail(err: unknown): void {
+    if (!isCancellation(err)) this.error = describeError(err);
+  }
+}
+
+let shared: PhotosManager | null = null;
+
+/** The app's photos manager (the open folder survives leaving and reopening the panel). */
+export function getPhotosManager(client: PhotosClient): PhotosManager {
+  shared ??= new PhotosManager(client);
+  return shared;
+}
