@@ -335,6 +335,19 @@ export function renderConvertProgress(p: ConvertProgress, width = 24): string {
   return `${label} ${bar} ${humanBytes(p.bytesDone)}/${humanBytes(p.bytesTotal)}${tensors}${eta}`;
 }
 
+/**
+ * Rough memory onnxruntime's CPU provider needs for the package: float16 weights are held as
+ * float32 there (see docs/engine-contract.md), quantized ones about as stored; plus a margin for
+ * activations and the session itself.
+ */
+export function runtimeBytes(graphs: readonly [GraphName, GraphBuilder][]): number {
+  let n = 512 * 2 ** 20;
+  for (const [, g] of graphs) {
+    for (const w of g.weights) n += numel(w.dims) * (w.dataType === DataType.FLOAT16 ? 4 : dataTypeSize(w.dataType)) * 1.1;
+  }
+  return Math.round(n);
+}
+
 /** Rate-based ETA for one phase. */
 class Eta {
   private start = 0;
@@ -553,6 +566,7 @@ export async function convertFromReader(
         imageStd: norm.std,
         reader,
         referenceBytes: refGraphs ? referenceBytes : undefined,
+        runtimeBytes: runtimeBytes(graphs),
         writeReference: refGraphs ? async (dir) => {
           await mkdir(dir, { recursive: true });
           const out = {} as Record<GraphName, string>;

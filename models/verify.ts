@@ -20,6 +20,7 @@
  *   the generated text.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { OwleryError } from '../src-shared/errors.ts';
@@ -226,6 +227,12 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** Called with a short description of each stage. */
   onStage?: (stage: string) => void;
+  /**
+   * Largest estimated onnxruntime CPU memory for the probe run (default 75 % of this machine's
+   * RAM); above it the probe run is skipped (e.g. a 7B fp16 package, which the CPU provider holds in
+   * float32) and only the layer-wise comparison runs.
+   */
+  maxRuntimeBytes?: number;
 }
 
 /** What `verifyPackage` needs besides the package's graphs. */
@@ -246,6 +253,8 @@ export interface VerifyTarget {
   writeReference?: (dir: string) => Promise<GraphPaths>;
   /** Size of those float32 weights, to decide between end-to-end and layer-wise. */
   referenceBytes?: number;
+  /** Estimated memory onnxruntime's CPU provider needs to hold the package (see `maxRuntimeBytes`). */
+  runtimeBytes?: number;
   /** Scratch folder (removed afterwards). */
   workDir: string;
 }
@@ -280,6 +289,29 @@ export async function verifyPackage(target: VerifyTarget, opts: VerifyOptions = 
     compare = fits ? 'end-to-end' : target.reader ? 'layer-wise' : 'none';
   }
   await mkdir(target.workDir, { recursive: true });
+  const maxRuntime = opts.maxRuntimeBytes ?? 0.75 * totalmem();
+  if ((target.runtimeBytes ?? 0) > maxRuntime) {
+    try {
+      const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;
+      const skipped = `the probe run needs about ${gib(target.runtimeBytes!)} of memory on the CPU provider, over the ${gib(maxRuntime)} allowed here`;
+      let agreement: VerificationAgreement | undefined;
+      if (quantized && target.reader && compare !== 'none') {
+        opts.onStage?.('comparing sampled linears with float32');
+        agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
+      }
+      return {
+        ok: true,
+        probeSkipped: skipped,
+        at: new Date().toISOString(),
+        probe: { image: PROBE_IMAGE, prompt: PROBE_PROMPT, promptTokens: ids.length, decodeSteps: 0 },
+        tokens: [],
+        ...(agreement ? { agreement } : {}),
+        timings,
+      };
+    } finally {
+      await rm(target.workDir, { recursive: true, force: true });
+    }
+  }
   try {
     opts.onStage?.('loading the package');
     const runner = await time('loadMs', () => ProbeRunner.open(target.graphs, cfg, opts.threads));

@@ -96,8 +96,10 @@ export interface VerificationAgreement {
 
 /** What post-conversion verification ran and found. */
 export interface VerificationReport {
-  /** The package loaded and the probe ran with finite outputs. */
+  /** Nothing failed: the package loaded and the probe ran with finite outputs (or was skipped, see `probeSkipped`). */
   ok: boolean;
+  /** Why the probe run was skipped (too large for this machine's memory); only the layer-wise comparison ran. */
+  probeSkipped?: string;
   /** ISO 8601 time. */
   at: string;
   probe: { image: string; prompt: string; promptTokens: number; decodeSteps: number };

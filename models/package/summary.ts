@@ -40,7 +40,9 @@ function describePart(d: ComponentQuantization): string {
 /** Verification results in a few lines. */
 export function describeVerification(v: VerificationReport | undefined): string[] {
   if (!v) return ['not verified (converted with --no-verify)'];
-  const lines = [`${v.ok ? 'ok' : 'FAILED'}: probe ran (${v.probe.promptTokens} prompt tokens + image, ${v.probe.decodeSteps} decode steps) at ${v.at}`];
+  const lines = [v.probeSkipped
+    ? `probe run skipped: ${v.probeSkipped} (${v.at})`
+    : `${v.ok ? 'ok' : 'FAILED'}: probe ran (${v.probe.promptTokens} prompt tokens + image, ${v.probe.decodeSteps} decode steps) at ${v.at}`];
   const a = v.agreement;
   if (!a) {
     lines.push('agreement with float32: not measured (float32 package, or no reference)');

@@ -131,10 +131,16 @@ export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, p
       }
       const inv = scale === 0 ? 0 : 1 / scale;
       const base = (r * kBlocks + b) * blobSize;
-      for (let i = 0; i < blockSize; i++) {
-        const k = k0 + i;
-        const code = k < k1 ? Math.min(qmax, Math.max(0, Math.round(w[row + k] * inv) + zp)) : zp;
-        setCode(data, bits, base, i, code);
+      const n = k1 - k0;
+      const src = row + k0;
+      if (bits === 4) {
+        for (let i = 0; i < blockSize; i += 2) {
+          const c0 = i < n ? Math.min(qmax, Math.max(0, Math.round(w[src + i] * inv) + zp)) : zp;
+          const c1 = i + 1 < n ? Math.min(qmax, Math.max(0, Math.round(w[src + i + 1] * inv) + zp)) : zp;
+          data[base + (i >> 1)] = c0 | (c1 << 4);
+        }
+      } else {
+        for (let i = 0; i < blockSize; i++) data[base + i] = i < n ? Math.min(qmax, Math.max(0, Math.round(w[src + i] * inv) + zp)) : zp;
       }
       scales[r * kBlocks + b] = scale;
       if (zeroPointData) setCode(zeroPointData, bits, r * zpBlob, b, zp);

@@ -193,6 +193,10 @@ describe('quantized packages of the tiny model', () => {
     const auto = await convertCheckpoint(ckpt, join(work, 'layerwise-auto'), { preset: 'cpu', verify: { referenceMaxBytes: 1000 } });
     expect(auto.verification!.agreement!.method).toBe('layer-wise');
     expect((await readPackage(join(work, 'layerwise-auto'))).manifest.verification).toEqual(auto.verification);
+    // A package too large for this machine's memory skips the probe run, says why, and still compares layer-wise.
+    const big = await convertCheckpoint(ckpt, join(work, 'layerwise-big'), { preset: 'cpu', verify: { maxRuntimeBytes: 1000 } });
+    expect(big.verification).toMatchObject({ ok: true, tokens: [], agreement: { method: 'layer-wise' } });
+    expect(big.verification!.probeSkipped).toMatch(/needs about [\d.]+ GiB of memory/);
   });
 
   it('leave no scratch files in the package', async () => {
