@@ -1,12 +1,17 @@
 /**
- * Hugging Face mPLUG-Owl2 checkpoint folder → Owlery model package (docs/engine-contract.md).
+ * Hugging Face mPLUG-Owl2 checkpoint folder (or an open `CheckpointReader`) → Owlery model package
+ * (docs/engine-contract.md).
  *
  * Parses config.json (refusing other models), opens the checkpoint (safetensors or PyTorch .bin,
- * single or sharded), checks every expected tensor and its shape against the config, streams the
- * three graphs' weights tensor by tensor into `vision.onnx`, `embed.onnx` and `decoder.onnx` (each
- * with its `.onnx.data`), copies the tokenizer and config files, and writes `manifest.json` with
- * sizes and checksums. Everything happens in a staging folder next to the destination that is
- * renamed into place at the end; failure or cancellation leaves nothing behind.
+ * single or sharded), checks every expected tensor and its shape against the config, resolves the
+ * precision plan (preset `cpu`/`gpu`/`reference` plus overrides), checks the destination's free
+ * disk space against the size estimated from the tensor list, streams the three graphs' weights
+ * tensor by tensor (quantized or converted on the fly) into `vision.onnx`, `embed.onnx` and
+ * `decoder.onnx` (each with its `.onnx.data`), copies the tokenizer and config files, verifies the
+ * package (probe run; agreement with float32 for quantized packages, models/verify.ts) and writes
+ * `manifest.json` with sizes, checksums, quantization detail and verification results. Everything
+ * happens in a staging folder next to the destination that is renamed into place at the end;
+ * failure or cancellation leaves nothing behind.
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, stat, statfs, writeFile } from 'node:fs/promises';
