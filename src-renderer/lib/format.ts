@@ -1,0 +1,67 @@
+/** Words and numbers the chat shows: phases, answer statistics, file sizes, dates. */
+import type { ChatPhase } from '../../src-shared/chat.ts';
+import type { GenerationStats } from '../../src-shared/engine.ts';
+
+/** What Owlery is doing, in the user's words, for each phase of a request. */
+export const PHASE_LABELS: Readonly<Record<ChatPhase, string>> = {
+  queued: 'Waiting for the model…',
+  'decode-image': 'Reading photo…',
+  'encode-image': 'Looking at photo…',
+  prefill: 'Thinking…',
+  generate: 'Writing…',
+};
+
+/** `340 ms`, `2.4 s`, `1 min 5 s`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+/** `12.3 tok/s`. */
+export function formatRate(perSecond: number): string {
+  return Number.isFinite(perSecond) && perSecond > 0 ? `${perSecond.toFixed(perSecond < 10 ? 1 : 0)} tok/s` : '–';
+}
+
+/** `1.5 MB`, `320 KB`, `12 bytes`. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} bytes`;
+  if (n < 1_000_000) return `${Math.round(n / 1000)} KB`;
+  if (n < 1_000_000_000) return `${(n / 1_000_000).toFixed(1)} MB`;
+  return `${(n / 1_000_000_000).toFixed(2)} GB`;
+}
+
+/** One labelled figure of an answer's statistics. */
+export interface StatItem {
+  label: string;
+  value: string;
+}
+
+/** The figures shown under an answer: photo encoding, time to first token, speed, context used. */
+export function statItems(stats: GenerationStats): StatItem[] {
+  const items: StatItem[] = [];
+  if (stats.imageCount > 0) {
+    const cached = stats.imagesFromCache > 0 ? ` (${stats.imagesFromCache} cached)` : '';
+    items.push({ label: 'Photo encoding', value: `${formatDuration(stats.imageEncodeMs)}${cached}` });
+  }
+  items.push({ label: 'First token', value: formatDuration(stats.timeToFirstTokenMs) });
+  items.push({ label: 'Speed', value: formatRate(stats.decodeTokensPerSecond) });
+  const used = stats.promptTokens + stats.outputTokens;
+  const pct = stats.contextLimit > 0 ? ` (${Math.round((used / stats.contextLimit) * 100)}%)` : '';
+  items.push({ label: 'Context', value: `${used.toLocaleString('en')} of ${stats.contextLimit.toLocaleString('en')} tokens${pct}` });
+  items.push({ label: 'Device', value: stats.provider });
+  return items;
+}
+
+/** `Today 14:05`, `Yesterday`, or a short date, for the sidebar. */
+export function formatWhen(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const today = new Date(now);
+  const sameDay = d.toDateString() === today.toDateString();
+  if (sameDay) return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const yesterday = new Date(now - 86_400_000);
+  if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
+  return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', ...(d.getFullYear() !== today.getFullYear() ? { year: 'numeric' } : {}) });
+}

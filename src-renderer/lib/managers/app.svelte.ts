@@ -1,0 +1,110 @@
+/**
+ * The app shell's state: which screen is on, the engine's status, app info, and the two settings
+ * the shell applies itself (theme and font size). Settings are read here and followed through
+ * `settings:changed`; the settings screen is what changes them.
+ */
+import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import type { AppCommand, AppInfo, EngineStatus } from '../../../src-shared/ipc/contract.ts';
+import { DEFAULT_SETTINGS } from '../../../src-shared/settings.ts';
+import type { Settings, Theme } from '../../../src-shared/settings.ts';
+import { describeError } from '../errors.ts';
+
+/** The screens of the main area. */
+export type View = 'chat' | 'photos' | 'models' | 'settings';
+
+/** Shell state; create one per window and call {@link AppManager.start}. */
+export class AppManager {
+  view = $state<View>('chat');
+  info = $state<AppInfo | null>(null);
+  engine = $state<EngineStatus | null>(null);
+  settings = $state<Settings>({ ...DEFAULT_SETTINGS });
+  /** Settings have been read once (until then the first-run check must wait). */
+  settingsLoaded = $state(false);
+  /** The user finished or skipped the first-run screen in this session. */
+  firstRunDone = $state(false);
+  /** The export dialog is open. */
+  exportOpen = $state(false);
+  /** The conversations sidebar is shown (only matters in narrow windows). */
+  sidebarOpen = $state(false);
+  /** A failure to reach the main process at start. */
+  startError = $state<string | null>(null);
+
+  readonly #client: OwleryClient;
+  readonly #commandHandlers = new Set<(command: AppCommand) => void>();
+
+  constructor(client: OwleryClient) {
+    this.#client = client;
+  }
+
+  /** The theme in force: `light` or `dark` (resolving `system` with `prefersDark`). */
+  resolvedTheme(prefersDark: boolean): Exclude<Theme, 'system'> {
+    const t = this.settings.theme;
+    return t === 'system' ? (prefersDark ? 'dark' : 'light') : t;
+  }
+
+  /** True while no model is chosen and the first-run screen has not been dismissed. */
+  get needsFirstRun(): boolean {
+    return this.settingsLoaded && !this.firstRunDone && this.settings.activeModelId === null;
+  }
+
+  /** Reads app info, engine status and settings, and follows their events; returns a stop function. */
+  start(): () => void {
+    const offs = [
+      this.#client.engine.onStatus((s) => (this.engine = s)),
+      this.#client.settings.onChange((e) => (this.settings = e.settings)),
+      this.#client.app.onCommand((e) => this.command(e.command)),
+    ];
+    void Promise.all([this.#client.app.info(), this.#client.engine.status(), this.#client.settings.get()]).then(
+      ([info, engine, settings]) => {
+        this.info = info;
+        this.engine ??= engine;
+        this.settings = settings;
+        this.settingsLoaded = true;
+      },
+      (err: unknown) => {
+        this.startError = describeError(err);
+        this.settingsLoaded = true;
+      },
+    );
+    return () => offs.forEach((off) => off());
+  }
+
+  /** Shows a screen (closing the narrow-window sidebar). */
+  navigate(view: View): void {
+    this.view = view;
+    this.sidebarOpen = false;
+  }
+
+  /** Registers what to do on menu commands (and their shortcuts); returns an unregister function. */
+  onCommand(handler: (command: AppCommand) => void): () => void {
+    this.#commandHandlers.add(handler);
+    return () => this.#commandHandlers.delete(handler);
+  }
+
+  /** Runs a command from the menu or a shortcut. */
+  command(command: AppCommand): void {
+    if (command === 'settings') this.navigate('settings');
+    else if (command === 'models') this.navigate('models');
+    for (const h of this.#commandHandlers) h(command);
+  }
+
+  /** A short line about the engine for the header: model, device, state. */
+  get engineSummary(): string {
+    const e = this.engine;
+    if (!e) return '';
+    const model = e.modelId ?? 'No model';
+    const device = e.provider ? ` on ${e.provider.used.toUpperCase()}` : '';
+    switch (e.state) {
+      case 'loading':
+        return `Loading ${model}…`;
+      case 'crashed':
+        return `${model} stopped unexpectedly`;
+      case 'error':
+        return `${model}: ${e.error?.message ?? 'failed to load'}`;
+      case 'idle':
+        return e.modelId ? `${model} (not loaded)` : this.settings.activeModelId ? `${this.settings.activeModelId} (not loaded)` : 'No model chosen';
+      default:
+        return `${model}${device}`;
+    }
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * The conversation on screen and the answers streaming into it.
+ *
+ * - The thread shown is main's active branch (`conversations:get`); switching branches, editing
+ *   and regenerating change it in main, and the thread is reloaded from there.
+ * - Streaming answers are tracked per request id from the first `chat:event`, so events that
+ *   arrive before `chat:send` resolves are not lost; deltas are applied in `seq` order. While an
+ *   answer streams its text comes from the stream; when it ends, the saved message from the
+ *   `done`/`error` event replaces the thread's copy (also when a thread loaded meanwhile still had
+ *   the partial text).
+ * - Answers the user started are read out through the {@link Announcer} in batches.
+ * @see docs/style.md, H5 (typed streamed events) and H6 (cancelling is not an error)
+ */
+import { SvelteMap } from 'svelte/reactivity';
+import type { ChatEvent, ChatPhase, ChatRequestId, ChatStarted } from '../../../src-shared/chat.ts';
+import type { Conversation, ConversationId, Message, MessageId, Thread, ThreadMessage } from '../../../src-shared/domain.ts';
+import type { ErrorCode } from '../../../src-shared/errors.ts';
+import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import type { ImageAttachmentRef } from '../../../src-shared/ipc/contract.ts';
+import { describeError, errorCode } from '../errors.ts';
+import type { Announcer, AnswerReader } from './announcer.svelte.ts';
+
+/** One answer being streamed. */
+export class AnswerStream {
+  readonly requestId: ChatRequestId;
+  conversationId = $state<ConversationId | null>(null);
+  assistantMessageId = $state<MessageId | null>(null);
+  phase = $state<ChatPhase | null>(null);
+  text = $state('');
+  finished = $state(false);
+  /** Set once this window started the request (its answer is announced). */
+  reader: AnswerReader | null = null;
+  nextSeq = 0;
+  /** Deltas that arrived ahead of a missing one, by `seq`. */
+  readonly early = new Map<number, string>();
+
+  constructor(requestId: ChatRequestId) {
+    this.requestId = requestId;
+  }
+}
+
+/** State and actions of the chat view. */
+export class ChatManager {
+  conversationId = $state<ConversationId | null>(null);
+  conversation = $state<Conversation | null>(null);
+  messages = $state<ThreadMessage[]>([]);
+  loading = $state(false);
+  /** A send, edit or regenerate is on its way to main (before its answer starts streaming). */
+  submitting = $state(false);
+  /** The last failure, shown above the composer until the next action. */
+  error = $state<string | null>(null);
+  errorCode = $state<ErrorCode | null>(null);
+  readonly streams = new SvelteMap<ChatRequestId, AnswerStream>();
+
+  readonly #client: OwleryClient;
+  readonly #announcer: Announcer | null;
+  /** Final versions of answers that ended, by id (a thread loaded meanwhile may be older). */
+  readonly #finals = new Map<MessageId, Message>();
+  /** Requests whose answer ended (their `done` may arrive before `chat:send` resolves). */
+  readonly #ended = new Set<ChatRequestId>();
+  #loadToken = 0;
+
+  constructor(client: OwleryClient, announcer: Announcer | null = null) {
+    this.#client = client;
+    this.#announcer = announcer;
+  }
+
+  /** Follows `chat:event`s; returns a stop function. */
+  start(): () => void {
+    return this.#client.chat.onEvent((e) => this.handleEvent(e));
+  }
+
+  /** The unfinished answer of the conversation on screen, if any. */
+  get activeStream(): AnswerStream | null {
+    for (const s of this.streams.values()) {
+      if (!s.finished && s.conversationId !== null && s.conversationId === this.conversationId) return s;
+    }
+    return null;
+  }
+
+  /** True while an answer is on its way in the conversation on screen. */
+  get generating(): boolean {
+    return this.submitting || this.activeStream !== null;
+  }
+
+  /** The unfinished stream writing `messageId`, if any. */
+  streamFor(messageId: MessageId): AnswerStream | null {
+    for (const s of this.streams.values()) if (!s.finished && s.assistantMessageId === messageId) return s;
+    return null;
+  }
+
+  /** A message's text as it should show now (streamed text while it streams). */
+  textOf(message: Message): string {
+    const s = this.streamFor(message.id);
+    return s && s.text.length >= message.text.length ? s.text : message.text;
+  }
+
+  /** Shows an empty new conversation (created by main on the first send). */
+  newChat(): void {
+    ++this.#loadToken;
+    this.conversationId = null;
+    this.conversation = null;
+    this.messages = [];
+    this.loading = false;
+    this.clearError();
+  }
+
+  /** Shows a conversation; with `messageId`, the branch through that message. */
+  async open(id: ConversationId, messageId?: MessageId | null): Promise<void> {
+    if (id !== this.conversationId) {
+      this.conversationId = id;
+      this.messages = [];
+      this.conversation = null;
+    }
+    this.clearError();
+    if (messageId != null) {
+      await this.#load(() => this.#client.conversations.selectBranch({ messageId }));
+    } else {
+      await this.reload();
+    }
+  }
+
+  /** Reloads the thread on screen. */
+  reload(): Promise<void> {
+    const id = this.conversationId;
+    if (id === null) return Promise.resolve();
+    return this.#load(() => this.#client.conversations.get({ id }));
+  }
+
+  /** Sends a message (with photos); resolves `true` once it is written and the answer started. */
+  async send(text: string, images: ImageAttachmentRef[] = []): Promise<boolean> {
+    return this.#start(() =>
+      this.#client.chat.send({ conversationId: this.conversationId, text, ...(images.length ? { images } : {}) }),
+    );
+  }
+
+  /** Answers again beside an answer (or under a user message): a new branch. */
+  regenerate(messageId: MessageId): Promise<boolean> {
+    return this.#start(() => this.#client.chat.regenerate({ messageId }));
+  }
+
+  /** Replaces a user message by an edited copy (a new branch) and answers it. */
+  edit(messageId: MessageId, text: string): Promise<boolean> {
+    return this.#start(() => this.#client.chat.edit({ messageId, text }));
+  }
+
+  /** Stops the answer streaming in the conversation on screen. */
+  async stop(): Promise<void> {
+    const s = this.activeStream;
+    if (!s) return;
+    try {
+      await this.#client.chat.cancel({ requestId: s.requestId });
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Shows the previous (`-1`) or next (`+1`) alternative of a message. */
+  async showSibling(message: ThreadMessage, step: -1 | 1): Promise<void> {
+    const target = message.siblingIds[message.siblingIndex + step];
+    if (target === undefined) return;
+    await this.#load(() => this.#client.conversations.selectBranch({ messageId: target }));
+  }
+
+  /** Clears the error line. */
+  clearError(): void {
+    this.error = null;
+    this.errorCode = null;
+  }
+
+  /** Applies one streamed event (public for tests; {@link start} wires it). */
+  handleEvent(e: ChatEvent): void {
+    if (this.#ended.has(e.requestId)) return;
+    const s = this.#stream(e.requestId);
+    switch (e.type) {
+      case 'phase':
+        s.phase = e.phase;
+        break;
+      case 'delta':
+        if (e.seq < s.nextSeq) break;
+        s.early.set(e.seq, e.text);
+        while (s.early.has(s.nextSeq)) {
+          s.text += s.early.get(s.nextSeq)!;
+          s.early.delete(s.nextSeq++);
+        }
+        s.reader?.update(s.text);
+        break;
+      case 'done':
+        this.#finish(s, e.message);
+        s.reader?.finish(e.finish === 'cancelled' ? 'Answer stopped.' : e.finish === 'length' ? 'Answer cut at the length limit.' : undefined);
+        break;
+      case 'error':
+        this.#finish(s, e.message);
+        s.reader?.finish(`The answer failed: ${e.error.message}`);
+        if (s.conversationId === this.conversationId) {
+          this.error = e.error.message;
+          this.errorCode = e.error.code;
+        }
+        break;
+    }
+  }
+
+  #stream(requestId: ChatRequestId): AnswerStream {
+    let s = this.streams.get(requestId);
+    if (!s) {
+      s = new AnswerStream(requestId);
+      this.streams.set(requestId, s);
+    }
+    return s;
+  }
+
+  #finish(s: AnswerStream, message: Message | null): void {
+    s.finished = true;
+    this.#ended.add(s.requestId);
+    if (this.#ended.size > 500) this.#ended.delete(this.#ended.values().next().value!);
+    if (message) {
+      s.assistantMessageId ??= message.id;
+      s.conversationId ??= message.conversationId;
+      this.#finals.set(message.id, message);
+      this.messages = this.messages.map((m) => (m.id === message.id ? { ...m, ...message } : m));
+    }
+    this.streams.delete(s.requestId);
+  }
+
+  async #start(call: () => Promise<ChatStarted>): Promise<boolean> {
+    this.clearError();
+    this.submitting = true;
+    try {
+      const started = await call();
+      if (!this.#ended.has(started.requestId)) {
+        const s = this.#stream(started.requestId);
+        s.conversationId = started.conversationId;
+        s.assistantMessageId = started.assistantMessageId;
+        if (this.#announcer) {
+          this.#announcer.say('Owlery is answering.');
+          s.reader = this.#announcer.stream();
+          if (s.text) s.reader.update(s.text);
+        }
+      }
+      if (this.conversationId === null) this.conversationId = started.conversationId;
+      if (started.conversationId === this.conversationId) await this.reload();
+      return true;
+    } catch (err) {
+      this.#fail(err);
+      return false;
+    } finally {
+      this.submitting = false;
+    }
+  }
+
+  async #load(get: () => Promise<Thread>): Promise<void> {
+    const token = ++this.#loadToken;
+    this.loading = true;
+    try {
+      const thread = await get();
+      if (token !== this.#loadToken) return;
+      if (this.conversationId !== null && thread.conversation.id !== this.conversationId) return;
+      this.conversationId = thread.conversation.id;
+      this.conversation = thread.conversation;
+      this.messages = thread.messages.map((m) => {
+        const final = this.#finals.get(m.id);
+        return final && m.status === 'partial' ? { ...m, ...final } : m;
+      });
+    } catch (err) {
+      if (token === this.#loadToken) this.#fail(err);
+    } finally {
+      if (token === this.#loadToken) this.loading = false;
+    }
+  }
+
+  #fail(err: unknown): void {
+    this.error = describeError(err);
+    this.errorCode = errorCode(err);
+    this.#announcer?.say(this.error);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Keyboard shortcuts of the chat window. In the app, the menu owns the shortcuts it shows
+ * (Ctrl/⌘+N, +F, +O, +E, +comma, +Shift+M) and sends them as `app:command` events, so the page
+ * ignores those keys there; in the browser harness (no menu) the page handles them itself.
+ *
+ * | keys | action |
+ * | --- | --- |
+ * | Ctrl/⌘+N | new chat |
+ * | Ctrl/⌘+F, Ctrl/⌘+K | search conversations |
+ * | Ctrl/⌘+O | attach photos |
+ * | Ctrl/⌘+E | export the conversation |
+ * | Ctrl/⌘+comma | settings |
+ * | Ctrl/⌘+Shift+M | models |
+ * | Ctrl/⌘+L, or `/` outside a text field | focus the message box |
+ * | Escape | stop the answer being written |
+ */
+import type { AppCommand } from '../../src-shared/ipc/contract.ts';
+
+/** What a shortcut does: a menu command, or one of the page's own actions. */
+export type ShortcutAction = AppCommand | 'focus-composer' | 'stop';
+
+/** The key event's parts the table reads. */
+export interface KeyLike {
+  key: string;
+  ctrlKey: boolean;
+  metaKey: boolean;
+  shiftKey: boolean;
+  altKey: boolean;
+  defaultPrevented?: boolean;
+  isComposing?: boolean;
+  target?: EventTarget | null;
+}
+
+function inTextField(target: EventTarget | null | undefined): boolean {
+  const el = target as { tagName?: string; isContentEditable?: boolean } | null | undefined;
+  const tag = el?.tagName?.toLowerCase();
+  return tag === 'input' || tag === 'textarea' || tag === 'select' || el?.isContentEditable === true;
+}
+
+/**
+ * The action of a key press, or `null`. `menuOwnsShortcuts`: true in the app, where the menu's
+ * accelerators already send these commands.
+ */
+export function shortcutCommand(e: KeyLike, opts: { menuOwnsShortcuts: boolean }): ShortcutAction | null {
+  if (e.defaultPrevented || e.isComposing) return null;
+  const mod = e.ctrlKey || e.metaKey;
+  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+  if (!mod && !e.altKey && !e.shiftKey && key === 'Escape') return 'stop';
+  if (!mod && !e.altKey && key === '/' && !inTextField(e.target)) return 'focus-composer';
+  if (!mod || e.altKey) return null;
+  if (!e.shiftKey && key === 'k') return 'search';
+  if (!e.shiftKey && key === 'l') return 'focus-composer';
+  if (opts.menuOwnsShortcuts) return null;
+  if (e.shiftKey) return key === 'm' ? 'models' : null;
+  switch (key) {
+    case 'n':
+      return 'new-conversation';
+    case 'f':
+      return 'search';
+    case 'o':
+      return 'attach-images';
+    case 'e':
+      return 'export-conversation';
+    case ',':
+      return 'settings';
+    default:
+      return null;
+  }
+}
