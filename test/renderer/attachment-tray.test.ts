@@ -1,0 +1,97 @@
+/**
+ * The photo tray: photos from the dialog, a drop or a paste appear as thumbnails with a Remove
+ * button; files that are not photos, too large or beyond the limit are refused with messages that
+ * name them; a failed import says why.
+ */
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import { OwleryError } from '../../src-shared/errors.ts';
+import Composer from '../../src-renderer/lib/components/chat/Composer.svelte';
+import { AttachmentsManager, looksLikeImage } from '../../src-renderer/lib/managers/attachments.svelte.ts';
+import { fakeMain, file, storedImage } from './helpers/chat-fakes.ts';
+import type { Handlers } from './helpers/chat-fakes.ts';
+
+function setup(handlers: Handlers = {}, opts: { maxBytes?: number; maxCount?: number } = {}) {
+  let n = 10;
+  const main = fakeMain({
+    'images:pick': () => [storedImage(1, 'a.png'), storedImage(2, 'b.jpg')],
+    'images:import': (req) => storedImage(++n, req.name),
+    ...handlers,
+  });
+  const attachments = new AttachmentsManager(main.client, opts);
+  render(Composer, { props: { attachments, generating: false, onsend: vi.fn(async () => true), onstop: vi.fn() } });
+  return { main, attachments };
+}
+
+const tray = () => screen.getByRole('list', { name: 'Photos to send' });
+
+describe('attachment tray', () => {
+  it('adds photos from the dialog and removes one', async () => {
+    const user = userEvent.setup();
+    setup();
+    await user.click(screen.getByRole('button', { name: 'Attach photos' }));
+    expect(await within(tray()).findByRole('img', { name: 'a.png' })).toBeTruthy();
+    expect(within(tray()).getAllByRole('listitem')).toHaveLength(2);
+    await user.click(screen.getByRole('button', { name: 'Remove photo a.png' }));
+    expect(within(tray()).queryByRole('img', { name: 'a.png' })).toBeNull();
+    expect(within(tray()).getByRole('img', { name: 'b.jpg' })).toBeTruthy();
+  });
+
+  it('stores dropped files by their bytes and names', async () => {
+    const { main, attachments } = setup();
+    await attachments.addFiles([file('dog.png', 'image/png'), file('cat.jpg', 'image/jpeg')], 'drop');
+    expect(main.callsTo('images:import').map((r) => r.name)).toEqual(['dog.png', 'cat.jpg']);
+    expect(main.callsTo('images:import')[0]!.bytes).toBeInstanceOf(Uint8Array);
+    expect(await within(tray()).findByRole('img', { name: 'cat.jpg' })).toBeTruthy();
+    expect(attachments.ready).toHaveLength(2);
+  });
+
+  it('stores pasted photos without a name', async () => {
+    const { main } = setup();
+    const box = screen.getByRole('textbox', { name: 'Message' });
+    await fireEvent.paste(box, { clipboardData: { files: [file('image.png', 'image/png')], types: ['Files'] } });
+    await waitFor(() => expect(main.callsTo('images:import')).toHaveLength(1));
+    expect(main.callsTo('images:import')[0]!.name).toBeNull();
+    expect(await within(tray()).findByRole('img', { name: 'Pasted photo' })).toBeTruthy();
+  });
+
+  it('refuses what is not a photo, and files that are too large, naming them', async () => {
+    const user = userEvent.setup();
+    const { main, attachments } = setup({}, { maxBytes: 1_000_000 });
+    await attachments.addFiles([file('notes.txt', 'text/plain'), file('huge.jpg', 'image/jpeg', 5_000_000), file('drawing.svg', 'image/svg+xml')]);
+    const alert = screen.getByRole('alert', { name: 'Photos not added' });
+    expect(alert.textContent).toContain('“notes.txt” is not a photo');
+    expect(alert.textContent).toContain('“huge.jpg” is too large (5.0 MB; the limit is 1.0 MB)');
+    expect(alert.textContent).toContain('“drawing.svg” is not a photo');
+    expect(main.callsTo('images:import')).toHaveLength(0);
+    expect(screen.queryByRole('list', { name: 'Photos to send' })).toBeNull();
+    await user.click(within(alert).getByRole('button', { name: /Dismiss: “notes.txt”/ }));
+    expect(alert.textContent).not.toContain('notes.txt');
+  });
+
+  it('says why main refused a photo, and drops it from the tray', async () => {
+    const { attachments } = setup({
+      'images:import': () => {
+        throw new OwleryError('IMAGE_UNREADABLE', 'broken.png could not be read as an image.');
+      },
+    });
+    await attachments.addFiles([file('broken.png', 'image/png')]);
+    expect(screen.getByRole('alert').textContent).toContain('“broken.png” could not be added: broken.png could not be read as an image.');
+    expect(attachments.items).toHaveLength(0);
+  });
+
+  it('stops at the per-message limit', async () => {
+    const { attachments } = setup({}, { maxCount: 2 });
+    await attachments.addFiles([file('1.png', 'image/png'), file('2.png', 'image/png'), file('3.png', 'image/png')]);
+    expect(attachments.items).toHaveLength(2);
+    expect(screen.getByRole('alert').textContent).toContain('at most 2 photos');
+  });
+
+  it('recognises photos by type, or by extension when the type is unknown', () => {
+    expect(looksLikeImage({ name: 'x.heic', type: '' })).toBe(true);
+    expect(looksLikeImage({ name: 'x.bin', type: '' })).toBe(false);
+    expect(looksLikeImage({ name: 'x', type: 'image/webp' })).toBe(true);
+    expect(looksLikeImage({ name: 'x.pdf', type: 'application/pdf' })).toBe(false);
+  });
+});
