@@ -11,6 +11,15 @@
  * 3. {@link centerCrop} to `crop_size` (zero padding where the image is smaller, like HF);
  * 4. {@link rescaleNormalize}: `x·rescale_factor` in float64 rounded to float32, then
  *    `(x − mean) / std` in float32, written channels-first.
+ *
+ * **Bounded cost (deviation from the official code for extreme shapes only):** the square step
+ * makes a max(w, h)² image, so a photo with an extreme aspect ratio would cost far more than its own
+ * pixels (a 3 KB 16384×24 JPEG: an 805 MB square; a 65535×1525 one, within the decoder's 100 MP
+ * limit: 12.9 GB). {@link preprocessImage} therefore first shrinks (Pillow bicubic, aspect kept) a
+ * photo whose square would exceed {@link squareBudget}: 4× the photo's pixels, at least 4096², at
+ * most 100 MP. Every photo up to 4:1 and 10000 px, and every photo up to 4096 px, takes the exact
+ * official path. In `crop` mode the processor's intermediate image is bounded the same way
+ * (IMAGE_TOO_LARGE beyond 100 MP: aspect ratios over ~500:1 at 448 px).
  */
 import { OwleryError } from '../../../src-shared/errors.ts';
 import type { RgbImage } from './decode.ts';
@@ -146,6 +155,33 @@ export function padBackground(cfg: PreprocessorConfig): [number, number, number]
   return [Math.trunc(cfg.imageMean[0] * 255), Math.trunc(cfg.imageMean[1] * 255), Math.trunc(cfg.imageMean[2] * 255)];
 }
 
+/** Most pixels any intermediate image of the preprocessing may hold: the decoder's own limit (300 MB of RGB). */
+export const MAX_INTERMEDIATE_PIXELS = 100_000_000;
+/** The square step may always reach this many pixels (4096²), whatever the photo's shape. */
+const FREE_SQUARE_PIXELS = 4096 * 4096;
+
+/**
+ * Most pixels the square step may produce for a `width`×`height` photo: 4× its own pixels (so any
+ * photo up to 4:1 is squared as is), at least 4096², at most {@link MAX_INTERMEDIATE_PIXELS}.
+ */
+export function squareBudget(width: number, height: number): number {
+  return Math.min(MAX_INTERMEDIATE_PIXELS, Math.max(FREE_SQUARE_PIXELS, 4 * width * height));
+}
+
+/**
+ * Shrinks a photo (Pillow bicubic, aspect ratio kept) whose square step would exceed
+ * {@link squareBudget}, so that the square fits it; returns other photos unchanged.
+ */
+export function limitForSquare(img: RgbImage): RgbImage {
+  const s = Math.max(img.width, img.height);
+  const budget = squareBudget(img.width, img.height);
+  if (s * s <= budget) return img;
+  const k = Math.floor(Math.sqrt(budget)) / s;
+  const width = Math.max(1, Math.round(img.width * k));
+  const height = Math.max(1, Math.round(img.height * k));
+  return { width, height, data: resizeBicubic(img.data, img.width, img.height, 3, width, height) };
+}
+
 /** `resize` mode's square step: Pillow bicubic stretch to max(w, h) × max(w, h) (a copy if already square). */
 export function stretchToSquare(img: RgbImage): RgbImage {
   const s = Math.max(img.width, img.height);
@@ -202,6 +238,14 @@ export function shortestEdgeSize(width: number, height: number, shortest: number
 export function clipResize(img: RgbImage, cfg: PreprocessorConfig): RgbImage {
   if (!cfg.doResize) return img;
   const t = 'shortestEdge' in cfg.size ? shortestEdgeSize(img.width, img.height, cfg.size.shortestEdge) : cfg.size;
+  if (t.width * t.height > MAX_INTERMEDIATE_PIXELS) {
+    throw new OwleryError(
+      'IMAGE_TOO_LARGE',
+      `The photo is ${img.width}×${img.height} pixels: its aspect ratio is too extreme to scale its short side to ${Math.min(t.width, t.height)} pixels ` +
+        `(that would make a ${t.width}×${t.height} image). Crop the photo, or use the "resize" or "pad" aspect mode.`,
+      { width: img.width, height: img.height, target: t },
+    );
+  }
   return { width: t.width, height: t.height, data: resizeBicubic(img.data, img.width, img.height, 3, t.width, t.height) };
 }
 
@@ -274,7 +318,12 @@ export function clipProcess(img: RgbImage, cfg: PreprocessorConfig): PixelValues
  * stretch to a square, then the processor), `pad` (`image_aspect_ratio: "pad"`, the web demo:
  * centre on a square of the mean colour, then the processor) or `crop` (processor only: shortest
  * edge to `size`, then the center crop cuts the long sides off).
+ *
+ * In `resize` and `pad` mode a photo whose square would exceed {@link squareBudget} is shrunk
+ * first ({@link limitForSquare}; see the module comment); in `crop` mode an intermediate image over
+ * {@link MAX_INTERMEDIATE_PIXELS} is refused with `IMAGE_TOO_LARGE`.
  */
 export function preprocessImage(img: RgbImage, cfg: PreprocessorConfig, mode: AspectMode = 'resize'): Float32Array {
-  return clipProcess(toSquare(img, cfg, mode), cfg).data;
+  const input = mode === 'resize' || mode === 'pad' ? limitForSquare(img) : img;
+  return clipProcess(toSquare(input, cfg, mode), cfg).data;
 }
