@@ -39,6 +39,7 @@ import type { FinishReason, GenerationEvent, GenerationStats, SamplingOptions } 
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
 import { MANIFEST_FILE, sha256File } from '../../models/package/index.ts';
 import type { EngineHost } from '../engine/engine-host.ts';
+import { toStoreError } from '../store/errors.ts';
 import type { ImageStore } from '../store/images.ts';
 import type { AnswerWriter, Store } from '../store/store.ts';
 import { DEFAULT_DELTA_INTERVAL_MS, DeltaBatcher } from './delta-batcher.ts';
@@ -287,7 +288,12 @@ export class ChatService {
   }
 
   private transaction<T>(fn: () => T): T {
-    return this.store.db.transaction(fn).immediate();
+    try {
+      return this.store.db.transaction(fn).immediate();
+    } catch (err) {
+      // Store calls inside classify their own failures; BEGIN and COMMIT (a full disk, a lock) are ours.
+      throw toStoreError(err, this.store.file);
+    }
   }
 
   private requireInConversation(messageId: MessageId, conversationId: ConversationId): void {
