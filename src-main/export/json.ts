@@ -26,6 +26,7 @@ import type { GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { invalid, v } from '../../src-shared/validate.ts';
 import type { Schema } from '../../src-shared/validate.ts';
+import { toStoreError } from '../store/errors.ts';
 import { MAX_TITLE_CHARS, Store } from '../store/store.ts';
 import { writeFileAtomic } from './files.ts';
 import type { ExportSummary } from './markdown.ts';
@@ -319,7 +320,8 @@ export async function importJson(ctx: ExportContext, input: string | Uint8Array)
     }).immediate();
   } catch (err) {
     if (err instanceof OwleryError && err.code === 'INVALID_ARGUMENT') throw importInvalid(`${err.message}`, err.details);
-    throw err;
+    // Store calls classify their own failures; BEGIN and COMMIT (a full disk, a lock) are ours.
+    throw toStoreError(err, ctx.store.file);
   }
   return { conversations, messages, imagesAdded, imagesReused };
 }
