@@ -313,6 +313,7 @@ export async function verifyPackage(target: VerifyTarget, opts: VerifyOptions = 
     }
   }
   try {
+    let probe: { tokens: number[]; agreement?: VerificationAgreement };
     opts.onStage?.('loading the package');
     const runner = await time('loadMs', () => ProbeRunner.open(target.graphs, cfg, opts.threads));
     let reference: ProbeRunner | undefined;
@@ -368,22 +369,27 @@ export async function verifyPackage(target: VerifyTarget, opts: VerifyOptions = 
           steps: agreeSteps.length,
           logitsCosine: logitCos.reduce((a, b) => a + b, 0) / logitCos.length,
         };
-      } else if (compare === 'layer-wise' && target.reader) {
-        opts.onStage?.('comparing sampled linears with float32');
-        agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
       }
-      return {
-        ok: true,
-        at: new Date().toISOString(),
-        probe: { image: PROBE_IMAGE, prompt: PROBE_PROMPT, promptTokens: ids.length, decodeSteps: steps },
-        tokens,
-        ...(agreement ? { agreement } : {}),
-        timings,
-      };
+      probe = { tokens, agreement };
     } finally {
       await runner.release();
       await reference?.release();
     }
+    // Layer-wise after the sessions are released: a large package and the float32 copies of the
+    // sampled weights need not be in memory together.
+    let agreement = probe.agreement;
+    if (!agreement && compare === 'layer-wise' && target.reader) {
+      opts.onStage?.('comparing sampled linears with float32');
+      agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
+    }
+    return {
+      ok: true,
+      at: new Date().toISOString(),
+      probe: { image: PROBE_IMAGE, prompt: PROBE_PROMPT, promptTokens: ids.length, decodeSteps: steps },
+      tokens: probe.tokens,
+      ...(agreement ? { agreement } : {}),
+      timings,
+    };
   } finally {
     await rm(target.workDir, { recursive: true, force: true });
   }
