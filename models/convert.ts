@@ -343,7 +343,7 @@ export function renderConvertProgress(p: ConvertProgress, width = 24): string {
 /**
  * Rough memory onnxruntime's CPU provider needs for the package: float16 weights are held as
  * float32 there (see docs/engine-contract.md), the others as stored, ×1.35 for prepacked copies and
- * activations (a 5.2 GiB 7B int4 package measured 7.1 GiB RSS running the probe), plus 512 MiB.
+ * activations (a 5.2 GiB 7B int4 package measured ~7.6 GiB RSS running the probe), plus 512 MiB.
  */
 export function runtimeBytes(graphs: readonly [GraphName, GraphBuilder][]): number {
   let n = 512 * 2 ** 20;
