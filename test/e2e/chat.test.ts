@@ -220,6 +220,28 @@ describe('chat in Chromium', () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  it('follows the theme and font size settings', async () => {
+    env.setSettings({ theme: 'dark', fontSize: 20 });
+    await expect.poll(() => page.evaluate('[document.documentElement.dataset.theme, document.documentElement.style.fontSize].join()')).toBe('dark,20px');
+    // An explicit theme wins over the system's.
+    await page.emulateMedia({ colorScheme: 'light' });
+    expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark');
+    env.setSettings({ theme: 'system', fontSize: 15 });
+    await expect.poll(() => page.evaluate('[document.documentElement.dataset.theme, document.documentElement.style.fontSize].join()')).toBe('light,15px');
+  });
+
+  it('is served under the app CSP with no inline script', async () => {
+    const res = await fetch(env.harness.url);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const html = await res.text();
+    const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
+    expect(scripts.length).toBeGreaterThan(1);
+    for (const [, attrs, body] of scripts) {
+      expect(attrs).toMatch(/\bsrc=/);
+      expect(body!.trim()).toBe('');
+    }
+  });
+
   it('logged no console errors, page errors or failed requests', () => {
     expect(browser.problems).toEqual([]);
   });
