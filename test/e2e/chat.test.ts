@@ -89,6 +89,7 @@ describe('chat in Chromium', () => {
     expect(await page.getByRole('list', { name: 'Photos to send' }).count()).toBe(0);
     conversationTitle = (await page.getByRole('heading', { level: 2 }).textContent()) ?? '';
     expect(conversationTitle).toContain('What do you see');
+    expect(await page.title()).toBe(`${conversationTitle} – Owlery`);
     await page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: /^What do you see/ }).waitFor();
     await shot('chat-light.png');
     await page.emulateMedia({ colorScheme: 'dark' });
