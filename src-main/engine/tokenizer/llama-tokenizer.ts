@@ -290,7 +290,7 @@ export class LlamaTokenizer {
         if (rest.length > 0) pieces[0] = rest;
         else pieces.shift();
       }
-      out.push(...pieces);
+      for (const p of pieces) out.push(p); // not push(...pieces): a long text has more pieces than a call has room for arguments
     }
     return out;
   }
@@ -325,8 +325,8 @@ export class LlamaTokenizer {
     // insert_separator(chunks, [IMAGE_TOKEN_INDEX] * (offset + 1)), then x[offset:] for every element.
     const separator = new Array<number>(offset + 1).fill(IMAGE_TOKEN_INDEX);
     chunks.forEach((chunk, i) => {
-      if (i > 0) ids.push(...separator.slice(offset));
-      ids.push(...chunk.slice(offset));
+      if (i > 0) for (const id of separator.slice(offset)) ids.push(id);
+      for (let j = offset; j < chunk.length; j++) ids.push(chunk[j]); // a loop: a spread overflows the stack on long prompts
     });
     return ids;
   }
