@@ -336,17 +336,31 @@ export class ChatService {
   private async fittedPrompt(conversationId: ConversationId, messageId: MessageId, sampling: SamplingOptions): Promise<{ prompt: string; images: string[] }> {
     const turns = threadTurns(this.historyThrough(conversationId, messageId));
     const droppable = droppablePairs(turns);
-    for (let drop = 0; ; drop++) {
-      const built = this.withFiles(renderTurns(turns, drop));
-      if (drop >= droppable) return built;
-      const ids = await this.engine.tokenize(built.prompt);
+    const built = (drop: number) => this.withFiles(renderTurns(turns, drop));
+    /** Whether the prompt without the oldest `drop` pairs fits; `undefined` when the engine cannot say. */
+    const fits = async (drop: number): Promise<boolean | undefined> => {
+      const ids = await this.engine.tokenize(built(drop).prompt);
       const info = this.engine.engineInfo;
-      if (!info) return built;
+      if (!info) return undefined;
       const images = ids.filter((id) => id === IMAGE_TOKEN_INDEX).length;
       const length = ids.length - images + images * info.imageTokens;
       const room = Math.min(sampling.maxNewTokens ?? 512, Math.floor(info.contextLimit / 4));
-      if (length + room <= info.contextLimit) return built;
+      return length + room <= info.contextLimit;
+    };
+    if (droppable === 0 || (await fits(0)) !== false) return built(0);
+    // Leaving out more pairs never makes the prompt longer: find the fewest that make it fit by
+    // bisection. (One tokenization per pair made a long thread quadratic: ten 100k-character
+    // questions took 15 s before the first token.) Leaving out all of them is the fallback.
+    let lo = 1;
+    let hi = droppable;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const f = await fits(mid);
+      if (f === undefined) return built(mid);
+      if (f) hi = mid;
+      else lo = mid + 1;
     }
+    return built(lo);
   }
 
   private async storeImages(inputs: ChatImageInput[]): Promise<Attachment[]> {
