@@ -8,6 +8,10 @@
  * `torch._utils._rebuild_parameter`, the `torch.*Storage` classes, `torch.<dtype>`), and interprets
  * `REDUCE` of those few callables itself. Any other global, or any other opcode, fails with
  * `CHECKPOINT_UNSAFE` naming it and the file.
+ *
+ * Its work is bounded too: at most {@link MAX_PICKLE_OPS} opcodes (a 7B shard's state dict needs
+ * some 20,000), so a small compressed `data.pkl` of millions of MARK or EMPTY_LIST opcodes (a
+ * "pickle bomb": 250 kB that would allocate gigabytes and abort the process) is refused early.
  */
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { CheckpointDType } from './types.ts';
@@ -90,6 +94,9 @@ const OPCODE_NAMES: Record<number, string> = {
   0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX', 0x93: 'STACK_GLOBAL', 0x94: 'MEMOIZE', 0x95: 'FRAME',
   0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
 };
+
+/** Most opcodes one `data.pkl` may run (~25 per tensor: 80,000 tensors' worth; about 100 MB of values at worst). */
+export const MAX_PICKLE_OPS = 2_000_000;
 
 function toInt(v: unknown): number | undefined {
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
@@ -225,7 +232,10 @@ export function restrictedUnpickle(data: Uint8Array, file: string): unknown {
   };
 
   need(1);
-  for (;;) {
+  for (let ops = 1; ; ops++) {
+    if (ops > MAX_PICKLE_OPS) {
+      throw unsafe(`data.pkl runs more than ${MAX_PICKLE_OPS.toLocaleString('en')} operations, far more than a state dict needs (it may be built to exhaust memory)`, { limit: MAX_PICKLE_OPS });
+    }
     const opPos = pos;
     const op = u8();
     switch (op) {
@@ -294,7 +304,7 @@ export function restrictedUnpickle(data: Uint8Array, file: string): unknown {
         const items = popMark();
         const l = top();
         if (!Array.isArray(l)) throw invalid('APPENDS to something that is not a list');
-        l.push(...items);
+        for (const item of items) l.push(item); // not push(...items): too many arguments overflow the stack
         break;
       }
       case 0x7d: stack.push(new PickleDict()); break; // EMPTY_DICT
