@@ -15,7 +15,7 @@ import { writeFileAtomic } from './files.ts';
 import type { ExportSummary } from './markdown.ts';
 import { imagesOf, loadImages, loadThreads, selectedIds } from './source.ts';
 import type { ConversationSelection, ExportContext, ImageData, ThreadExport } from './source.ts';
-import { escapeHtml, oneLine, textToHtml } from './text.ts';
+import { escapeHtml, oneLine, splitUnsafe, textToHtml } from './text.ts';
 
 /** Image types browsers show; others (TIFF, HEIC) are converted to JPEG for embedding. */
 const WEB_MIMES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif']);
@@ -103,7 +103,8 @@ export function renderHtml(threads: readonly ThreadExport[], images: ReadonlyMap
     '<meta name="referrer" content="no-referrer">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     '<meta name="generator" content="Owlery">',
-    `<title>${textToHtml(oneLine(pageTitle))}</title>`,
+    // <title> is plain text (RCDATA): tags there would show literally in the tab, so no <span> for controls.
+    `<title>${splitUnsafe(oneLine(pageTitle)).map((p) => escapeHtml(p.kind === 'text' ? p.text : `[${p.label}]`)).join('')}</title>`,
     `<style>${STYLE}</style>`,
     '</head>',
     '<body>',
