@@ -25,6 +25,11 @@ export interface DecoderGraphOptions {
   linear?: LinearFormat;
   /** The output projection. */
   lmHead?: LinearFormat;
+  /**
+   * Benchmarks only: k/v use branch 0 for every token and branch 1 is left out (wrong for image
+   * tokens). Measures what the MAM routing costs on text-only steps.
+   */
+  textOnlyKv?: boolean;
 }
 
 /** Graph input/output names of `decoder.onnx`. */
@@ -78,8 +83,13 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
   }
 
   // Shared per step: modality routing, causal mask, RoPE tables.
-  const { isImage, mask, cos, sin } = g.scope('prep', () => {
-    const isImage = g.unsqueeze(g.equal(modality, g.scalarI64(1)), [2]); // [B, T, 1]
+  const { isImage, rowsImage, rowsText, mask, cos, sin } = g.scope('prep', () => {
+    const image = g.equal(modality, g.scalarI64(1)); // [B, T]
+    const isImage = g.unsqueeze(image, [2]); // [B, T, 1]
+    const flat = g.reshape(image, [-1]); // [B·T]
+    // Row indices [N, 1] of each modality in the flattened [B·T] tokens (GatherND/ScatterND indices).
+    const rowsImage = g.transpose(g.node('NonZero', [flat]), [1, 0]);
+    const rowsText = g.transpose(g.node('NonZero', [g.node('Not', [flat])]), [1, 0]);
     const P = g.dim(past[0].k, 2);
     const T = g.dim(x, 1);
     const L = g.add(P, T);
@@ -90,7 +100,7 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     const pos = g.unsqueeze(g.cast(positionIds, DataType.FLOAT), [2]); // [B, T, 1]
     const freqs = g.mul(pos, g.constF32(ropeInvFreq(hd, c.ropeTheta))); // [B, T, hd/2]
     const emb = g.concat([freqs, freqs], -1);
-    return { isImage, mask, cos: g.unsqueeze(g.cos(emb), [1]), sin: g.unsqueeze(g.sin(emb), [1]) }; // [B, 1, T, hd]
+    return { isImage, rowsImage, rowsText, mask, cos: g.unsqueeze(g.cos(emb), [1]), sin: g.unsqueeze(g.sin(emb), [1]) }; // [B, 1, T, hd]
   });
 
   const rope = (t: Value): Value => {
@@ -108,18 +118,35 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     const n = g.rmsNormalize(h, c.rmsNormEps);
     const w0 = checkpointWeight(g, r, `${prefix}.multiway.0.weight`, [H]);
     const w1 = checkpointWeight(g, r, `${prefix}.multiway.1.weight`, [H]);
-    return g.where(isImage, g.mul(n, w1), g.mul(n, w0));
+    // Per-token weight [B, T, H] picked elementwise, then one Mul.
+    return g.mul(n, g.where(isImage, w1, w0));
   };
-  const multiwayLinear = (h: Value, prefix: string, out: number): Value =>
-    g.where(isImage, linearFrom(g, r, h, `${prefix}.multiway.1`, out, H, bias, fmt), linearFrom(g, r, h, `${prefix}.multiway.0`, out, H, bias, fmt));
+  // k/v projections as in the official multiway.py: each branch runs only on its own rows
+  // (GatherND of the rows of that modality → Linear → ScatterND into the output), so a text-only
+  // step runs branch 0 alone (branch 1's MatMul sees zero rows).
+  const multiwayLinears = (h: Value, prefix: string, outs: readonly { name: string; out: number }[]): Value[] => {
+    const flat = g.reshape(h, [-1, H]); // [B·T, H]
+    const rows1 = g.gatherND(flat, rowsImage);
+    const rows0 = g.gatherND(flat, rowsText);
+    return outs.map(({ name, out }) => {
+      if (opts.textOnlyKv) return linearFrom(g, r, h, `${prefix}.${name}.multiway.0`, out, H, bias, fmt);
+      // Declaration order (branch 1, then 0) matches the earlier graphs, so the data file layout is unchanged.
+      const y1 = linearFrom(g, r, rows1, `${prefix}.${name}.multiway.1`, out, H, bias, fmt);
+      const y0 = linearFrom(g, r, rows0, `${prefix}.${name}.multiway.0`, out, H, bias, fmt);
+      const zeros = g.expand(g.scalarF32(0), g.concat([g.shape(flat, 0, 1), g.constI64([out])], 0)); // [B·T, out]
+      const y = g.scatterND(g.scatterND(zeros, rowsText, y0), rowsImage, y1);
+      return g.reshape(y, g.concat([g.shape(h, 0, 2), g.constI64([out])], 0));
+    });
+  };
 
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
     x = g.scope(`layers.${i}`, () => {
       const h = multiwayNorm(x, `${p}.input_layernorm`);
       const q = rope(g.splitHeads(linearFrom(g, r, h, `${p}.self_attn.q_proj`, nh * hd, H, bias, fmt), nh, hd));
-      const k = rope(g.splitHeads(multiwayLinear(h, `${p}.self_attn.k_proj`, kvh * hd), kvh, hd));
-      const v = g.splitHeads(multiwayLinear(h, `${p}.self_attn.v_proj`, kvh * hd), kvh, hd);
+      const [kLin, vLin] = multiwayLinears(h, `${p}.self_attn`, [{ name: 'k_proj', out: kvh * hd }, { name: 'v_proj', out: kvh * hd }]);
+      const k = rope(g.splitHeads(kLin, kvh, hd));
+      const v = g.splitHeads(vLin, kvh, hd);
       const kAll = g.concat([past[i].k, k], 2);
       const vAll = g.concat([past[i].v, v], 2);
       g.output(kAll, DECODER_IO.presentKey(i), DataType.FLOAT, ['batch', kvh, 'total', hd]);
