@@ -226,6 +226,17 @@ describe('First run', () => {
     expect(screen.queryByRole('alert')).toBeNull();
   });
 
+  it('offers the models already installed when none is chosen', async () => {
+    const user = userEvent.setup();
+    const { fake } = await setup(
+      { ...modelHandlers([installedModel({ id: 'mplug-owl2-dddd', name: 'Kept owl' })]), 'models:select': ({ id }) => engineStatus({ state: 'ready', modelId: id }) },
+      FirstRun,
+    );
+    const list = screen.getByRole('list', { name: 'Installed models' });
+    await user.click(within(list).getByRole('button', { name: 'Use this model (Kept owl)' }));
+    expect(fake.callsTo('models:select')).toEqual([{ id: 'mplug-owl2-dddd' }]);
+  });
+
   it('shows the import’s progress', async () => {
     const { fake } = await setup(modelHandlers(), FirstRun);
     fake.emit('models:task', modelTask({ taskId: 't5', label: 'mplug-owl2-llama2-7b', phase: 'hashing-source', done: 500_000_000, total: 1_000_000_000 }));
