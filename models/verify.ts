@@ -30,7 +30,7 @@ import { MS_DOMAIN, linearMatMul } from './onnx/weights.ts';
 import type { WeightReader } from './onnx/weights.ts';
 import { throwIfAborted, writeOnnxModel } from './onnx/writer.ts';
 import type { Owl2Config } from './owl2/config.ts';
-import { DECODER_IO } from './owl2/decoder-graph.ts';
+import { DECODER_IO, DecoderKvCache } from './owl2/decoder-graph.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX } from './owl2/vision-graph.ts';
 import type { Quantization, VerificationAgreement, VerificationReport } from './package/manifest.ts';
 import { linearFormat } from './quant/plan.ts';
@@ -72,9 +72,7 @@ export interface GraphPaths {
 
 /** Greedy probe run over one set of graphs, step by step. */
 class ProbeRunner {
-  private pastK: Float32Array[] = [];
-  private pastV: Float32Array[] = [];
-  private length = 0;
+  private kv: DecoderKvCache | undefined;
 
   private constructor(
     private readonly cfg: Owl2Config,
@@ -123,24 +121,24 @@ class ProbeRunner {
   private async decode(embeds: Float32Array, modality: BigInt64Array): Promise<Float32Array> {
     const c = this.cfg.llm;
     const T = modality.length;
-    const P = this.length;
+    const kv = (this.kv ??= new DecoderKvCache(c.numLayers, c.numKvHeads, c.headDim, { maxCapacity: c.maxPositions }));
+    const P = kv.length;
     const feeds: Record<string, ort.Tensor> = {
       [DECODER_IO.inputsEmbeds]: new ort.Tensor('float32', embeds, [1, T, c.hiddenSize]),
       [DECODER_IO.modality]: new ort.Tensor('int64', modality, [1, T]),
       [DECODER_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(P + i)), [1, T]),
     };
     const fetches: string[] = [DECODER_IO.logits];
-    for (let i = 0; i < c.numLayers; i++) {
-      feeds[DECODER_IO.pastKey(i)] = new ort.Tensor('float32', this.pastK[i] ?? new Float32Array(0), [1, c.numKvHeads, P, c.headDim]);
-      feeds[DECODER_IO.pastValue(i)] = new ort.Tensor('float32', this.pastV[i] ?? new Float32Array(0), [1, c.numKvHeads, P, c.headDim]);
-      fetches.push(DECODER_IO.presentKey(i), DECODER_IO.presentValue(i));
+    for (const f of kv.feeds()) {
+      feeds[f.name] = f.type === 'int64' ? new ort.Tensor('int64', f.data as BigInt64Array, f.dims) : new ort.Tensor('float32', f.data as Float32Array, f.dims);
     }
+    fetches.push(...kv.fetches());
     const out = await this.decoder.run(feeds, fetches);
-    for (let i = 0; i < c.numLayers; i++) {
-      this.pastK[i] = out[DECODER_IO.presentKey(i)].data as Float32Array;
-      this.pastV[i] = out[DECODER_IO.presentValue(i)].data as Float32Array;
-    }
-    this.length = P + T;
+    kv.append(
+      Array.from({ length: c.numLayers }, (_, i) => out[DECODER_IO.newKey(i)].data as Float32Array),
+      Array.from({ length: c.numLayers }, (_, i) => out[DECODER_IO.newValue(i)].data as Float32Array),
+      T,
+    );
     const logits = out[DECODER_IO.logits].data as Float32Array;
     if (logits.length !== c.vocabSize) throw new OwleryError('PACKAGE_INVALID', `verification: decoder.onnx gave ${logits.length} logits, expected ${c.vocabSize}`);
     return logits;
@@ -168,9 +166,7 @@ class ProbeRunner {
         pos++;
       }
     }
-    this.pastK = [];
-    this.pastV = [];
-    this.length = 0;
+    this.kv?.truncate(0);
     return this.decode(embeds, modality);
   }
 

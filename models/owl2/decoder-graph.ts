@@ -13,7 +13,7 @@
  */
 import { GraphBuilder } from '../onnx/graph.ts';
 import type { Value } from '../onnx/graph.ts';
-import { DataType } from '../onnx/proto.ts';
+import { DataType, attr } from '../onnx/proto.ts';
 import { checkpointWeight, linearFrom, linearMatMul } from '../onnx/weights.ts';
 import type { WeightReader } from '../onnx/weights.ts';
 import type { LinearFormat } from '../quant/plan.ts';
@@ -37,11 +37,17 @@ export const DECODER_IO = {
   inputsEmbeds: 'inputs_embeds',
   modality: 'modality',
   positionIds: 'position_ids',
+  /** Pre-transposed past keys [B, kvHeads, headDim, C] (C = capacity ≥ past length). */
   pastKey: (i: number): string => `past_key.${i}`,
+  /** Past values [B, kvHeads, C, headDim]. */
   pastValue: (i: number): string => `past_value.${i}`,
+  /** int64 [1]: P, the number of valid past positions (columns/rows ≥ P are ignored). */
+  pastLength: 'past_length',
   logits: 'logits',
-  presentKey: (i: number): string => `present_key.${i}`,
-  presentValue: (i: number): string => `present_value.${i}`,
+  /** The new tokens' post-RoPE keys [B, kvHeads, T, headDim]. */
+  newKey: (i: number): string => `new_key.${i}`,
+  /** The new tokens' values [B, kvHeads, T, headDim]. */
+  newValue: (i: number): string => `new_value.${i}`,
   hidden: (i: number): string => `hidden.${i}`,
   finalNorm: 'final_norm',
 } as const;
@@ -77,30 +83,37 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
   const past: { k: Value; v: Value }[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     past.push({
-      k: g.input(DECODER_IO.pastKey(i), DataType.FLOAT, ['batch', kvh, 'past', hd]),
-      v: g.input(DECODER_IO.pastValue(i), DataType.FLOAT, ['batch', kvh, 'past', hd]),
+      k: g.input(DECODER_IO.pastKey(i), DataType.FLOAT, ['batch', kvh, hd, 'capacity']),
+      v: g.input(DECODER_IO.pastValue(i), DataType.FLOAT, ['batch', kvh, 'capacity', hd]),
     });
   }
+  const pastLength = g.input(DECODER_IO.pastLength, DataType.INT64, [1]);
 
-  // Shared per step: modality routing, causal mask, RoPE tables.
-  const { isImage, rowsImage, rowsText, mask, cos, sin } = g.scope('prep', () => {
+  // Shared per step: modality routing, masks, RoPE tables.
+  const { isImage, rowsImage, rowsText, pastMask, newMask, splitSizes, cos, sin } = g.scope('prep', () => {
     const image = g.equal(modality, g.scalarI64(1)); // [B, T]
     const isImage = g.unsqueeze(image, [2]); // [B, T, 1]
     const flat = g.reshape(image, [-1]); // [B·T]
     // Row indices [N, 1] of each modality in the flattened [B·T] tokens (GatherND/ScatterND indices).
     const rowsImage = g.transpose(g.node('NonZero', [flat]), [1, 0]);
     const rowsText = g.transpose(g.node('NonZero', [g.node('Not', [flat])]), [1, 0]);
-    const P = g.dim(past[0].k, 2);
+    const C = g.dim(past[0].k, 3);
     const T = g.dim(x, 1);
-    const L = g.add(P, T);
+    const zero = g.scalarI64(0);
     const one = g.scalarI64(1);
-    const keyIdx = g.unsqueeze(g.range(g.scalarI64(0), L, one), [0]); // [1, L]
-    const queryIdx = g.unsqueeze(g.range(P, L, one), [1]); // [T, 1]: absolute index P + t
-    const mask = g.lessOrEqual(keyIdx, queryIdx); // [T, L]: key j visible to query P + t iff j <= P + t
+    // Past column j is valid iff j < P (the rest of the capacity is garbage); every valid past key
+    // precedes every new query.
+    const pastMask = g.node('Less', [g.range(zero, C, one), pastLength]); // [C]
+    const t = g.range(zero, T, one);
+    // New key t' visible to new query t iff t' <= t; rows of the grouped query layout (below) are
+    // (repeat, t) pairs, hence the Tile.
+    const causal = g.lessOrEqual(g.unsqueeze(t, [0]), g.unsqueeze(t, [1])); // [T, T]
+    const newMask = rep === 1 ? causal : g.node('Tile', [causal, g.constI64([rep, 1])]); // [rep·T, T]
+    const splitSizes = g.concat([g.unsqueeze(C, [0]), g.unsqueeze(T, [0])], 0);
     const pos = g.unsqueeze(g.cast(positionIds, DataType.FLOAT), [2]); // [B, T, 1]
     const freqs = g.mul(pos, g.constF32(ropeInvFreq(hd, c.ropeTheta))); // [B, T, hd/2]
     const emb = g.concat([freqs, freqs], -1);
-    return { isImage, rowsImage, rowsText, mask, cos: g.unsqueeze(g.cos(emb), [1]), sin: g.unsqueeze(g.sin(emb), [1]) }; // [B, 1, T, hd]
+    return { isImage, rowsImage, rowsText, pastMask, newMask, splitSizes, cos: g.unsqueeze(g.cos(emb), [1]), sin: g.unsqueeze(g.sin(emb), [1]) }; // [B, 1, T, hd]
   });
 
   const rope = (t: Value): Value => {
@@ -108,11 +121,22 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     const rotated = g.concat([g.neg(x2), x1], -1); // rotate_half
     return g.add(g.mul(t, cos), g.mul(rotated, sin));
   };
-  const repeatKv = (t: Value): Value => {
-    if (rep === 1) return t;
-    // [B, kvh, L, hd] → [B, kvh, rep, L, hd] → [B, nh, L, hd] (each kv head serves `rep` consecutive heads)
-    const shape = g.concat([g.shape(t, 0, 2), g.constI64([rep]), g.shape(t, 2, 4)], 0);
-    return g.reshape(g.expand(g.unsqueeze(t, [2]), shape), [0, nh, -1, hd]);
+  const MIN_F32 = g.scalarF32(-3.4028234663852886e38);
+  /**
+   * Attention of the new queries over the past (pre-transposed K [B, kvh, hd, C], V [B, kvh, C, hd],
+   * columns ≥ P masked) and over the new keys (causal), one softmax over both score blocks, then
+   * `probs_past·V_past + probs_new·V_new`: K and V are never concatenated or copied. GQA without
+   * repeating K/V: the `rep` query heads of one kv head are stacked as rows ([B, kvh, rep·T, hd]).
+   */
+  const attention = (q: Value, kNew: Value, vNew: Value, pastK: Value, pastV: Value): Value => {
+    const qg = rep === 1 ? q : g.reshape(q, [0, kvh, -1, hd]);
+    const scale = g.scalarF32(Math.sqrt(hd));
+    const sPast = g.where(pastMask, g.div(g.matmul(qg, pastK), scale), MIN_F32); // [B, kvh, rep·T, C]
+    const sNew = g.where(newMask, g.div(g.matmul(qg, g.transpose(kNew, [0, 1, 3, 2])), scale), MIN_F32); // [B, kvh, rep·T, T]
+    const probs = g.softmax(g.concat([sPast, sNew], -1), -1);
+    const [pPast, pNew] = g.nodeN('Split', [probs, splitSizes], 2, { axis: attr.int(-1) });
+    const ctx = g.add(g.matmul(pPast, pastV), g.matmul(pNew, vNew)); // [B, kvh, rep·T, hd]
+    return rep === 1 ? ctx : g.reshape(ctx, [0, nh, -1, hd]);
   };
   const multiwayNorm = (h: Value, prefix: string): Value => {
     const n = g.rmsNormalize(h, c.rmsNormEps);
@@ -147,11 +171,9 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
       const [kLin, vLin] = multiwayLinears(h, `${p}.self_attn`, [{ name: 'k_proj', out: kvh * hd }, { name: 'v_proj', out: kvh * hd }]);
       const k = rope(g.splitHeads(kLin, kvh, hd));
       const v = g.splitHeads(vLin, kvh, hd);
-      const kAll = g.concat([past[i].k, k], 2);
-      const vAll = g.concat([past[i].v, v], 2);
-      g.output(kAll, DECODER_IO.presentKey(i), DataType.FLOAT, ['batch', kvh, 'total', hd]);
-      g.output(vAll, DECODER_IO.presentValue(i), DataType.FLOAT, ['batch', kvh, 'total', hd]);
-      const ctx = g.attention(q, repeatKv(kAll), repeatKv(vAll), { divisor: Math.sqrt(hd), mask });
+      g.output(k, DECODER_IO.newKey(i), DataType.FLOAT, ['batch', kvh, 'seq', hd]);
+      g.output(v, DECODER_IO.newValue(i), DataType.FLOAT, ['batch', kvh, 'seq', hd]);
+      const ctx = attention(q, DECODER_IO.newKey(i), DECODER_IO.newValue(i), past[i].k, past[i].v);
       const attnOut = linearFrom(g, r, g.mergeHeads(ctx, nh, hd), `${p}.self_attn.o_proj`, H, nh * hd, bias, fmt);
       const x1 = g.add(x, attnOut);
       const m = multiwayNorm(x1, `${p}.post_attention_layernorm`);
@@ -171,4 +193,131 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     g.output(linearMatMul(g, r, last, headKey, c.vocabSize, H, opts.lmHead, 'lm_head.weight'), DECODER_IO.logits, DataType.FLOAT, ['batch', c.vocabSize]);
   });
   return g;
+}
+
+/** A decoder input as plain data (the callers wrap it in their runtime's tensor type). */
+export interface DecoderFeed {
+  name: string;
+  type: 'float32' | 'int64';
+  data: Float32Array | BigInt64Array;
+  dims: number[];
+}
+
+/**
+ * The KV cache in the layout `decoder.onnx` reads (docs/engine-contract.md), owned by the caller:
+ * per layer a pre-transposed key buffer [B, kvHeads, headDim, C] and a value buffer
+ * [B, kvHeads, C, headDim] with capacity C ≥ `length`, passed to the graph as zero-copy inputs.
+ * The graph returns only the new tokens' K/V, which `append` writes into place; the capacity grows
+ * geometrically (`initialCapacity`, doubling, at most `maxCapacity` unless more is needed), so a
+ * step copies only its own rows. Keeping a prefix is `truncate(n)`: no copy.
+ */
+export class DecoderKvCache {
+  /** Valid positions. */
+  length = 0;
+  /** Positions the buffers hold. */
+  capacity = 0;
+  keys: Float32Array[];
+  values: Float32Array[];
+
+  constructor(
+    readonly layers: number,
+    readonly kvHeads: number,
+    readonly headDim: number,
+    readonly opts: { batch?: number; initialCapacity?: number; maxCapacity?: number } = {},
+  ) {
+    this.keys = Array.from({ length: layers }, () => new Float32Array(0));
+    this.values = Array.from({ length: layers }, () => new Float32Array(0));
+  }
+
+  get batch(): number {
+    return this.opts.batch ?? 1;
+  }
+
+  /** Keeps the first `length` positions (prefix reuse); the buffers stay. */
+  truncate(length: number): void {
+    if (length < 0 || length > this.length) throw new RangeError(`kv cache: cannot keep ${length} of ${this.length} positions`);
+    this.length = length;
+  }
+
+  /** Makes room for `needed` positions, growing geometrically and keeping the valid ones. */
+  reserve(needed: number): void {
+    if (needed <= this.capacity) return;
+    const max = this.opts.maxCapacity ?? Number.POSITIVE_INFINITY;
+    let cap = Math.max(this.capacity, this.opts.initialCapacity ?? 256);
+    while (cap < needed) cap *= 2;
+    cap = Math.max(needed, Math.min(cap, max));
+    const heads = this.batch * this.kvHeads;
+    const hd = this.headDim;
+    const P = this.length;
+    const old = this.capacity;
+    for (let l = 0; l < this.layers; l++) {
+      const k = new Float32Array(heads * hd * cap);
+      const v = new Float32Array(heads * cap * hd);
+      if (P > 0) {
+        const ok = this.keys[l];
+        const ov = this.values[l];
+        for (let h = 0; h < heads; h++) {
+          for (let d = 0; d < hd; d++) {
+            const from = (h * hd + d) * old;
+            k.set(ok.subarray(from, from + P), (h * hd + d) * cap);
+          }
+          v.set(ov.subarray(h * old * hd, (h * old + P) * hd), h * cap * hd);
+        }
+      }
+      this.keys[l] = k;
+      this.values[l] = v;
+    }
+    this.capacity = cap;
+  }
+
+  /**
+   * The past inputs of a decoder run: every layer's buffers (zero-copy) and `past_length`. An empty
+   * cache is passed with capacity 0, so a first prefill does no work against unused columns.
+   */
+  feeds(): DecoderFeed[] {
+    const B = this.batch;
+    const C = this.length === 0 ? 0 : this.capacity;
+    const out: DecoderFeed[] = [];
+    for (let l = 0; l < this.layers; l++) {
+      const k = C ? this.keys[l] : new Float32Array(0);
+      const v = C ? this.values[l] : new Float32Array(0);
+      out.push({ name: DECODER_IO.pastKey(l), type: 'float32', data: k, dims: [B, this.kvHeads, this.headDim, C] });
+      out.push({ name: DECODER_IO.pastValue(l), type: 'float32', data: v, dims: [B, this.kvHeads, C, this.headDim] });
+    }
+    out.push({ name: DECODER_IO.pastLength, type: 'int64', data: BigInt64Array.of(BigInt(this.length)), dims: [1] });
+    return out;
+  }
+
+  /** Names of the outputs `append` needs. */
+  fetches(): string[] {
+    const out: string[] = [];
+    for (let l = 0; l < this.layers; l++) out.push(DECODER_IO.newKey(l), DECODER_IO.newValue(l));
+    return out;
+  }
+
+  /** Writes `T` new positions (per layer K and V [B, kvHeads, T, headDim]) after the valid ones. */
+  append(newKeys: readonly Float32Array[], newValues: readonly Float32Array[], T: number): void {
+    const P = this.length;
+    this.reserve(P + T);
+    const heads = this.batch * this.kvHeads;
+    const hd = this.headDim;
+    const C = this.capacity;
+    for (let l = 0; l < this.layers; l++) {
+      const nk = newKeys[l];
+      const nv = newValues[l];
+      if (nk.length !== heads * T * hd || nv.length !== heads * T * hd) throw new RangeError(`kv cache: layer ${l} got ${nk.length} values for ${T} positions`);
+      const k = this.keys[l];
+      const v = this.values[l];
+      for (let h = 0; h < heads; h++) {
+        const src = h * T * hd;
+        // K transposed: row d of head h holds positions along C.
+        for (let d = 0; d < hd; d++) {
+          const dst = (h * hd + d) * C + P;
+          for (let t = 0; t < T; t++) k[dst + t] = nk[src + t * hd + d];
+        }
+        v.set(nv.subarray(src, src + T * hd), (h * C + P) * hd);
+      }
+    }
+    this.length = P + T;
+  }
 }

@@ -23,6 +23,7 @@ import type {
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import type { PackageManifest } from '../../models/package/manifest.ts';
 import { readPackage } from '../../models/package/read.ts';
+import { DECODER_IO, DecoderKvCache } from '../../models/owl2/decoder-graph.ts';
 import { LlamaTokenizer, IMAGE_TOKEN_INDEX } from './tokenizer/llama-tokenizer.ts';
 import { decodeImage } from './image/decode.ts';
 import { parsePreprocessorConfig, preprocessImage, type PreprocessorConfig } from './image/preprocess.ts';
@@ -240,28 +241,32 @@ export class Owl2Engine {
     return { embeds, modality, length };
   }
 
-  /** One decoder run over `length` new positions after `past`; returns last-position logits and the new cache. */
-  async decode(embeds: Float32Array, modality: BigInt64Array, past: KvCache): Promise<{ logits: Float32Array; cache: KvCache }> {
-    const { hiddenSize: H, numLayers, numKvHeads, headDim } = this.config.llm;
+  /**
+   * One decoder run over `length` new positions after the cache's valid ones. The cache's buffers
+   * go in as zero-copy inputs; only the new positions' K/V come back, and are written into the
+   * cache in place (it grows when full). Returns the last-position logits and the same cache.
+   */
+  async decode(embeds: Float32Array, modality: BigInt64Array, cache: KvCache): Promise<{ logits: Float32Array; cache: KvCache }> {
+    const { hiddenSize: H, numLayers } = this.config.llm;
     const T = modality.length;
+    const P = cache.length;
     const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', embeds, [1, T, H]),
-      modality: new ort.Tensor('int64', modality, [1, T]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(past.length + i)), [1, T]),
+      [DECODER_IO.inputsEmbeds]: new ort.Tensor('float32', embeds, [1, T, H]),
+      [DECODER_IO.modality]: new ort.Tensor('int64', modality, [1, T]),
+      [DECODER_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(P + i)), [1, T]),
     };
-    const fetches = ['logits'];
-    for (let i = 0; i < numLayers; i++) {
-      feeds[`past_key.${i}`] = new ort.Tensor('float32', past.keys[i], [1, numKvHeads, past.length, headDim]);
-      feeds[`past_value.${i}`] = new ort.Tensor('float32', past.values[i], [1, numKvHeads, past.length, headDim]);
-      fetches.push(`present_key.${i}`, `present_value.${i}`);
+    for (const f of cache.feeds()) {
+      feeds[f.name] = f.type === 'int64' ? new ort.Tensor('int64', f.data as BigInt64Array, f.dims) : new ort.Tensor('float32', f.data as Float32Array, f.dims);
     }
-    const out = await this.sessions.decoder.run(feeds, fetches);
-    const cache: KvCache = { length: past.length + T, keys: [], values: [] };
+    const out = await this.sessions.decoder.run(feeds, [DECODER_IO.logits, ...cache.fetches()]);
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
     for (let i = 0; i < numLayers; i++) {
-      cache.keys.push(out[`present_key.${i}`].data as Float32Array);
-      cache.values.push(out[`present_value.${i}`].data as Float32Array);
+      keys.push(out[DECODER_IO.newKey(i)].data as Float32Array);
+      values.push(out[DECODER_IO.newValue(i)].data as Float32Array);
     }
-    return { logits: out.logits.data as Float32Array, cache };
+    cache.append(keys, values, T);
+    return { logits: out[DECODER_IO.logits].data as Float32Array, cache };
   }
 
   /** One key per position of the merged sequence: `t<id>` for text, `i<image key>#<row>` for image rows. */
@@ -279,8 +284,8 @@ export class Owl2Engine {
 
   /** An empty KV cache for this model. */
   emptyCache(): KvCache {
-    const n = this.config.llm.numLayers;
-    return { length: 0, keys: Array.from({ length: n }, () => new Float32Array(0)), values: Array.from({ length: n }, () => new Float32Array(0)) };
+    const { numLayers, numKvHeads, headDim, maxPositions } = this.config.llm;
+    return new DecoderKvCache(numLayers, numKvHeads, headDim, { maxCapacity: maxPositions });
   }
 
   /**
@@ -328,11 +333,10 @@ export class Owl2Engine {
     const reused = previous && this.options.prefixReuse !== false ? Math.min(commonPrefix(previous.keys, keys), promptLength - 1) : 0;
     const inputs = await this.buildInputs(promptIds, imageEmbeds);
     const H = this.config.llm.hiddenSize;
-    let { logits, cache } = await this.decode(
-      inputs.embeds.subarray(reused * H),
-      inputs.modality.subarray(reused),
-      reused > 0 ? sliceCache(previous!.cache, reused, this.config.llm.numKvHeads, this.config.llm.headDim) : this.emptyCache(),
-    );
+    // The previous cache's buffers are kept either way: a reused prefix is only a shorter valid length.
+    const past = previous?.cache ?? this.emptyCache();
+    past.truncate(reused);
+    let { logits, cache } = await this.decode(inputs.embeds.subarray(reused * H), inputs.modality.subarray(reused), past);
     const prefillMs = now() - tPrefill;
 
     onEvent({ type: 'phase', phase: 'generate' });
@@ -417,31 +421,14 @@ export class Owl2Engine {
   }
 }
 
-/** Keys and values of every layer, [1, kvHeads, length, headDim] each, post-RoPE. */
-export interface KvCache {
-  length: number;
-  keys: Float32Array[];
-  values: Float32Array[];
-}
+/** The engine's KV cache: per layer, pre-transposed keys and values with spare capacity (models/owl2/decoder-graph.ts). */
+export type KvCache = DecoderKvCache;
 
 function commonPrefix(a: readonly string[], b: readonly string[]): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
   while (i < n && a[i] === b[i]) i++;
   return i;
-}
-
-/** The first `length` positions of a cache laid out [1, kvHeads, P, headDim]. */
-function sliceCache(cache: KvCache, length: number, kvHeads: number, headDim: number): KvCache {
-  const cut = (t: Float32Array) => {
-    const out = new Float32Array(kvHeads * length * headDim);
-    for (let h = 0; h < kvHeads; h++) {
-      const from = h * cache.length * headDim;
-      out.set(t.subarray(from, from + length * headDim), h * length * headDim);
-    }
-    return out;
-  };
-  return { length, keys: cache.keys.map(cut), values: cache.values.map(cut) };
 }
 
 function concatFloat32(parts: Float32Array[]): Float32Array {

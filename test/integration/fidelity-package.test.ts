@@ -81,6 +81,7 @@ describe('convertCheckpoint', () => {
     for (const f of manifest.files) expect((await stat(join(pristine, f.path))).size).toBe(f.size);
     expect(manifest.graphs.decoder.inputs.map((i) => i.name)).toEqual([
       'inputs_embeds', 'modality', 'position_ids', 'past_key.0', 'past_value.0', 'past_key.1', 'past_value.1', 'past_key.2', 'past_value.2',
+      'past_length',
     ]);
     expect(manifest.graphs.decoder.outputs.map((o) => o.name)).toContain('logits');
     expect(manifest.graphs.vision.outputs.map((o) => o.name).sort()).toEqual(['image_embeds', 'vision_hidden']);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritableTensor } from '../../models/checkpoint/write-common.ts';
 import { writeSafetensorsCheckpoint } from '../../models/checkpoint/write-safetensors.ts';
 import { convertCheckpoint, expectedCheckpointTensors } from '../../models/convert.ts';
-import { DECODER_IO } from '../../models/owl2/decoder-graph.ts';
+import { DECODER_IO, DecoderKvCache } from '../../models/owl2/decoder-graph.ts';
 import { parseOwl2Config } from '../../models/owl2/config.ts';
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import { readPackage } from '../../models/package/index.ts';
@@ -116,32 +116,27 @@ function pixels(seed: number): Float32Array {
   return Float32Array.from({ length: 3 * S * S }, () => rnd());
 }
 
-function emptyPast(batch: number): Record<string, ort.Tensor> {
-  const f: Record<string, ort.Tensor> = {};
-  for (let i = 0; i < cfg.llm.numLayers; i++) {
-    f[DECODER_IO.pastKey(i)] = new ort.Tensor('float32', new Float32Array(0), [batch, cfg.llm.numKvHeads, 0, cfg.llm.headDim]);
-    f[DECODER_IO.pastValue(i)] = new ort.Tensor('float32', new Float32Array(0), [batch, cfg.llm.numKvHeads, 0, cfg.llm.headDim]);
-  }
-  return f;
+/** A caller-owned KV cache; small initial capacity so the chunked tests also grow it. */
+function emptyPast(batch: number): DecoderKvCache {
+  return new DecoderKvCache(cfg.llm.numLayers, cfg.llm.numKvHeads, cfg.llm.headDim, { batch, initialCapacity: 4 });
 }
 
-function presentAsPast(out: ort.InferenceSession.ReturnType): Record<string, ort.Tensor> {
-  const f: Record<string, ort.Tensor> = {};
-  for (let i = 0; i < cfg.llm.numLayers; i++) {
-    f[DECODER_IO.pastKey(i)] = out[DECODER_IO.presentKey(i)];
-    f[DECODER_IO.pastValue(i)] = out[DECODER_IO.presentValue(i)];
-  }
-  return f;
-}
-
-async function runDecoder(embeds: Float32Array, modality: number[], positions: number[], batch: number, past: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+/** Runs the decoder after `past` and appends the new K/V to it. */
+async function runDecoder(embeds: Float32Array, modality: number[], positions: number[], batch: number, past: DecoderKvCache): Promise<ort.InferenceSession.ReturnType> {
   const T = modality.length / batch;
-  return decoder.run({
+  const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: new ort.Tensor('float32', embeds, [batch, T, cfg.llm.hiddenSize]),
     modality: i64(modality, [batch, T]),
     position_ids: i64(positions, [batch, T]),
-    ...past,
-  });
+  };
+  for (const x of past.feeds()) feeds[x.name] = x.type === 'int64' ? new ort.Tensor('int64', x.data as BigInt64Array, x.dims) : new ort.Tensor('float32', x.data as Float32Array, x.dims);
+  const out = await decoder.run(feeds);
+  past.append(
+    Array.from({ length: cfg.llm.numLayers }, (_, i) => out[DECODER_IO.newKey(i)].data as Float32Array),
+    Array.from({ length: cfg.llm.numLayers }, (_, i) => out[DECODER_IO.newValue(i)].data as Float32Array),
+    T,
+  );
+  return out;
 }
 
 const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i);
@@ -175,18 +170,17 @@ describe('GQA + attention bias + tied embeddings, against the float64 reference'
     for (let i = 0; i < cfg.llm.numLayers; i++) expect(maxAbs(out[DECODER_IO.hidden(i)].data as Float32Array, want.hidden[i])).toBeLessThan(2e-4);
     expect(maxAbs(out[DECODER_IO.finalNorm].data as Float32Array, want.finalNorm)).toBeLessThan(2e-4);
     expect(maxAbs(out.logits.data as Float32Array, want.lastLogits)).toBeLessThan(2e-4);
-    expect(out[DECODER_IO.presentKey(0)].dims).toEqual([1, cfg.llm.numKvHeads, T, cfg.llm.headDim]);
+    expect(out[DECODER_IO.newKey(0)].dims).toEqual([1, cfg.llm.numKvHeads, T, cfg.llm.headDim]);
   });
 
   it('chunked prefill through the KV cache (P > 0, T > 1) gives the same logits', async () => {
     const T = inputs.modality.length;
     const H = cfg.llm.hiddenSize;
     const want = ref.forward(inputs.embeds, inputs.modality).lastLogits;
-    let past = emptyPast(1);
+    const past = emptyPast(1);
     let out: ort.InferenceSession.ReturnType | undefined;
     for (const [a, b] of [[0, 5], [5, 13], [13, 14], [14, T]]) {
       out = await runDecoder(Float32Array.from(inputs.embeds.subarray(a * H, b * H)), [...inputs.modality.subarray(a, b)], range(a, b), 1, past);
-      past = presentAsPast(out);
     }
     expect(maxAbs(out!.logits.data as Float32Array, want)).toBeLessThan(2e-4);
   });
@@ -211,13 +205,14 @@ describe('GQA + attention bias + tied embeddings, against the float64 reference'
     const steps = 8;
     const T = inputs.modality.length;
     const want = ref.greedy(ids, images, steps);
-    let out = await runDecoder(Float32Array.from(inputs.embeds), [...inputs.modality], range(0, T), 1, emptyPast(1));
+    const past = emptyPast(1);
+    let out = await runDecoder(Float32Array.from(inputs.embeds), [...inputs.modality], range(0, T), 1, past);
     const got: number[] = [];
     for (let s = 0; s < steps; s++) {
       const id = argmax(out.logits.data as Float32Array);
       got.push(id);
       const e = (await embed.run({ input_ids: i64([id], [1, 1]) })).inputs_embeds.data as Float32Array;
-      out = await runDecoder(e, [0], [T + s], 1, presentAsPast(out));
+      out = await runDecoder(e, [0], [T + s], 1, past);
     }
     expect(got).toEqual(want);
   });

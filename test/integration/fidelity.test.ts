@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../models/checkpoint/index.ts';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { parseNpy } from '../../models/npy.ts';
-import { DECODER_IO, ropeInvFreq } from '../../models/owl2/decoder-graph.ts';
+import { DECODER_IO, DecoderKvCache, ropeInvFreq } from '../../models/owl2/decoder-graph.ts';
 import { readPackage } from '../../models/package/index.ts';
 import type { LoadedPackage, PackageManifest } from '../../models/package/index.ts';
 
@@ -117,44 +117,37 @@ class Runner {
     return { embeds, modality };
   }
 
-  emptyPast(): Record<string, ort.Tensor> {
+  emptyPast(): DecoderKvCache {
     const { numLayers, numKvHeads, headDim } = this.cfg.llm;
-    const feeds: Record<string, ort.Tensor> = {};
-    for (let i = 0; i < numLayers; i++) {
-      feeds[DECODER_IO.pastKey(i)] = new ort.Tensor('float32', new Float32Array(0), [1, numKvHeads, 0, headDim]);
-      feeds[DECODER_IO.pastValue(i)] = new ort.Tensor('float32', new Float32Array(0), [1, numKvHeads, 0, headDim]);
-    }
-    return feeds;
+    return new DecoderKvCache(numLayers, numKvHeads, headDim);
   }
 
-  async decode(embeds: Float32Array, modality: number[], P: number, past: Record<string, ort.Tensor>, fetchHidden: boolean): Promise<ort.InferenceSession.ReturnType> {
+  /** Runs the decoder after `past` (P valid positions) and appends the new K/V to it. */
+  async decode(embeds: Float32Array, modality: number[], P: number, past: DecoderKvCache, fetchHidden: boolean): Promise<ort.InferenceSession.ReturnType> {
     const T = modality.length;
     const { numLayers, hiddenSize } = this.cfg.llm;
-    const fetches: string[] = [DECODER_IO.logits];
-    for (let i = 0; i < numLayers; i++) fetches.push(DECODER_IO.presentKey(i), DECODER_IO.presentValue(i));
+    expect(past.length).toBe(P);
+    const fetches: string[] = [DECODER_IO.logits, ...past.fetches()];
     if (fetchHidden) {
       for (let i = 0; i < numLayers; i++) fetches.push(DECODER_IO.hidden(i));
       fetches.push(DECODER_IO.finalNorm);
     }
-    return this.decoder.run({
+    const out = await this.decoder.run({
       inputs_embeds: new ort.Tensor('float32', embeds, [1, T, hiddenSize]),
       modality: i64(modality, [1, T]),
       position_ids: i64(Array.from({ length: T }, (_, j) => P + j), [1, T]),
-      ...past,
+      ...pastFeeds(past),
     }, fetches);
-  }
-
-  presentAsPast(out: ort.InferenceSession.ReturnType): Record<string, ort.Tensor> {
-    const past: Record<string, ort.Tensor> = {};
-    for (let i = 0; i < this.cfg.llm.numLayers; i++) {
-      past[DECODER_IO.pastKey(i)] = out[DECODER_IO.presentKey(i)];
-      past[DECODER_IO.pastValue(i)] = out[DECODER_IO.presentValue(i)];
-    }
-    return past;
+    past.append(
+      Array.from({ length: numLayers }, (_, i) => out[DECODER_IO.newKey(i)].data as Float32Array),
+      Array.from({ length: numLayers }, (_, i) => out[DECODER_IO.newValue(i)].data as Float32Array),
+      T,
+    );
+    return out;
   }
 
   /** `steps` greedy tokens with the KV cache, one token per step (text modality). Returns ids and each step's logits. */
-  async greedy(first: ort.InferenceSession.ReturnType, P0: number, steps: number): Promise<{ ids: number[]; logits: Float32Array[] }> {
+  async greedy(first: ort.InferenceSession.ReturnType, past: DecoderKvCache, P0: number, steps: number): Promise<{ ids: number[]; logits: Float32Array[] }> {
     const ids: number[] = [];
     const logits: Float32Array[] = [];
     let out = first;
@@ -166,10 +159,9 @@ class Runner {
       ids.push(id);
       if (s === steps - 1) break;
       const e = await this.embedIds([id]);
-      const past = this.presentAsPast(out);
       out = await this.decode(e, [0], P, past, false);
-      const k0 = out[DECODER_IO.presentKey(0)];
-      expect(k0.dims[2]).toBe(P + 1);
+      expect(out[DECODER_IO.newKey(0)].dims[2]).toBe(1);
+      expect(past.length).toBe(P + 1);
       P++;
     }
     return { ids, logits };
@@ -260,7 +252,8 @@ describe('decoder.onnx against the official forward and greedy decode', () => {
       expect(modality.length).toBe(c.expanded_seq_len);
       record('F32 inputs_embeds', maxAbs(embeds, await npy(c.inputs_embeds)), TOL.inputsEmbeds);
 
-      const out = await f32.decode(embeds, modality, 0, f32.emptyPast(), true);
+      const past = f32.emptyPast();
+      const out = await f32.decode(embeds, modality, 0, past, true);
       const { numLayers, hiddenSize } = f32.cfg.llm;
       const T = modality.length;
       const hs = await npy(c.hidden_states); // [L + 1, T, H]: embeddings, after each layer, last one after the final norm
@@ -272,7 +265,7 @@ describe('decoder.onnx against the official forward and greedy decode', () => {
       expect(out[DECODER_IO.logits].dims).toEqual([1, f32.cfg.llm.vocabSize]);
       record('F32 last_logits', maxAbs(out[DECODER_IO.logits].data as Float32Array, await npy(c.last_logits)), TOL.logits);
 
-      const { ids, logits } = await f32.greedy(out, T, c.greedy.ids.length);
+      const { ids, logits } = await f32.greedy(out, past, T, c.greedy.ids.length);
       expect(ids).toEqual(c.greedy.ids);
       if (c.greedy.step_logits) {
         const steps = await npy(c.greedy.step_logits);
@@ -283,10 +276,18 @@ describe('decoder.onnx against the official forward and greedy decode', () => {
 
     it(`${key}: F16 weights (pytorch_model.bin): last logits and greedy ids`, async () => {
       const { embeds, modality } = await prepare(f16);
-      const out = await f16.decode(embeds, modality, 0, f16.emptyPast(), false);
+      const past = f16.emptyPast();
+      const out = await f16.decode(embeds, modality, 0, past, false);
       record('F16 last_logits.f16_weights', maxAbs(out[DECODER_IO.logits].data as Float32Array, await npy(c.f16_weights.last_logits)), TOL.f16Logits);
-      const { ids } = await f16.greedy(out, modality.length, c.f16_weights.greedy_ids.length);
+      const { ids } = await f16.greedy(out, past, modality.length, c.f16_weights.greedy_ids.length);
       expect(ids).toEqual(c.f16_weights.greedy_ids);
     });
   }
 });
+
+/** The decoder's past inputs for `past` (zero-copy views of its buffers). */
+function pastFeeds(past: DecoderKvCache): Record<string, ort.Tensor> {
+  const f: Record<string, ort.Tensor> = {};
+  for (const x of past.feeds()) f[x.name] = x.type === 'int64' ? new ort.Tensor('int64', x.data as BigInt64Array, x.dims) : new ort.Tensor('float32', x.data as Float32Array, x.dims);
+  return f;
+}
