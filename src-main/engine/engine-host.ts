@@ -9,8 +9,13 @@
  * If the process dies (crash, out of memory, killed), every pending request fails with
  * ENGINE_CRASHED, listeners are told, and the next request starts a fresh process and reloads
  * the last model.
+ *
+ * How the process is started is pluggable ({@link EngineSpawner}): plain Node forks it
+ * ({@link forkEngineProcess}, the default, running the TypeScript sources through the tsx
+ * bootstrap); the packaged app passes an Electron `utilityProcess` spawner and the compiled entry
+ * `out/engine/engine-worker.js` (see `src-main/app/engine-process.ts`, docs/adr/0001-processes.md).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { OwleryError, deserializeError } from '../../src-shared/errors.ts';
 import type { AspectMode, GenerationEvent } from '../../src-shared/engine.ts';
@@ -32,8 +37,61 @@ export interface HostGenerateOptions {
   signal?: AbortSignal;
 }
 
+/** Callbacks a spawner wires to the process it starts. */
+export interface EngineProcessHandlers {
+  /** A message from the engine process. */
+  onMessage(message: WorkerResponse): void;
+  /** The process is gone (or failed to start); `reason` says how, in words. */
+  onExit(reason: string): void;
+}
+
+/** A running engine process as the host sees it (a forked Node process, an Electron utility process). */
+export interface EngineProcess {
+  /** The process id, once it has started. */
+  readonly pid: number | undefined;
+  /** Sends one request (structured clone: typed arrays cross as such). */
+  send(message: WorkerRequest): void;
+  /** Stops the process; resolves once it has exited. */
+  kill(): Promise<void>;
+}
+
+/** Starts the engine process from `entry` (a file path). */
+export type EngineSpawner = (entry: string, handlers: EngineProcessHandlers) => EngineProcess;
+
+/** Options of {@link EngineHost}. */
+export interface EngineHostOptions {
+  /** Starts the process (default {@link forkEngineProcess}: `child_process.fork` with an IPC channel). */
+  spawn?: EngineSpawner;
+}
+
+/** The default spawner: `child_process.fork` of `entry` with an IPC channel and V8 serialization. */
+export function forkEngineProcess(entry: string, handlers: EngineProcessHandlers): EngineProcess {
+  const child = fork(entry, [], {
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.on('message', (msg: WorkerResponse) => handlers.onMessage(msg));
+  child.on('error', (err) => handlers.onExit(`the engine process failed: ${err.message}`));
+  child.on('exit', (code, signal) => handlers.onExit(`the engine process stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})`));
+  return {
+    get pid() {
+      return child.pid;
+    },
+    send: (message) => {
+      child.send(message);
+    },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 export class EngineHost {
-  private worker: ChildProcess | undefined;
+  private worker: EngineProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private lastLoad: { dir: string; options: EngineLoadOptions } | undefined;
@@ -41,7 +99,18 @@ export class EngineHost {
   private info: EngineInfo | undefined;
   private disposed = false;
 
-  constructor(private readonly workerUrl: URL = new URL('./engine-worker-bootstrap.js', import.meta.url)) {}
+  private readonly spawn: EngineSpawner;
+
+  /**
+   * A host for the engine process started from `workerUrl` (default: the tsx bootstrap next to
+   * this file, for running from sources).
+   */
+  constructor(
+    private readonly workerUrl: URL = new URL('./engine-worker-bootstrap.js', import.meta.url),
+    options: EngineHostOptions = {},
+  ) {
+    this.spawn = options.spawn ?? forkEngineProcess;
+  }
 
   /** What the loaded model reports (provider, context), if one is loaded. */
   get engineInfo(): EngineInfo | undefined {
@@ -100,11 +169,7 @@ export class EngineHost {
     const w = this.worker;
     this.worker = undefined;
     this.failAll(new OwleryError('CANCELLED', 'the engine was shut down'));
-    if (w && w.exitCode === null && w.signalCode === null) {
-      const exited = new Promise((resolve) => w.once('exit', resolve));
-      w.kill('SIGTERM');
-      await exited;
-    }
+    await w?.kill();
   }
 
   /** The engine process's pid, if it is running (for fault-injection tests and diagnostics). */
@@ -118,22 +183,20 @@ export class EngineHost {
     await this.load(this.lastLoad.dir, this.lastLoad.options);
   }
 
-  private start(): ChildProcess {
+  private start(): EngineProcess {
     if (this.disposed) throw new OwleryError('CANCELLED', 'the engine was shut down');
-    const w = fork(fileURLToPath(this.workerUrl), [], {
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [],
+    // `w` is assigned before any handler can run (spawners report asynchronously).
+    let w: EngineProcess | undefined = undefined;
+    w = this.spawn(fileURLToPath(this.workerUrl), {
+      onMessage: (msg) => this.onMessage(msg),
+      onExit: (reason) => this.onDeath(w, reason),
     });
-    w.on('message', (msg: WorkerResponse) => this.onMessage(msg));
-    w.on('error', (err) => this.onDeath(w, `the engine process failed: ${err.message}`));
-    w.on('exit', (code, signal) => this.onDeath(w, `the engine process stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})`));
     this.worker = w;
     return w;
   }
 
-  private onDeath(w: ChildProcess, message: string): void {
-    if (this.worker !== w) return;
+  private onDeath(w: EngineProcess | undefined, message: string): void {
+    if (!w || this.worker !== w) return;
     this.worker = undefined;
     this.info = undefined;
     const err = new OwleryError('ENGINE_CRASHED', `${message}; it will be restarted for the next request`);

@@ -1,23 +1,22 @@
 /**
  * The engine process: owns the onnxruntime sessions and answers the host's requests.
  *
- * Started by `EngineHost` (child_process.fork) through `engine-worker-bootstrap.js`. One request
- * runs at a time, in arrival order; `cancel` requests are handled immediately.
+ * Started by `EngineHost`: with `child_process.fork` (through `engine-worker-bootstrap.js` from
+ * sources, or the compiled `out/engine/engine-worker.js`), or as an Electron utility process in the
+ * app. {@link connectToHost} hides the difference. One request runs at a time, in arrival order;
+ * `cancel` requests are handled immediately.
  */
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
 import { Owl2Engine } from './owl2-engine.ts';
 import type { EngineInfo, WorkerRequest, WorkerResponse } from './protocol.ts';
+import { connectToHost } from './worker-port.ts';
 
-if (!process.send) throw new Error('engine-worker must be started with an IPC channel (child_process.fork)');
+const host = connectToHost();
 let engine: Owl2Engine | undefined;
 const cancelFlags = new Map<number, { cancelled: boolean }>();
 
 function send(msg: WorkerResponse): void {
-  // The host may be gone (killed): then there is nobody to answer, and 'disconnect' ends us.
-  if (!process.connected) return;
-  process.send!(msg, undefined, undefined, (err) => {
-    if (err && process.connected) throw err;
-  });
+  host.send(msg);
 }
 
 function loaded(): Owl2Engine {
@@ -69,7 +68,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 // Requests are handled strictly one after another; a cancel flags its target right away (also
 // a generate request still waiting in the queue).
 let chain: Promise<void> = Promise.resolve();
-process.on('message', (req: WorkerRequest) => {
+host.onMessage((req: WorkerRequest) => {
   if (req.type === 'cancel') {
     const flag = cancelFlags.get(req.target);
     if (flag) flag.cancelled = true;
@@ -86,4 +85,4 @@ process.on('message', (req: WorkerRequest) => {
   });
 });
 // The host going away (closed IPC channel) ends the engine too.
-process.on('disconnect', () => process.exit(0));
+host.onDisconnect(() => process.exit(0));
