@@ -14,6 +14,7 @@ import { basename } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { PullError, isRetryable } from './errors.ts';
 import { causeText, httpError, retryAfterMs } from './hub.ts';
+import type { FetchFn } from './hub.ts';
 
 /** Suffix of files being downloaded. */
 export const PART_SUFFIX = '.part';
@@ -59,6 +60,8 @@ export interface DownloadFileOptions extends RetryOptions {
   /** Bytes of this file on disk so far (called as bytes arrive, and once when resuming). */
   onBytes?: (fileBytes: number) => void;
   onRetry?: (e: RetryEvent) => void;
+  /** Makes the requests (default: the global `fetch`). */
+  fetch?: FetchFn;
 }
 
 /** What `downloadFile` did. */
@@ -242,7 +245,7 @@ async function fetchInto(opts: DownloadFileOptions, name: string, part: string, 
     const headers = { ...opts.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) };
     let res: Response;
     try {
-      res = await fetch(opts.url, { headers, signal, redirect: 'follow' });
+      res = await (opts.fetch ?? fetch)(opts.url, { headers, signal, redirect: 'follow' });
     } catch (err) {
       if (idle.signal.aborted && !opts.signal?.aborted) throw new PullError('network', `${name}: the server sent nothing for ${idleMs} ms`, { file: name });
       throw err;

@@ -26,6 +26,12 @@ export interface RemoteFile {
   gitOid?: string;
 }
 
+/**
+ * How requests are made (default: the global `fetch`). The app passes its network gate's fetch,
+ * which refuses requests in offline mode and logs every request (src-main/services/network.ts).
+ */
+export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
+
 /** Where and as whom to ask. */
 export interface HubRequestOptions {
   /** Endpoint base URL (default `DEFAULT_ENDPOINT`). */
@@ -35,6 +41,8 @@ export interface HubRequestOptions {
   /** Access token, sent as `Authorization: Bearer` (private or gated repositories). */
   token?: string;
   signal?: AbortSignal;
+  /** Makes the requests (default: the global `fetch`). */
+  fetch?: FetchFn;
 }
 
 const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
@@ -98,7 +106,7 @@ export function retryAfterMs(header: string | null): number | undefined {
 async function getJson(url: string, what: string, opts: HubRequestOptions): Promise<{ body: unknown; link: string | null }> {
   let res: Response;
   try {
-    res = await fetch(url, { headers: { ...hubHeaders(opts.token), accept: 'application/json' }, signal: opts.signal, redirect: 'follow' });
+    res = await (opts.fetch ?? fetch)(url, { headers: { ...hubHeaders(opts.token), accept: 'application/json' }, signal: opts.signal, redirect: 'follow' });
   } catch (err) {
     if (opts.signal?.aborted) throw new PullError('cancelled', `${what}: cancelled`);
     throw new PullError('network', `${what}: could not reach ${url}: ${(err as Error).message}${causeText(err)}`, { url });

@@ -15,12 +15,12 @@ import { PullError } from './errors.ts';
 import { downloadFile, PART_SUFFIX } from './download.ts';
 import type { ExpectedFile, RetryEvent, RetryOptions } from './download.ts';
 import { hubHeaders, listRepoFiles, normaliseEndpoint, resolveUrl } from './hub.ts';
-import type { RemoteFile } from './hub.ts';
+import type { FetchFn, RemoteFile } from './hub.ts';
 
 export { PullError } from './errors.ts';
 export type { PullFailure } from './errors.ts';
 export { DEFAULT_ENDPOINT, listRepoFiles, resolveUrl } from './hub.ts';
-export type { RemoteFile } from './hub.ts';
+export type { FetchFn, RemoteFile } from './hub.ts';
 export { downloadFile, PART_SUFFIX } from './download.ts';
 export type { DownloadFileOptions, DownloadResult, ExpectedFile, RetryEvent, RetryOptions } from './download.ts';
 
@@ -64,6 +64,8 @@ export interface PullOptions extends RetryOptions {
   signal?: AbortSignal;
   onProgress?: (p: PullProgress) => void;
   onRetry?: (e: RetryEvent) => void;
+  /** Makes every request (default: the global `fetch`); the app passes its network gate's. */
+  fetch?: FetchFn;
 }
 
 /** One file of a finished pull. */
@@ -151,7 +153,7 @@ export async function pullCheckpoint(repo: string, dir: string, opts: PullOption
     opts.onProgress?.({ phase, file, fileBytes, fileSize, bytesDone: sumDone(), bytesTotal, filesDone, filesTotal });
 
   report('listing');
-  const listing = await listRepoFiles(repo, { endpoint, revision, token: opts.token, signal });
+  const listing = await listRepoFiles(repo, { endpoint, revision, token: opts.token, signal, fetch: opts.fetch });
   const byName = new Map(listing.filter((f) => !f.path.includes('/')).map((f) => [f.path, f]));
   for (const f of CHECKPOINT_SIDE_FILES) {
     if (f.required && !byName.has(f.name)) {
@@ -196,6 +198,7 @@ export async function pullCheckpoint(repo: string, dir: string, opts: PullOption
       maxBackoffMs: opts.maxBackoffMs,
       idleTimeoutMs: opts.idleTimeoutMs,
       onRetry: opts.onRetry,
+      fetch: opts.fetch,
       onBytes: (n) => {
         doneBytes.set(f.path, n);
         report('downloading', f.path, n, f.size);

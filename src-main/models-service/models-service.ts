@@ -19,8 +19,8 @@ import { convertCheckpoint } from '../../models/convert.ts';
 import type { ConvertProgress } from '../../models/convert.ts';
 import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage, validateManifest } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
-import { pullCheckpoint } from '../../models/pull/index.ts';
-import type { PullProgress } from '../../models/pull/index.ts';
+import { DEFAULT_ENDPOINT, pullCheckpoint } from '../../models/pull/index.ts';
+import type { FetchFn, PullProgress } from '../../models/pull/index.ts';
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
 import type {
   EngineStatus,
@@ -50,6 +50,12 @@ export interface ModelSettings {
   set(patch: { activeModelId: string | null }): unknown;
 }
 
+/** The network gate pulls go through (src-main/services/network.ts implements it). */
+export interface ModelDownloads {
+  /** Opens a user-started download: throws `OFFLINE` in offline mode; its `fetch` is the only one a pull uses. */
+  userDownload(what: { label: string; url: string }): { fetch: FetchFn; signal: AbortSignal; close(): void };
+}
+
 /** Options of {@link ModelsService}. */
 export interface ModelsServiceOptions {
   /** The app's data folder: packages go to `models/`, downloads to `downloads/`, caches to `cache/`. */
@@ -62,6 +68,8 @@ export interface ModelsServiceOptions {
   onChange?: (ids: string[]) => void;
   /** Hub endpoint for pulls (default: the public Hugging Face Hub). */
   hubEndpoint?: string;
+  /** The network gate (default: none; pulls then use the global fetch, refused only by the offline setting). */
+  network?: ModelDownloads;
   /** Access token for gated repositories (default: `HF_TOKEN` from the environment). */
   hubToken?: string;
   /** Smallest time between two progress events of one task, in ms (default 100; state changes always go out). */
@@ -226,21 +234,32 @@ export class ModelsService {
 
   /** Starts downloading a checkpoint from the hub and converting it. Refused in offline mode. */
   pull(req: PullModelRequest): TaskId {
-    if (this.opts.settings.get().offlineMode) {
+    // The gate refuses (and logs) a pull in offline mode; without one, the setting alone decides.
+    const grant = this.opts.network?.userDownload({ label: `the download of ${req.repo}`, url: this.opts.hubEndpoint ?? DEFAULT_ENDPOINT });
+    if (!grant && this.opts.settings.get().offlineMode) {
       throw new OwleryError('OFFLINE', 'Offline mode is on: turn it off in Settings to download models.');
     }
     const revision = req.revision ?? 'main';
     const folder = `${req.repo.replace('/', '--')}@${revision.replace(/[^A-Za-z0-9._-]/g, '_')}`;
     return this.start('pull', req.repo, null, async (entry) => {
       const dest = join(this.downloadsDir, folder);
-      await mkdir(dest, { recursive: true });
-      await pullCheckpoint(req.repo, dest, {
-        endpoint: this.opts.hubEndpoint,
-        revision,
-        token: this.opts.hubToken ?? process.env.HF_TOKEN,
-        signal: entry.controller.signal,
-        onProgress: (p: PullProgress) => this.progress(entry, `download:${p.phase}`, p.bytesDone, p.bytesTotal || null, 'bytes'),
-      });
+      try {
+        await mkdir(dest, { recursive: true });
+        await pullCheckpoint(req.repo, dest, {
+          endpoint: this.opts.hubEndpoint,
+          revision,
+          token: this.opts.hubToken ?? process.env.HF_TOKEN,
+          signal: grant ? AbortSignal.any([entry.controller.signal, grant.signal]) : entry.controller.signal,
+          fetch: grant?.fetch,
+          onProgress: (p: PullProgress) => this.progress(entry, `download:${p.phase}`, p.bytesDone, p.bytesTotal || null, 'bytes'),
+        });
+      } catch (err) {
+        // Stopped by the gate (offline mode turned on): say so rather than "cancelled".
+        if (grant?.signal.aborted && !entry.controller.signal.aborted) throw grant.signal.reason;
+        throw err;
+      } finally {
+        grant?.close();
+      }
       await this.convertInto(entry, dest, { name: req.name ?? req.repo.split('/').pop() });
       await rm(dest, { recursive: true, force: true });
     });

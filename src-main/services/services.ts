@@ -6,7 +6,11 @@
  * differ only in the dialogs, the settings storage and the transport that carries IPC.
  *
  * Data folder layout: `owlery.sqlite` (+ `backups/`), `images/`, `models/`, `downloads/`,
- * `cache/`, `settings.json`.
+ * `cache/`, `settings.json`, `logs/network.jsonl` (the network log, see `network.ts`).
+ *
+ * Network: the only requests the services make are model downloads the user started, through the
+ * {@link NetworkGate} (refused in offline mode, each request logged). Offline mode turns itself back
+ * on once such a download has installed its model.
  * @see docs/adr/0001-processes.md
  */
 import { mkdirSync } from 'node:fs';
@@ -20,6 +24,7 @@ import { samplingFromSettings } from '../../src-shared/settings.ts';
 import { ChatService } from '../chat/chat-service.ts';
 import type { ChatServiceOptions } from '../chat/chat-service.ts';
 import { EngineHost } from '../engine/engine-host.ts';
+import type { EngineSpawner } from '../engine/engine-host.ts';
 import { exportConversations, importJson } from '../export/index.ts';
 import type { PrintToPdf } from '../export/index.ts';
 import { ModelsService } from '../models-service/models-service.ts';
@@ -33,6 +38,9 @@ import type { Dialogs } from './dialogs.ts';
 import { EngineController } from './engine-controller.ts';
 import { EventBus } from './events.ts';
 import { FolderGrants } from './folders.ts';
+import { NetworkGate, NetworkLog } from './network.ts';
+import { OpenedPhotos } from './opened-photos.ts';
+import { toStoredImage } from '../ipc/handlers/images.ts';
 
 /** Writes exports and reads imports (implemented over `src-main/export`). */
 export interface ExportBackend {
@@ -60,8 +68,10 @@ export interface ServicesOptions {
   maxImageBytes?: number;
   /** Load the active model in the background at start (default true). */
   autoLoadModel?: boolean;
-  /** The engine worker entry (default: the engine host's own). */
+  /** The engine worker entry (default: the engine host's own, from sources). */
   engineWorkerUrl?: URL;
+  /** Starts the engine process (default: `child_process.fork`; the app passes a `utilityProcess` spawner). */
+  engineSpawner?: EngineSpawner;
   /** Exporter (default: `src-main/export` over the store). */
   exporter?: ExportBackend;
   /** Prints export HTML to PDF (the app passes a hidden window's `printToPDF`); without it PDF export fails with `EXPORT_FAILED`. */
@@ -85,6 +95,10 @@ export interface Services {
   readonly dialogs: Dialogs;
   readonly exporter: ExportBackend;
   readonly events: EventBus;
+  /** The network gate and log (offline mode, user-started downloads, the window's requests). */
+  readonly network: NetworkGate;
+  /** Photos the operating system opened with the app, waiting for the window. */
+  readonly openedPhotos: OpenedPhotos;
   readonly maxImageBytes: number;
   /** Loads the active model if none is loaded; throws `NO_MODEL` when none is chosen. */
   ensureModel(): Promise<void>;
@@ -110,7 +124,11 @@ export function createServices(opts: ServicesOptions): Services {
   const settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir));
   const { store } = Store.open(join(dataDir, 'owlery.sqlite'));
   const images = new ImageStore(store, dataDir);
-  const engine = new EngineHost(opts.engineWorkerUrl);
+  const network = new NetworkGate({
+    isOffline: () => settings.get().offlineMode,
+    log: new NetworkLog({ file: join(dataDir, 'logs', 'network.jsonl') }),
+  });
+  const engine = new EngineHost(opts.engineWorkerUrl, { spawn: opts.engineSpawner });
   const engineController = new EngineController(engine, (status) => events.emit('engine:status', status));
   const chat = new ChatService({ store, images, engine, ...opts.chat });
   const models = new ModelsService({
@@ -118,10 +136,20 @@ export function createServices(opts: ServicesOptions): Services {
     engine: engineController,
     settings,
     hubEndpoint: opts.hubEndpoint,
-    onTask: (task) => events.emit('models:task', task),
+    network,
+    onTask: (task) => {
+      events.emit('models:task', task);
+      // Offline by default once a model is installed: a finished download turns offline mode back on.
+      if (task.kind === 'pull' && task.state === 'done' && !settings.get().offlineMode) settings.set({ offlineMode: true });
+    },
     onChange: (ids) => events.emit('models:changed', { ids }),
   });
   const folders = new FolderGrants(imageBase);
+  const openedPhotos = new OpenedPhotos({
+    put: (path, o) => images.put(path, o),
+    toStoredImage: (record, name) => toStoredImage(record, name, imageBase),
+    notify: (count) => events.emit('app:photos-opened', { count }),
+  });
 
   const unsubscribers = [
     chat.subscribe((event) => {
@@ -130,6 +158,7 @@ export function createServices(opts: ServicesOptions): Services {
     }),
     settings.onChange((next, changed) => {
       events.emit('settings:changed', { settings: next, changed });
+      if (changed.includes('offlineMode')) network.offlineChanged();
       // Choosing a model in settings loads it (models.select sets the same id: no loop).
       if (changed.includes('activeModelId') && next.activeModelId && next.activeModelId !== engineController.modelId && !engineController.busy) {
         models.select(next.activeModelId).catch(() => {
@@ -187,6 +216,8 @@ export function createServices(opts: ServicesOptions): Services {
     dialogs: opts.dialogs ?? CANCELLING_DIALOGS,
     exporter: opts.exporter ?? exportBackend({ store, images, appVersion: appInfo.version }, opts.printToPdf),
     events,
+    network,
+    openedPhotos,
     maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
     ensureModel,
     close() {
@@ -196,6 +227,8 @@ export function createServices(opts: ServicesOptions): Services {
         await models.dispose().catch(() => {});
         engineController.dispose();
         await engine.dispose().catch(() => {});
+        await openedPhotos.settled();
+        await network.log.flush();
         store.close();
       })();
       return closed;

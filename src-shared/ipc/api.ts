@@ -71,6 +71,7 @@ const packageName = v.string({ min: 1, max: 200, pattern: /^[^/\\\0]+$/, pattern
 
 const schemas = {
   'app:info': v.none(),
+  'app:take-opened-photos': v.none(),
   'engine:status': v.none(),
 
   'conversations:list': v.object({ trash: v.optional(v.boolean()), limit: v.optional(limit), cursor: v.optional(cursor) }),
@@ -115,6 +116,8 @@ const schemas = {
   'settings:get': v.none(),
   'settings:set': v.object({ patch: settingsPatchSchema }),
   'settings:reset': v.none(),
+
+  'network:log': v.object({ limit: v.optional(v.int({ min: 1, max: 10_000 })) }),
 
   'export:conversation': v.object({ id: rowId, format: exportFormat }),
   'export:all': v.object({ format: exportFormat }),
@@ -164,7 +167,7 @@ function on<E extends EventName>(event: E): EventRef<E> {
  * subscription). The preload and the harness client both build their object from this table.
  */
 export const API = {
-  app: { info: 'app:info', onCommand: on('app:command') },
+  app: { info: 'app:info', onCommand: on('app:command'), takeOpenedPhotos: 'app:take-opened-photos', onPhotosOpened: on('app:photos-opened') },
   engine: { status: 'engine:status', onStatus: on('engine:status') },
   conversations: {
     list: 'conversations:list',
@@ -213,6 +216,7 @@ export const API = {
     reset: 'settings:reset',
     onChange: on('settings:changed'),
   },
+  network: { log: 'network:log' },
   export: {
     conversation: 'export:conversation',
     all: 'export:all',

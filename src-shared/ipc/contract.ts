@@ -305,6 +305,35 @@ export interface ModelTask {
   seq: number;
 }
 
+// ───────────────────────────── network ─────────────────────────────
+
+/** Where a request came from: a model download the user started, the window, or the app itself. */
+export type NetworkRequestSource = 'model-download' | 'window' | 'app';
+
+/** One request the app made or blocked. Only the origin is kept: never paths, queries or tokens. */
+export interface NetworkLogEntry {
+  /** Increments with every entry of this session. */
+  seq: number;
+  /** When it was decided, in ms since the epoch. */
+  time: number;
+  source: NetworkRequestSource;
+  /** HTTP method (`GET`, …). */
+  method: string;
+  /** `scheme://host[:port]` of the URL. */
+  origin: string;
+  allowed: boolean;
+  /** Why it was allowed or blocked, in plain words. */
+  reason: string;
+}
+
+/** The network log of this session (newest last) and whether offline mode is on. */
+export interface NetworkLogPage {
+  offline: boolean;
+  entries: NetworkLogEntry[];
+  /** Older entries of this session no longer kept in memory (they are in the log file). */
+  dropped: number;
+}
+
 // ───────────────────────────── export ─────────────────────────────
 
 /** Where an export went (main shows a save dialog; the renderer gets the file's name only). */
@@ -337,6 +366,11 @@ export interface Channel<Req, Res> {
 export interface IpcContract {
   /** App name, version, runtime versions. */
   'app:info': Channel<void, AppInfo>;
+  /**
+   * Photos the operating system opened with Owlery ("Open with Owlery", command line), stored and
+   * queued since the last call; taking them clears the queue. Call at start and on `app:photos-opened`.
+   */
+  'app:take-opened-photos': Channel<void, StoredImage[]>;
 
   /** The engine's status now (then follow `engine:status` events). */
   'engine:status': Channel<void, EngineStatus>;
@@ -402,6 +436,9 @@ export interface IpcContract {
   'settings:set': Channel<{ patch: SettingsPatch }, Settings>;
   'settings:reset': Channel<void, Settings>;
 
+  /** Every request the app made or blocked in this session (the last `limit`, newest last). */
+  'network:log': Channel<{ limit?: number }, NetworkLogPage>;
+
   /** Exports one conversation (save dialog in main). */
   'export:conversation': Channel<{ id: ConversationId; format: ExportFormat }, ExportResult>;
   /** Exports every conversation not in the trash (save dialog in main). */
@@ -420,6 +457,7 @@ export type ResponseOf<C extends ChannelName> = IpcContract[C]['response'];
 /** Every invoke channel, at run time (kept in sync with {@link IpcContract} by a type check in `./api.ts`). */
 export const CHANNELS = [
   'app:info',
+  'app:take-opened-photos',
   'engine:status',
   'conversations:list',
   'conversations:get',
@@ -453,6 +491,7 @@ export const CHANNELS = [
   'settings:get',
   'settings:set',
   'settings:reset',
+  'network:log',
   'export:conversation',
   'export:all',
   'export:import',
@@ -482,6 +521,8 @@ export const APP_COMMANDS: readonly AppCommand[] = ['new-conversation', 'search'
 export interface EventContract {
   /** A menu item or shortcut the renderer acts on. */
   'app:command': { command: AppCommand };
+  /** Photos were opened with Owlery: take them with `app:take-opened-photos` (`count` are waiting). */
+  'app:photos-opened': { count: number };
   /** Streaming answer events of every request (`phase`, batched `delta`s with `seq`, then `done` or `error`). */
   'chat:event': ChatEvent;
   /** Model task progress (import, pull, verify). */
@@ -503,6 +544,7 @@ export type OwleryEvent = { [K in EventName]: { type: K; payload: EventContract[
 /** Every event name, at run time. */
 export const EVENTS = [
   'app:command',
+  'app:photos-opened',
   'chat:event',
   'models:task',
   'models:changed',

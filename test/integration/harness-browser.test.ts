@@ -45,7 +45,7 @@ describe.skipIf(!CHROMIUM)('harness in Chromium', () => {
       return Object.fromEntries(Object.entries(api).map(([k, v]) => [k, Object.keys(v).sort()]));
     });
     expect(shape.chat).toEqual(['cancel', 'edit', 'onEvent', 'regenerate', 'send']);
-    expect(Object.keys(shape).sort()).toEqual(['app', 'chat', 'conversations', 'engine', 'export', 'images', 'models', 'settings']);
+    expect(Object.keys(shape).sort()).toEqual(['app', 'chat', 'conversations', 'engine', 'export', 'images', 'models', 'network', 'settings']);
     const replaced = await page.evaluate(() => {
       const g = globalThis as unknown as { owlery: unknown };
       try {

@@ -2,10 +2,11 @@
 import type { Services } from '../../services/services.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
-/** `app:info`, `engine:status`. */
-export function appHandlers(services: Services): Pick<HandlerTable, 'app:info' | 'engine:status'> {
+/** `app:info`, `app:take-opened-photos`, `engine:status`. */
+export function appHandlers(services: Services): Pick<HandlerTable, 'app:info' | 'app:take-opened-photos' | 'engine:status'> {
   return {
     'app:info': () => ({ ...services.appInfo, versions: { ...services.appInfo.versions } }),
+    'app:take-opened-photos': () => services.openedPhotos.take(),
     'engine:status': () => services.engineController.status(),
   };
 }

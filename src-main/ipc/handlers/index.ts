@@ -7,6 +7,7 @@ import { conversationHandlers } from './conversations.ts';
 import { exportHandlers } from './export.ts';
 import { imageHandlers } from './images.ts';
 import { modelHandlers } from './models.ts';
+import { networkHandlers } from './network.ts';
 import { settingsHandlers } from './settings.ts';
 
 /** Every channel's handler over one set of services. */
@@ -18,6 +19,7 @@ export function createHandlers(services: Services): HandlerTable {
     ...imageHandlers(services),
     ...modelHandlers(services),
     ...settingsHandlers(services),
+    ...networkHandlers(services),
     ...exportHandlers(services),
   };
 }
