@@ -5,21 +5,31 @@
  * remembered window state. Nothing here runs in tests: the same services, handlers and dispatch
  * table are exercised in plain Node by the integration tests and the web harness.
  *
- * Build layout it expects (relative to `app.getAppPath()`): `out/renderer/` (Vite build of
- * src-renderer), `out/preload/index.cjs` (bundled preload). A dev server is used only when the app
- * is not packaged and `OWLERY_DEV_SERVER_URL` names a loopback http URL.
- * @see docs/adr/0001-processes.md
+ * Build layout it expects (relative to `app.getAppPath()`, written by `npm run build:renderer` and
+ * `npm run build:app`): `out/main/main.js` (this file, bundled), `out/renderer/` (Vite build of
+ * src-renderer), `out/preload/index.cjs` (bundled preload), `out/engine/engine-worker.js` (the
+ * compiled engine process, run as an Electron utility process). A dev server is used only when the
+ * app is not packaged and `OWLERY_DEV_SERVER_URL` names a loopback http URL.
+ *
+ * Photos opened with the app (file associations, command line, macOS `open-file`) are stored and
+ * queued for the window (`app:take-opened-photos`). Every network request of the session is put
+ * to the services' network gate (blocked and logged; see docs/security.md).
+ * @see docs/adr/0001-processes.md, docs/security.md, docs/release.md
  */
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { BrowserWindow, Menu, app, ipcMain, screen, session } from 'electron';
 import { APP_ORIGIN } from '../../src-shared/ipc/contract.ts';
 import type { AppCommand } from '../../src-shared/ipc/contract.ts';
 import { forwardEvents, registerHandlers } from '../ipc/register.ts';
 import { createSenderCheck } from '../ipc/trust.ts';
+import { photoPathsFromArgv } from '../services/opened-photos.ts';
 import { createServices } from '../services/services.ts';
 import type { Services } from '../services/services.ts';
 import { ElectronStoreSettingsStorage } from '../settings/electron-store-storage.ts';
 import { electronDialogs } from './dialogs.ts';
+import { utilityEngineProcess } from './engine-process.ts';
+import { guardSessionNetwork } from './network.ts';
 import { buildMenu } from './menu.ts';
 import { printHtmlToPdf } from './pdf.ts';
 import { handleAppProtocol, handleImageProtocol, registerPrivilegedSchemes } from './protocols.ts';
@@ -29,6 +39,7 @@ import { MIN_WINDOW, fitToDisplays, loadWindowState, saveWindowState } from './w
 const appRoot = app.getAppPath();
 const rendererDir = join(appRoot, 'out', 'renderer');
 const preloadFile = join(appRoot, 'out', 'preload', 'index.cjs');
+const engineEntry = join(appRoot, 'out', 'engine', 'engine-worker.js');
 
 /** A loopback dev-server origin, in development only; `null` otherwise. */
 function devServerOrigin(): string | null {
@@ -48,16 +59,34 @@ const isTrustedSender = createSenderCheck({ rendererDir, origins: devOrigin ? [d
 
 let mainWindow: BrowserWindow | null = null;
 let services: Services | null = null;
+/** Photos opened before the services were up (macOS sends `open-file` before `ready`). */
+const openedEarly: string[] = [
+  ...photoPathsFromArgv(process.argv, { cwd: process.cwd(), packaged: app.isPackaged }),
+];
+
+/** Stores and queues photos the OS opened with Owlery (see `services/opened-photos.ts`). */
+function openPhotos(paths: readonly string[]): void {
+  if (paths.length === 0) return;
+  if (services) void services.openedPhotos.open(paths);
+  else openedEarly.push(...paths);
+}
 
 registerPrivilegedSchemes();
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
-  app.on('second-instance', () => {
+  // "Open with Owlery" while it runs: the new instance quits and its argv arrives here.
+  app.on('second-instance', (_event, argv, workingDirectory) => {
+    openPhotos(photoPathsFromArgv(argv, { cwd: workingDirectory, packaged: app.isPackaged }));
     if (!mainWindow) return;
     if (mainWindow.isMinimized()) mainWindow.restore();
     mainWindow.focus();
+  });
+  // macOS: Finder's "Open With", a photo dropped on the Dock icon.
+  app.on('open-file', (event, path) => {
+    event.preventDefault();
+    openPhotos([path]);
   });
   app.enableSandbox();
   app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, isTrustedSender));
@@ -75,6 +104,9 @@ function start(): void {
 
   services = createServices({
     dataDir,
+    // The compiled engine in a utility process (no tsx, no ELECTRON_RUN_AS_NODE).
+    engineWorkerUrl: pathToFileURL(engineEntry),
+    engineSpawner: utilityEngineProcess,
     dialogs: electronDialogs(() => mainWindow),
     settingsStorage: new ElectronStoreSettingsStorage(dataDir),
     printToPdf: printHtmlToPdf,
@@ -86,6 +118,10 @@ function start(): void {
       harness: false,
     },
   });
+  // Every request Chromium would make for a session goes through the gate (blocked and logged).
+  const gate = services.network;
+  guardSessionNetwork(session.defaultSession, gate, { devOrigin });
+  app.on('session-created', (created) => guardSessionNetwork(created, gate, { devOrigin }));
   const report = services.settings.loadReport;
   if (report.quarantined) console.warn(`settings: ${report.quarantined} could not be read; using ${report.source}`);
 
@@ -101,6 +137,7 @@ function start(): void {
 
   mainWindow = createMainWindow(dataDir);
   const stopForwarding = forwardEvents(services, mainWindow.webContents);
+  openPhotos(openedEarly.splice(0));
   mainWindow.on('closed', () => {
     stopForwarding();
     mainWindow = null;
@@ -137,7 +174,10 @@ function createMainWindow(dataDir: string): BrowserWindow {
       webSecurity: true,
       allowRunningInsecureContent: false,
       webviewTag: false,
-      spellcheck: true,
+      experimentalFeatures: false,
+      // macOS and Windows check spelling with the system's dictionaries; on Linux Chromium would
+      // download Hunspell dictionaries from Google's servers, which Owlery never contacts.
+      spellcheck: process.platform === 'darwin' || process.platform === 'win32',
       navigateOnDragDrop: false,
       devTools: !app.isPackaged,
     },

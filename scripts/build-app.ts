@@ -1,0 +1,150 @@
+/**
+ * Builds the Electron side of the app with esbuild (the renderer is Vite's job: `build:renderer`):
+ *
+ * | entry | output | format |
+ * | --- | --- | --- |
+ * | `src-main/app/main.ts` | `out/main/main.js` | ESM (package.json `"type": "module"`; Electron ≥ 28 loads ESM mains) |
+ * | `src-main/preload/index.ts` | `out/preload/index.cjs` | CommonJS, one file: a sandboxed preload can `require('electron')` only |
+ * | `src-main/engine/engine-worker.ts` | `out/engine/engine-worker.js` | ESM, run by Electron's `utilityProcess` (or `child_process.fork` under Node) |
+ *
+ * Native and ESM-only packages stay external and are loaded from `node_modules` at run time
+ * ({@link MAIN_EXTERNALS}); everything else (src-shared, src-main, models) is bundled, so nothing
+ * runs through tsx in the app. Usage: `npm run build:app` (`tsx scripts/build-app.ts [--out DIR]`).
+ * @see docs/release.md, docs/adr/0001-processes.md
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import type { BuildOptions, Metafile } from 'esbuild';
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** Packages the main process loads from `node_modules` instead of the bundle (native add-ons, ESM-only, Electron itself). */
+export const MAIN_EXTERNALS = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'electron-store'] as const;
+/** Packages the engine process loads from `node_modules`. */
+export const ENGINE_EXTERNALS = ['onnxruntime-node', 'sharp'] as const;
+
+/** Electron 45's runtimes: Node 22 and Chromium 140. */
+const NODE_TARGET = 'node22';
+const CHROME_TARGET = 'chrome140';
+
+/** The three outputs, relative to the output folder. */
+export const APP_OUTPUTS = {
+  main: 'main/main.js',
+  preload: 'preload/index.cjs',
+  engine: 'engine/engine-worker.js',
+} as const;
+
+/** Options of {@link buildApp}. */
+export interface BuildAppOptions {
+  /** Output folder (default `<root>/out`). Must be inside the repository so `node_modules` resolves from it. */
+  outDir?: string;
+  /** Minify (default false: readable stack traces; the bundles are small). */
+  minify?: boolean;
+  /** Write `build-meta.json` (esbuild's metafiles) next to the outputs (default false). */
+  writeMeta?: boolean;
+}
+
+/** What {@link buildApp} wrote. */
+export interface BuildAppResult {
+  /** Absolute paths of the outputs. */
+  files: { main: string; preload: string; engine: string };
+  /** esbuild's metafile per output: which inputs went in, which imports stayed external. */
+  meta: { main: Metafile; preload: Metafile; engine: Metafile };
+}
+
+// ESM bundles may still contain `require` calls from bundled CommonJS code; give them Node's.
+const ESM_REQUIRE_BANNER = "import { createRequire as __owleryCreateRequire } from 'node:module';\nconst require = __owleryCreateRequire(import.meta.url);";
+
+/** Builds main, preload and engine worker; see the module comment. */
+export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResult> {
+  const outDir = resolve(opts.outDir ?? join(ROOT, 'out'));
+  const files = {
+    main: join(outDir, APP_OUTPUTS.main),
+    preload: join(outDir, APP_OUTPUTS.preload),
+    engine: join(outDir, APP_OUTPUTS.engine),
+  };
+  const common: BuildOptions = {
+    absWorkingDir: ROOT,
+    bundle: true,
+    // Written below, each file atomically: two builds at once (tests) never leave half a file.
+    write: false,
+    metafile: true,
+    minify: opts.minify ?? false,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    // `import type` is erased; explicit `.ts` extensions resolve as written.
+    resolveExtensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
+  };
+  const [main, preload, engine] = await Promise.all([
+    build({
+      ...common,
+      entryPoints: [join(ROOT, 'src-main/app/main.ts')],
+      outfile: files.main,
+      platform: 'node',
+      format: 'esm',
+      target: NODE_TARGET,
+      external: [...MAIN_EXTERNALS],
+      banner: { js: ESM_REQUIRE_BANNER },
+    }),
+    build({
+      ...common,
+      entryPoints: [join(ROOT, 'src-main/preload/index.ts')],
+      outfile: files.preload,
+      // A sandboxed preload has no Node: build for the browser, so a Node import fails the build.
+      platform: 'browser',
+      format: 'cjs',
+      target: CHROME_TARGET,
+      external: ['electron'],
+    }),
+    build({
+      ...common,
+      entryPoints: [join(ROOT, 'src-main/engine/engine-worker.ts')],
+      outfile: files.engine,
+      platform: 'node',
+      format: 'esm',
+      target: NODE_TARGET,
+      external: [...ENGINE_EXTERNALS],
+      banner: { js: ESM_REQUIRE_BANNER },
+    }),
+  ]);
+  for (const result of [main, preload, engine]) {
+    for (const file of result.outputFiles ?? []) await writeAtomic(file.path, file.contents);
+  }
+  const meta = { main: main.metafile!, preload: preload.metafile!, engine: engine.metafile! };
+  if (opts.writeMeta) await writeAtomic(join(outDir, 'build-meta.json'), JSON.stringify(meta));
+  return { files, meta };
+}
+
+let tmpCounter = 0;
+
+/** Writes `path` through a temporary file and a rename. */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+/** `--out DIR` from the command line, if given. */
+function outArg(argv: readonly string[]): string | undefined {
+  const i = argv.indexOf('--out');
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const started = Date.now();
+  buildApp({ outDir: outArg(process.argv.slice(2)), minify: process.argv.includes('--minify'), writeMeta: process.argv.includes('--meta') }).then(
+    ({ files }) => {
+      for (const f of Object.values(files)) console.log(`  ${relative(process.cwd(), f)}`);
+      console.log(`build:app done in ${Date.now() - started} ms`);
+    },
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
+}
