@@ -43,7 +43,7 @@ const isBuiltin = (id: string) => id.startsWith('node:') || builtinModules.inclu
 
 beforeAll(async () => {
   // The npm script itself, as `npm start` and `npm run dist` run it.
-  await run('npm', ['run', '--silent', 'build:app', '--', '--meta'], { cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+  await run('npm', ['run', '--silent', 'build:app', '--', '--meta'], { cwd: REPO_ROOT, env: { ...process.env, NODE_OPTIONS: '' }, shell: process.platform === 'win32' });
   meta = JSON.parse(await readFile(join(OUT, 'build-meta.json'), 'utf8')) as typeof meta;
   for (const key of Object.keys(APP_OUTPUTS) as (keyof typeof APP_OUTPUTS)[]) text[key] = await readFile(join(OUT, APP_OUTPUTS[key]), 'utf8');
 }, 120_000);
