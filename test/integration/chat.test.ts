@@ -135,9 +135,14 @@ describe('chat service', () => {
 
   it('queues a second request behind the running one, and cancels a waiting one without running it', async () => {
     const order: string[] = [];
+    const waiting = new Map<string, () => void>();
     chat.subscribe((e) => {
-      if (e.type === 'phase' && e.phase === 'prefill') order.push(e.requestId);
+      if (e.type === 'phase' && e.phase === 'prefill') {
+        order.push(e.requestId);
+        waiting.get(e.requestId)?.();
+      }
     });
+    const prefillOf = (id: string) => new Promise<void>((resolve) => (order.includes(id) ? resolve() : waiting.set(id, resolve)));
     const long = await chat.send({ text: 'One.', sampling: { temperature: 1, seed: 1, maxNewTokens: 600 } });
     const next = await chat.send({ text: 'Two.', sampling: greedy });
     const dropped = await chat.send({ text: 'Three.', sampling: greedy });
@@ -146,6 +151,8 @@ describe('chat service', () => {
     const droppedOutcome = await chat.outcome(dropped.requestId);
     expect(droppedOutcome).toMatchObject({ type: 'done', finish: 'cancelled', stats: null });
     expect(env.store.getMessage(dropped.assistantMessageId)).toMatchObject({ status: 'cancelled', text: '' });
+    // Cancel the long one only once it is generating, so its prefill is part of the order.
+    await prefillOf(long.requestId);
     chat.cancel(long.requestId);
     expect((await chat.outcome(long.requestId)).type).toBe('done');
     expect((await chat.outcome(next.requestId)).type).toBe('done');
