@@ -18,13 +18,14 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BrowserWindow, Menu, app, ipcMain, screen, session } from 'electron';
+import { BrowserWindow, Menu, app, dialog, ipcMain, screen, session } from 'electron';
 import { APP_ORIGIN } from '../../src-shared/ipc/contract.ts';
 import type { AppCommand } from '../../src-shared/ipc/contract.ts';
 import { forwardEvents, registerHandlers } from '../ipc/register.ts';
 import { createSenderCheck } from '../ipc/trust.ts';
 import { photoPathsFromArgv } from '../services/opened-photos.ts';
 import { createServices } from '../services/services.ts';
+import type { CorruptChoice, CorruptDatabaseInfo } from '../store/recovery.ts';
 import type { Services } from '../services/services.ts';
 import { ElectronStoreSettingsStorage } from '../settings/electron-store-storage.ts';
 import { electronDialogs } from './dialogs.ts';
@@ -98,12 +99,34 @@ function fatal(err: unknown): void {
   app.exit(1);
 }
 
+/**
+ * The history database is damaged: offer the last backup, an empty history (the damaged file is
+ * kept aside, never deleted) or quitting. Runs before any window exists, so the dialog is modal
+ * to the app.
+ */
+function askAboutDamagedHistory(info: CorruptDatabaseInfo): CorruptChoice {
+  const buttons = info.backupAvailable ? ['Restore the last backup', 'Start with an empty history', 'Quit'] : ['Start with an empty history', 'Quit'];
+  const choices: CorruptChoice[] = info.backupAvailable ? ['restore', 'fresh', 'quit'] : ['fresh', 'quit'];
+  const picked = dialog.showMessageBoxSync({
+    type: 'error',
+    title: 'Owlery',
+    message: 'Your conversation history could not be opened.',
+    detail: `${info.message}\n\nThe damaged file is kept next to the new one (${info.file}.damaged-…), so nothing is deleted.`,
+    buttons,
+    defaultId: 0,
+    cancelId: buttons.length - 1,
+    noLink: true,
+  });
+  return choices[picked] ?? 'quit';
+}
+
 function start(): void {
   const dataDir = app.getPath('userData');
   hardenSession(session.defaultSession, isTrustedSender);
 
   services = createServices({
     dataDir,
+    onCorruptDatabase: askAboutDamagedHistory,
     // The compiled engine in a utility process (no tsx, no ELECTRON_RUN_AS_NODE).
     engineWorkerUrl: pathToFileURL(engineEntry),
     engineSpawner: utilityEngineProcess,

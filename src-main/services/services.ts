@@ -32,7 +32,8 @@ import { JsonFileSettingsStorage } from '../settings/json-file-storage.ts';
 import { SettingsService } from '../settings/settings-service.ts';
 import type { SettingsStorage } from '../settings/storage.ts';
 import { ImageStore } from '../store/images.ts';
-import { Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
+import { openHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
 import { CANCELLING_DIALOGS } from './dialogs.ts';
 import type { Dialogs } from './dialogs.ts';
 import { EngineController } from './engine-controller.ts';
@@ -54,6 +55,11 @@ export interface ExportBackend {
 export interface ServicesOptions {
   /** The app's data folder (created if missing). */
   dataDir: string;
+  /**
+   * Asked when the history database is damaged: restore the last backup, start empty (the damaged
+   * file is kept aside), or quit (the default: the DB_CORRUPT error is thrown).
+   */
+  onCorruptDatabase?: (info: CorruptDatabaseInfo) => CorruptChoice;
   /** File dialogs (default: every dialog is cancelled). */
   dialogs?: Dialogs;
   /** Where settings live (default: `<dataDir>/settings.json` as plain JSON). */
@@ -122,7 +128,7 @@ export function createServices(opts: ServicesOptions): Services {
   };
 
   const settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir));
-  const { store } = Store.open(join(dataDir, 'owlery.sqlite'));
+  const { store } = openHistory(join(dataDir, 'owlery.sqlite'), opts.onCorruptDatabase ?? (() => 'quit'));
   const images = new ImageStore(store, dataDir);
   const network = new NetworkGate({
     isOffline: () => settings.get().offlineMode,

@@ -1,0 +1,69 @@
+/**
+ * Opening the history at start-up, with a way out when the file is damaged, and a daily backup.
+ *
+ * A damaged database (`DB_CORRUPT`) is not a dead end: the caller (a dialog in the app) chooses to
+ * restore the newest readable backup, to start with an empty history (the damaged file is moved
+ * aside, never deleted, so it can still be rescued), or to quit. Once open, a backup is written
+ * when the newest one is older than a day, so a restore has something recent to go back to.
+ */
+import { existsSync, renameSync } from 'node:fs';
+import { OwleryError } from '../../src-shared/errors.ts';
+import { listBackups, restoreLatestBackup } from './database.ts';
+import { Store } from './store.ts';
+
+/** What to do with a damaged history database. */
+export type CorruptChoice = 'restore' | 'fresh' | 'quit';
+
+/** What the user is told when the database is damaged. */
+export interface CorruptDatabaseInfo {
+  file: string;
+  message: string;
+  /** A backup exists that `restore` can use. */
+  backupAvailable: boolean;
+}
+
+/** How the history was opened. */
+export interface RecoveryOutcome {
+  store: Store;
+  /** `restored` / `fresh` when the damaged file was replaced; the moved-aside files are listed. */
+  recovered?: { choice: 'restore' | 'fresh'; movedAside: string[] };
+  /** The daily backup written at this start, if one was due. */
+  backupWritten?: string;
+}
+
+/** How old the newest backup may be before another is written at start-up. */
+export const DAILY_BACKUP_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Opens the history database; on `DB_CORRUPT` asks `decide` what to do (see the module comment).
+ * Every other error (locked, read-only, newer version, disk full) is thrown as is.
+ */
+export function openHistory(file: string, decide: (info: CorruptDatabaseInfo) => CorruptChoice, now: () => number = Date.now): RecoveryOutcome {
+  let recovered: RecoveryOutcome['recovered'];
+  let store: Store;
+  try {
+    ({ store } = Store.open(file));
+  } catch (err) {
+    if (!(err instanceof OwleryError) || err.code !== 'DB_CORRUPT') throw err;
+    const choice = decide({ file, message: err.message, backupAvailable: err.details?.backupAvailable === true });
+    if (choice === 'quit') throw err;
+    if (choice === 'restore') {
+      recovered = { choice, movedAside: restoreLatestBackup(file).movedAside };
+    } else {
+      const stamp = new Date(now()).toISOString().replace(/[-:.]/g, '');
+      const movedAside: string[] = [];
+      for (const suffix of ['', '-wal', '-shm']) {
+        if (!existsSync(file + suffix)) continue;
+        renameSync(file + suffix, `${file}.damaged-${stamp}${suffix}`);
+        movedAside.push(`${file}.damaged-${stamp}${suffix}`);
+      }
+      recovered = { choice, movedAside };
+    }
+    ({ store } = Store.open(file));
+  }
+  const newest = listBackups(file)[0];
+  let backupWritten: string | undefined;
+  const hasHistory = store.listConversations({ limit: 1 }).items.length > 0 || store.listTrash({ limit: 1 }).items.length > 0;
+  if (hasHistory && (!newest || now() - newest.createdAt.getTime() > DAILY_BACKUP_MS)) backupWritten = store.backupNow();
+  return { store, recovered, backupWritten };
+}
