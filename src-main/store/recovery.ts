@@ -61,9 +61,15 @@ export function openHistory(file: string, decide: (info: CorruptDatabaseInfo) =>
     }
     ({ store } = Store.open(file));
   }
-  const newest = listBackups(file)[0];
   let backupWritten: string | undefined;
-  const hasHistory = store.listConversations({ limit: 1 }).items.length > 0 || store.listTrash({ limit: 1 }).items.length > 0;
-  if (hasHistory && (!newest || now() - newest.createdAt.getTime() > DAILY_BACKUP_MS)) backupWritten = store.backupNow();
+  try {
+    const newest = listBackups(file)[0];
+    const hasHistory = store.listConversations({ limit: 1 }).items.length > 0 || store.listTrash({ limit: 1 }).items.length > 0;
+    if (hasHistory && (!newest || now() - newest.createdAt.getTime() > DAILY_BACKUP_MS)) backupWritten = store.backupNow();
+  } catch {
+    // The daily backup is best effort: a full disk or damage deep in the file (found by the
+    // backup's full read) must not stop the app from opening; the damage is reported by the
+    // request that meets it, with what to do.
+  }
   return { store, recovered, backupWritten };
 }

@@ -406,7 +406,7 @@ describe('a damaged database', () => {
       await services.close();
     }
     figures.add(DB, { faultsInjected: 1, faultsSurvived: 1 });
-    figures.note(DB, 'damagedAtStart', 'services/store report DB_CORRUPT with backupAvailable; the app (src-main/app/main.ts) exits instead of offering the restore');
+    figures.note(DB, 'damagedAtStart', 'services/store report DB_CORRUPT with backupAvailable; the app asks: restore the last backup, start empty or quit (src-main/store/recovery.ts)');
   });
 
   it('found during use: the request is answered DB_CORRUPT with what to do, not INTERNAL', async () => {
