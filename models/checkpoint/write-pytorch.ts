@@ -143,22 +143,33 @@ export function encodeStateDictPickle(tensors: readonly PickledTensor[]): Uint8A
   return w.raw(0x2e).bytes();
 }
 
-/** A zip entry to write. */
+/** A zip entry to write: its bytes, or a callback that produces them when the entry's turn comes. */
 export interface ZipInput {
   name: string;
-  data: Uint8Array;
+  data?: Uint8Array;
+  /** Called once, just before the entry is written (so a multi-GB file holds one entry at a time). */
+  load?: () => Promise<Uint8Array> | Uint8Array;
   /** Store the entry DEFLATE-compressed (torch never does; readers must cope). */
   deflate?: boolean;
+}
+
+/** Options of {@link writeTorchZip}. */
+export interface TorchZipOptions {
+  /** Write ZIP64 records even when nothing needs them (to exercise readers). */
+  zip64?: boolean;
+  /** Called after each entry with the bytes written to the file so far. */
+  onEntry?: (name: string, fileBytes: number) => void;
+  signal?: AbortSignal;
 }
 
 const U32_MAX = 0xffffffff;
 
 /**
  * Writes a zip of STORED entries the way PyTorch's writer lays it out (data 64-byte aligned through
- * an `FB` padding extra field, DOS time 0). ZIP64 records are written when needed or when
- * `zip64: true` (to exercise readers).
+ * an `FB` padding extra field, DOS time 0), streaming: each entry's bytes are produced, written and
+ * dropped in turn. ZIP64 records are written when needed or when `zip64: true`. Returns the size.
  */
-export async function writeTorchZip(path: string, entries: readonly ZipInput[], options: { zip64?: boolean } = {}): Promise<void> {
+export async function writeTorchZip(path: string, entries: Iterable<ZipInput>, options: TorchZipOptions = {}): Promise<number> {
   const fh = await open(path, 'w');
   try {
     let offset = 0;
@@ -171,11 +182,14 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
       offset += b.length;
     };
     const central: Uint8Array[] = [];
+    let count = 0;
     for (const e of entries) {
+      options.signal?.throwIfAborted();
+      const data = e.data ?? (await e.load!());
       const name = new TextEncoder().encode(e.name);
-      const size = e.data.byteLength;
-      const crc = crc32(e.data) >>> 0;
-      const stored = e.deflate ? new Uint8Array(deflateRawSync(e.data)) : e.data;
+      const size = data.byteLength;
+      const crc = crc32(data) >>> 0;
+      const stored = e.deflate ? new Uint8Array(deflateRawSync(data)) : data;
       const csize = stored.byteLength;
       const method = e.deflate ? 8 : 0;
       const localOffset = offset;
@@ -233,11 +247,13 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
         cv.setBigUint64(q + 20, BigInt(localOffset), true);
       }
       central.push(c);
+      count++;
+      options.onEntry?.(e.name, offset);
     }
     const cdOffset = offset;
     for (const c of central) await write(c);
     const cdSize = offset - cdOffset;
-    const needZip64 = options.zip64 === true || cdOffset >= U32_MAX || entries.length >= 0xffff;
+    const needZip64 = options.zip64 === true || cdOffset >= U32_MAX || count >= 0xffff;
     if (needZip64) {
       const z64Offset = offset;
       const r = new Uint8Array(56 + 20);
@@ -246,8 +262,8 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
       rv.setBigUint64(4, 44n, true);
       rv.setUint16(12, 45, true);
       rv.setUint16(14, 45, true);
-      rv.setBigUint64(24, BigInt(entries.length), true);
-      rv.setBigUint64(32, BigInt(entries.length), true);
+      rv.setBigUint64(24, BigInt(count), true);
+      rv.setBigUint64(32, BigInt(count), true);
       rv.setBigUint64(40, BigInt(cdSize), true);
       rv.setBigUint64(48, BigInt(cdOffset), true);
       rv.setUint32(56, 0x07064b50, true);
@@ -258,12 +274,13 @@ export async function writeTorchZip(path: string, entries: readonly ZipInput[], 
     const end = new Uint8Array(22);
     const ev = new DataView(end.buffer);
     ev.setUint32(0, 0x06054b50, true);
-    ev.setUint16(8, needZip64 ? 0xffff : entries.length, true);
-    ev.setUint16(10, needZip64 ? 0xffff : entries.length, true);
+    ev.setUint16(8, needZip64 ? 0xffff : count, true);
+    ev.setUint16(10, needZip64 ? 0xffff : count, true);
     ev.setUint32(12, needZip64 ? U32_MAX : cdSize, true);
     ev.setUint32(16, needZip64 ? U32_MAX : cdOffset, true);
     await write(end);
     await fh.truncate(offset);
+    return offset;
   } finally {
     await fh.close();
   }

@@ -23,8 +23,6 @@ export { HF_MAX_SHARD_BYTES, SyntheticCheckpointReader, hfShardSplit, synthTenso
 export type { SynthShard, SynthTensorSpec, SyntheticReaderOptions } from './reader.ts';
 export { synthSideFiles, synthWeightBytes, writeSyntheticCheckpoint } from './write.ts';
 export type { SynthWriteProgress, SynthWriteResult, WriteSyntheticOptions } from './write.ts';
-export { writeTorchZipStreaming } from './torch-zip-stream.ts';
-export type { StreamedZipEntry, TorchZipStreamOptions } from './torch-zip-stream.ts';
 
 /** Version of the weight generator, recorded in the provenance of synthetic packages. */
 export const SYNTH_GENERATOR_VERSION = 1;

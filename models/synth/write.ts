@@ -7,7 +7,7 @@
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
-import { encodeStateDictPickle, torchArchiveName } from '../checkpoint/write-pytorch.ts';
+import { encodeStateDictPickle, torchArchiveName, writeTorchZip } from '../checkpoint/write-pytorch.ts';
 import { writeShardIndex } from '../checkpoint/write-common.ts';
 import { DTYPE_SIZE, numel } from '../checkpoint/dtype.ts';
 import type { Owl2Config } from '../owl2/config.ts';
@@ -17,7 +17,6 @@ import { synthConfigJson } from './presets.ts';
 import type { SynthDType, SynthPreset } from './presets.ts';
 import { SyntheticCheckpointReader } from './reader.ts';
 import type { SynthShard } from './reader.ts';
-import { writeTorchZipStreaming } from './torch-zip-stream.ts';
 
 /** Progress of `writeSyntheticCheckpoint`. */
 export interface SynthWriteProgress {
@@ -138,7 +137,7 @@ async function writeShard(dir: string, reader: SyntheticCheckpointReader, shard:
     })),
     { name: `${archive}/version`, load: () => new TextEncoder().encode('3\n') },
   ];
-  await writeTorchZipStreaming(path, entries, { signal });
+  await writeTorchZip(path, entries, { signal });
 }
 
 /**
