@@ -16,6 +16,7 @@ import { downloadFile, PART_SUFFIX } from './download.ts';
 import type { ExpectedFile, RetryEvent, RetryOptions } from './download.ts';
 import { hubHeaders, listRepoFiles, normaliseEndpoint, resolveUrl } from './hub.ts';
 import type { FetchFn, RemoteFile } from './hub.ts';
+import { COPIED_FILES } from '../convert.ts';
 
 export { PullError } from './errors.ts';
 export type { PullFailure } from './errors.ts';
@@ -24,15 +25,8 @@ export type { FetchFn, RemoteFile } from './hub.ts';
 export { downloadFile, PART_SUFFIX } from './download.ts';
 export type { DownloadFileOptions, DownloadResult, ExpectedFile, RetryEvent, RetryOptions } from './download.ts';
 
-/** Non-weight files of a checkpoint; `required` ones must be in the repository. */
-export const CHECKPOINT_SIDE_FILES: readonly { name: string; required: boolean }[] = [
-  { name: 'config.json', required: true },
-  { name: 'tokenizer.model', required: true },
-  { name: 'tokenizer_config.json', required: false },
-  { name: 'special_tokens_map.json', required: false },
-  { name: 'preprocessor_config.json', required: false },
-  { name: 'generation_config.json', required: false },
-];
+/** Non-weight files of a checkpoint (the ones the converter copies); `required` ones must be in the repository. */
+export const CHECKPOINT_SIDE_FILES = COPIED_FILES;
 
 /** Progress of a pull. */
 export interface PullProgress {
