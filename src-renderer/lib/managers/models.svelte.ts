@@ -183,15 +183,21 @@ export class ModelsManager {
     return this.refreshing;
   }
 
+  /** True while the folder dialog of {@link importFolder} is open (its button is disabled meanwhile). */
+  importing = $state(false);
+
   /** Opens the folder dialog and converts the checkpoint chosen. Resolves to the task id (`null`: cancelled). */
   async importFolder(): Promise<TaskId | null> {
     this.error = null;
+    this.importing = true;
     try {
       const started = await this.client.models.import({});
       return started?.taskId ?? null;
     } catch (err) {
       this.fail(err);
       return null;
+    } finally {
+      this.importing = false;
     }
   }
 
