@@ -6,63 +6,13 @@
  *
  * Plus factories for the domain objects the chat shows.
  */
-import { createOwleryApi, createOwleryClient } from '../../../src-shared/ipc/api.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
-import type { ChannelName, EventContract, EventName, RequestOf, ResponseOf, StoredImage } from '../../../src-shared/ipc/contract.ts';
+import type { StoredImage } from '../../../src-shared/ipc/contract.ts';
 import type { ConversationSummary, SearchHit, ThreadMessage } from '../../../src-shared/domain.ts';
 import type { GenerationStats } from '../../../src-shared/engine.ts';
-import { serializeError } from '../../../src-shared/errors.ts';
 
-/** A channel's test answer. */
-export type Handler<C extends ChannelName> = (request: RequestOf<C>) => ResponseOf<C> | Promise<ResponseOf<C>>;
-/** Test answers by channel. */
-export type Handlers = { [C in ChannelName]?: Handler<C> };
-
-/** The fake main process. */
-export interface FakeMain {
-  client: OwleryClient;
-  calls: { channel: ChannelName; payload: unknown }[];
-  /** Payloads sent on one channel, in order. */
-  callsTo<C extends ChannelName>(channel: C): RequestOf<C>[];
-  /** Adds or replaces handlers. */
-  handle(handlers: Handlers): void;
-  /** Sends an event to the page's subscribers. */
-  emit<E extends EventName>(event: E, payload: EventContract[E]): void;
-}
-
-/** A fake main answering with `handlers`; channels without one fail with `INTERNAL`. */
-export function fakeMain(handlers: Handlers = {}): FakeMain {
-  const table: Handlers = { ...handlers };
-  const calls: { channel: ChannelName; payload: unknown }[] = [];
-  const listeners = new Map<EventName, Set<(payload: unknown) => void>>();
-  const api = createOwleryApi({
-    async invoke(channel, payload) {
-      calls.push({ channel, payload });
-      const handler = table[channel] as ((req: unknown) => unknown) | undefined;
-      try {
-        if (!handler) throw new Error(`${channel} is not faked in this test`);
-        return { ok: true, value: await handler(payload) };
-      } catch (err) {
-        return { ok: false, error: serializeError(err) };
-      }
-    },
-    subscribe(event, listener) {
-      let set = listeners.get(event);
-      if (!set) listeners.set(event, (set = new Set()));
-      set.add(listener);
-      return () => set.delete(listener);
-    },
-  });
-  return {
-    client: createOwleryClient(api),
-    calls,
-    callsTo: <C extends ChannelName>(channel: C) => calls.filter((c) => c.channel === channel).map((c) => c.payload as RequestOf<C>),
-    handle: (more) => void Object.assign(table, more),
-    emit: (event, payload) => {
-      for (const l of [...(listeners.get(event) ?? [])]) l(payload);
-    },
-  };
-}
+// One fake main process serves every component test (models-fakes.ts); the chat's tests call it fakeMain.
+export { fakeOwlery as fakeMain } from './models-fakes.ts';
+export type { FakeOwlery as FakeMain, Handler, Handlers } from './models-fakes.ts';
 
 /** A conversation summary. */
 export function conversation(id: number, title: string, over: Partial<ConversationSummary> = {}): ConversationSummary {
