@@ -90,13 +90,18 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
   const pastLength = g.input(DECODER_IO.pastLength, DataType.INT64, [1]);
 
   // Shared per step: modality routing, masks, RoPE tables.
-  const { isImage, rowsImage, rowsText, pastMask, newMask, splitSizes, cos, sin } = g.scope('prep', () => {
+  const { isImage, rowsImage, rowsText, back, kvShape, pastMask, newMask, splitSizes, cos, sin } = g.scope('prep', () => {
     const image = g.equal(modality, g.scalarI64(1)); // [B, T]
+    const text = g.node('Not', [image]);
     const isImage = g.unsqueeze(image, [2]); // [B, T, 1]
-    const flat = g.reshape(image, [-1]); // [B·T]
-    // Row indices [N, 1] of each modality in the flattened [B·T] tokens (GatherND/ScatterND indices).
-    const rowsImage = g.transpose(g.node('NonZero', [flat]), [1, 0]);
-    const rowsText = g.transpose(g.node('NonZero', [g.node('Not', [flat])]), [1, 0]);
+    // (b, t) of the tokens of each modality, [N, 2] (GatherND indices into [B, T, H]).
+    const rowsImage = g.transpose(g.node('NonZero', [image]), [1, 0]);
+    const rowsText = g.transpose(g.node('NonZero', [text]), [1, 0]);
+    // Where each token's row is in Concat(text rows, image rows): the inverse of that order, so one
+    // Gather puts the branches' outputs back in token order.
+    const order = g.squeeze(g.concat([g.node('NonZero', [g.reshape(text, [-1])]), g.node('NonZero', [g.reshape(image, [-1])])], 1), [0]); // [B·T]
+    const back = g.node('ScatterElements', [g.expand(g.scalarI64(0), g.shape(order)), order, g.range(g.scalarI64(0), g.dim(order, 0), g.scalarI64(1))], { axis: attr.int(0) });
+    const kvShape = g.concat([g.shape(x, 0, 2), g.constI64([kvh, hd])], 0); // [B, T, kvh, hd]
     const C = g.dim(past[0].k, 3);
     const T = g.dim(x, 1);
     const zero = g.scalarI64(0);
@@ -113,7 +118,7 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     const pos = g.unsqueeze(g.cast(positionIds, DataType.FLOAT), [2]); // [B, T, 1]
     const freqs = g.mul(pos, g.constF32(ropeInvFreq(hd, c.ropeTheta))); // [B, T, hd/2]
     const emb = g.concat([freqs, freqs], -1);
-    return { isImage, rowsImage, rowsText, pastMask, newMask, splitSizes, cos: g.unsqueeze(g.cos(emb), [1]), sin: g.unsqueeze(g.sin(emb), [1]) }; // [B, 1, T, hd]
+    return { isImage, rowsImage, rowsText, back, kvShape, pastMask, newMask, splitSizes, cos: g.unsqueeze(g.cos(emb), [1]), sin: g.unsqueeze(g.sin(emb), [1]) }; // [B, 1, T, hd]
   });
 
   const rope = (t: Value): Value => {
@@ -146,20 +151,22 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     return g.mul(n, g.where(isImage, w1, w0));
   };
   // k/v projections as in the official multiway.py: each branch runs only on its own rows
-  // (GatherND of the rows of that modality → Linear → ScatterND into the output), so a text-only
-  // step runs branch 0 alone (branch 1's MatMul sees zero rows).
-  const multiwayLinears = (h: Value, prefix: string, outs: readonly { name: string; out: number }[]): Value[] => {
-    const flat = g.reshape(h, [-1, H]); // [B·T, H]
-    const rows1 = g.gatherND(flat, rowsImage);
-    const rows0 = g.gatherND(flat, rowsText);
-    return outs.map(({ name, out }) => {
-      if (opts.textOnlyKv) return linearFrom(g, r, h, `${prefix}.${name}.multiway.0`, out, H, bias, fmt);
-      // Declaration order (branch 1, then 0) matches the earlier graphs, so the data file layout is unchanged.
-      const y1 = linearFrom(g, r, rows1, `${prefix}.${name}.multiway.1`, out, H, bias, fmt);
-      const y0 = linearFrom(g, r, rows0, `${prefix}.${name}.multiway.0`, out, H, bias, fmt);
-      const zeros = g.expand(g.scalarF32(0), g.concat([g.shape(flat, 0, 1), g.constI64([out])], 0)); // [B·T, out]
-      const y = g.scatterND(g.scatterND(zeros, rowsText, y0), rowsImage, y1);
-      return g.reshape(y, g.concat([g.shape(h, 0, 2), g.constI64([out])], 0));
+  // (GatherND of that modality's rows → Linear → Concat, then one Gather back into token order), so
+  // a text-only step runs branch 0 alone (branch 1's MatMul sees zero rows). Returns [B, kvh, T, hd].
+  const multiwayLinears = (h: Value, prefix: string, names: readonly string[]): Value[] => {
+    const out = kvh * hd;
+    const rows1 = opts.textOnlyKv ? '' : g.gatherND(h, rowsImage); // [N1, H]
+    const rows0 = opts.textOnlyKv ? '' : g.gatherND(h, rowsText); // [N0, H]
+    return names.map((name) => {
+      let y: Value;
+      if (opts.textOnlyKv) y = linearFrom(g, r, h, `${prefix}.${name}.multiway.0`, out, H, bias, fmt);
+      else {
+        // Declaration order (branch 1, then 0) matches the earlier graphs, so the data file layout is unchanged.
+        const y1 = linearFrom(g, r, rows1, `${prefix}.${name}.multiway.1`, out, H, bias, fmt);
+        const y0 = linearFrom(g, r, rows0, `${prefix}.${name}.multiway.0`, out, H, bias, fmt);
+        y = g.gather(g.concat([y0, y1], 0), back, 0); // [B·T, out]
+      }
+      return g.transpose(g.reshape(y, kvShape), [0, 2, 1, 3]);
     });
   };
 
@@ -168,9 +175,8 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     x = g.scope(`layers.${i}`, () => {
       const h = multiwayNorm(x, `${p}.input_layernorm`);
       const q = rope(g.splitHeads(linearFrom(g, r, h, `${p}.self_attn.q_proj`, nh * hd, H, bias, fmt), nh, hd));
-      const [kLin, vLin] = multiwayLinears(h, `${p}.self_attn`, [{ name: 'k_proj', out: kvh * hd }, { name: 'v_proj', out: kvh * hd }]);
-      const k = rope(g.splitHeads(kLin, kvh, hd));
-      const v = g.splitHeads(vLin, kvh, hd);
+      const [kHeads, v] = multiwayLinears(h, `${p}.self_attn`, ['k_proj', 'v_proj']);
+      const k = rope(kHeads);
       g.output(k, DECODER_IO.newKey(i), DataType.FLOAT, ['batch', kvh, 'seq', hd]);
       g.output(v, DECODER_IO.newValue(i), DataType.FLOAT, ['batch', kvh, 'seq', hd]);
       const ctx = attention(q, DECODER_IO.newKey(i), DECODER_IO.newValue(i), past[i].k, past[i].v);
