@@ -1,12 +1,13 @@
 /**
- * `decoder.onnx`: the LLaMA-2 decoder with the Modality-Adaptive Module, KV cache in and out
- * (docs/engine-contract.md).
+ * `decoder.onnx`: the LLaMA-2 decoder with the Modality-Adaptive Module; reads the caller's KV
+ * cache in place and returns only the new tokens' K/V (docs/engine-contract.md).
  *
- * Per layer: RMSNorm routed per token by modality (`Where(modality == 1, branch 1, branch 0)`),
- * shared q_proj, k_proj/v_proj per modality (both computed, then selected per token), RoPE with
- * HF's rotate_half convention and cos/sin computed in-graph from `position_ids` and an inv_freq
- * derived from the config (the checkpoint's stored inv_freq is ignored, as the official model
- * does), past/present concat, GQA head repeat, causal mask from P and T, float32 softmax, o_proj,
+ * Per layer: RMSNorm routed per token by modality (per-token weight `Where(modality == 1, w1, w0)`),
+ * shared q_proj, k_proj/v_proj per modality (each branch runs only on its own rows, as in
+ * multiway.py), RoPE with HF's rotate_half convention and cos/sin computed in-graph from
+ * `position_ids` and an inv_freq derived from the config (the checkpoint's stored inv_freq is
+ * ignored, as the official model does), attention against the caller-owned KV cache (read in
+ * place, masked to `past_length`) and the new tokens (causal), float32 softmax, o_proj,
  * multiway post-attention RMSNorm, SwiGLU MLP; then the final RMSNorm and lm_head on the last
  * position only. Float32 activations throughout; the linears' weights in the formats of
  * `DecoderGraphOptions` (docs/engine-contract.md); every size from `Owl2Config`.
