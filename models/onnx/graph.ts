@@ -232,7 +232,6 @@ export class GraphBuilder {
   /** GatherND (batch_dims 0): `indices` [N, k] picks N slices of `data`. */
   gatherND(data: Value, indices: Value): Value { return this.node('GatherND', [data, indices]); }
   /** ScatterND: a copy of `data` with the slices at `indices` [N, k] replaced by `updates`. */
-  scatterND(data: Value, indices: Value, updates: Value): Value { return this.node('ScatterND', [data, indices, updates]); }
 
   /**
    * Scaled dot-product attention on [B, heads, Tq, d] × [B, heads, Tk, d] → [B, heads, Tq, d].
