@@ -231,7 +231,6 @@ export class GraphBuilder {
   range(start: Value, limit: Value, delta: Value): Value { return this.node('Range', [start, limit, delta]); }
   /** GatherND (batch_dims 0): `indices` [N, k] picks N slices of `data`. */
   gatherND(data: Value, indices: Value): Value { return this.node('GatherND', [data, indices]); }
-  /** ScatterND: a copy of `data` with the slices at `indices` [N, k] replaced by `updates`. */
 
   /**
    * Scaled dot-product attention on [B, heads, Tq, d] × [B, heads, Tk, d] → [B, heads, Tq, d].
