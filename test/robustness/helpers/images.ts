@@ -5,70 +5,19 @@
  */
 import { deflateRawSync, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { mulberry32 } from '../../../src-shared/random.ts';
+import { PNG_SIGNATURE, crc32, heicContainer, pngChunk, u16le, u32be, u32le } from '../../helpers/image-bytes.ts';
 
-/** A small PRNG (mulberry32): the same seed gives the same cases on every machine. */
+export { heicContainer } from '../../helpers/image-bytes.ts';
+
+/** A seeded PRNG (mulberry32): the same seed gives the same cases on every machine. */
 export function rng(seed: number): { next: () => number; int: (n: number) => number; pick: <T>(xs: readonly T[]) => T } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return { next, int, pick: (xs) => xs[int(xs.length)] };
 }
 
 // Byte helpers ------------------------------------------------------------------------------------
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(...parts: Uint8Array[]): number {
-  let c = 0xffffffff;
-  for (const p of parts) for (const b of p) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-export function u32be(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-export function u16be(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function u16le(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16LE(n);
-  return b;
-}
-
-function u32le(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b;
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** A PNG chunk with its length and CRC. */
-export function pngChunk(type: string, data: Uint8Array): Buffer {
-  const t = Buffer.from(type, 'latin1');
-  return Buffer.concat([u32be(data.length), t, data, u32be(crc32(t, data))]);
-}
 
 /** Recomputes the CRC of every chunk of a PNG (so a mutation gets past the CRC check). */
 export function fixPngCrcs(b: Uint8Array): Uint8Array {
@@ -81,38 +30,6 @@ export function fixPngCrcs(b: Uint8Array): Uint8Array {
     p += 12 + len;
   }
   return out;
-}
-
-function isoBox(type: string, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([u32be(8 + body.length), Buffer.from(type, 'latin1'), body]);
-}
-
-function isoFullBox(type: string, version: number, ...parts: Buffer[]): Buffer {
-  return isoBox(type, Buffer.from([version, 0, 0, 0]), ...parts);
-}
-
-/**
- * A structurally valid HEIC container (ftyp heic, one `hvc1` primary item with hvcC and an ispe of
- * `w`×`h`) whose HEVC payload is a stub. sharp's libheif has no HEVC decoder, so a real iPhone
- * photo fails the same way: as IMAGE_UNSUPPORTED, after its container was parsed.
- */
-export function heicContainer(w: number, h: number): Buffer {
-  const payload = Buffer.from([0, 0, 0, 4, 0x26, 0x01, 0xaf, 0x00]);
-  const ftyp = isoBox('ftyp', Buffer.from('heic'), u32be(0), Buffer.from('mif1heic'));
-  const hdlr = isoFullBox('hdlr', 0, u32be(0), Buffer.from('pict'), Buffer.alloc(12), Buffer.from([0]));
-  const pitm = isoFullBox('pitm', 0, u16be(1));
-  const iinf = isoFullBox('iinf', 0, u16be(1), isoFullBox('infe', 2, u16be(1), u16be(0), Buffer.from('hvc1'), Buffer.from([0])));
-  const hvcC = isoBox('hvcC', Buffer.from([1, 1, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 90, 0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 0]));
-  const iprp = isoBox(
-    'iprp',
-    isoBox('ipco', hvcC, isoFullBox('ispe', 0, u32be(w), u32be(h))),
-    isoFullBox('ipma', 0, u32be(1), u16be(1), Buffer.from([2, 0x81, 0x02])),
-  );
-  const iloc = (offset: number) => isoFullBox('iloc', 0, Buffer.from([0x44, 0x00]), u16be(1), u16be(1), u16be(0), u16be(1), u32be(offset), u32be(payload.length));
-  const meta = (offset: number) => isoFullBox('meta', 0, hdlr, pitm, iloc(offset), iinf, iprp);
-  const offset = ftyp.length + meta(0).length + 8;
-  return Buffer.concat([ftyp, meta(offset), isoBox('mdat', payload)]);
 }
 
 // Seeds -------------------------------------------------------------------------------------------

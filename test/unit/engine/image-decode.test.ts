@@ -13,44 +13,10 @@ import { OwleryError } from '../../../src-shared/errors.ts';
 import type { ErrorCode } from '../../../src-shared/errors.ts';
 import { decodeImage } from '../../../src-main/engine/image/decode.ts';
 import type { DecodedImage } from '../../../src-main/engine/image/decode.ts';
+import { PNG_SIGNATURE, heicContainer, pngChunk, u32be } from '../../helpers/image-bytes.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Byte-level builders
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(...parts: Uint8Array[]): number {
-  let c = 0xffffffff;
-  for (const p of parts) for (const b of p) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function u32be(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-function u16be(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const t = Buffer.from(type, 'latin1');
-  return Buffer.concat([u32be(data.length), t, data, u32be(crc32(t, data))]);
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** A PNG from already-packed scanlines (each row without its filter byte; filter 0 is added). */
 function png(w: number, h: number, colorType: number, bitDepth: number, rows: Uint8Array, extra: Buffer[] = []): Buffer {
@@ -115,38 +81,6 @@ function cmykTiff(w: number, h: number, cmyk: Uint8Array): Buffer {
   for (let i = 0; i < 4; i++) b.writeUInt16LE(8, bpsOffset + i * 2);
   b.set(cmyk, dataOffset);
   return b;
-}
-
-function isoBox(type: string, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([u32be(8 + body.length), Buffer.from(type, 'latin1'), body]);
-}
-
-function isoFullBox(type: string, version: number, ...parts: Buffer[]): Buffer {
-  return isoBox(type, Buffer.from([version, 0, 0, 0]), ...parts);
-}
-
-/**
- * A structurally valid HEIC container (ftyp heic, one `hvc1` primary item with hvcC and ispe)
- * whose HEVC payload is a stub: enough for the header to parse as an HEVC-coded HEIF.
- */
-function heicContainer(w: number, h: number): Buffer {
-  const payload = Buffer.from([0, 0, 0, 4, 0x26, 0x01, 0xaf, 0x00]);
-  const ftyp = isoBox('ftyp', Buffer.from('heic'), u32be(0), Buffer.from('mif1heic'));
-  const hdlr = isoFullBox('hdlr', 0, u32be(0), Buffer.from('pict'), Buffer.alloc(12), Buffer.from([0]));
-  const pitm = isoFullBox('pitm', 0, u16be(1));
-  const iinf = isoFullBox('iinf', 0, u16be(1), isoFullBox('infe', 2, u16be(1), u16be(0), Buffer.from('hvc1'), Buffer.from([0])));
-  // HEVCDecoderConfigurationRecord: version 1, Main profile, level 3, 4:2:0, 8-bit, no parameter sets.
-  const hvcC = isoBox('hvcC', Buffer.from([1, 1, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 90, 0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, 0]));
-  const iprp = isoBox(
-    'iprp',
-    isoBox('ipco', hvcC, isoFullBox('ispe', 0, u32be(w), u32be(h))),
-    isoFullBox('ipma', 0, u32be(1), u16be(1), Buffer.from([2, 0x81, 0x02])),
-  );
-  const iloc = (offset: number) => isoFullBox('iloc', 0, Buffer.from([0x44, 0x00]), u16be(1), u16be(1), u16be(0), u16be(1), u32be(offset), u32be(payload.length));
-  const meta = (offset: number) => isoFullBox('meta', 0, hdlr, pitm, iloc(offset), iinf, iprp);
-  const offset = ftyp.length + meta(0).length + 8;
-  return Buffer.concat([ftyp, meta(offset), isoBox('mdat', payload)]);
 }
 
 /** Deterministic pseudo-random bytes (xorshift32). */
