@@ -86,6 +86,8 @@ export class Owl2Engine {
   private static readonly IMAGE_CACHE_ENTRIES = 32;
   /** The token keys and KV cache of the last request, for prefix reuse. */
   private lastSequence: { keys: string[]; cache: KvCache } | undefined;
+  /** See {@link diskEmbedsDir}. */
+  private embedsDir: string | undefined;
 
   private constructor(
     readonly dir: string,
@@ -119,7 +121,10 @@ export class Owl2Engine {
 
   /** Decodes and preprocesses one photo into float32 pixel values [3, S, S]. */
   async preprocess(image: ImageInput, aspect: AspectMode = 'resize'): Promise<Float32Array> {
-    const bytes = await readImageBytes(image);
+    return this.pixelsOf(await readImageBytes(image), image, aspect);
+  }
+
+  private async pixelsOf(bytes: Uint8Array, image: ImageInput, aspect: AspectMode): Promise<Float32Array> {
     return preprocessImage(await decodeImage(bytes, { name: imageName(image) }), this.preprocessor, aspect);
   }
 
@@ -144,7 +149,7 @@ export class Owl2Engine {
       return { embeds: hit, cached: true, key };
     }
     const t0 = now();
-    const pixels = preprocessImage(await decodeImage(bytes, { name: imageName(image) }), this.preprocessor, aspect);
+    const pixels = await this.pixelsOf(bytes, image, aspect);
     const t1 = now();
     const embeds = await this.embedPixels(pixels);
     const t2 = now();
@@ -163,14 +168,25 @@ export class Owl2Engine {
     if (this.imageCache.size > Owl2Engine.IMAGE_CACHE_ENTRIES) this.imageCache.delete(this.imageCache.keys().next().value!);
   }
 
-  private diskEmbedsPath(key: string): string | undefined {
+  /**
+   * The on-disk cache folder of this package's vision weights, or undefined without a cache folder.
+   * Embeddings depend on the exact vision weights (a quantized package of the same checkpoint
+   * gives other numbers), so the folder is named after the vision graph files' checksums.
+   */
+  private get diskEmbedsDir(): string | undefined {
     if (!this.options.cacheDir) return undefined;
-    // Embeddings depend on the exact vision weights (a quantized package of the same checkpoint
-    // gives other numbers), so the folder is named after the vision graph files' checksums.
-    const vision = this.manifest.graphs.vision;
-    const sums = this.manifest.files.filter((f) => f.path === vision.file || f.path === vision.data).map((f) => f.sha256);
-    const identity = createHash('sha256').update(`${this.manifest.id}\n${sums.join('\n')}`).digest('hex').slice(0, 32);
-    return join(this.options.cacheDir, identity, `${key}.f32`);
+    if (this.embedsDir === undefined) {
+      const vision = this.manifest.graphs.vision;
+      const sums = this.manifest.files.filter((f) => f.path === vision.file || f.path === vision.data).map((f) => f.sha256);
+      const identity = createHash('sha256').update(`${this.manifest.id}\n${sums.join('\n')}`).digest('hex').slice(0, 32);
+      this.embedsDir = join(this.options.cacheDir, identity);
+    }
+    return this.embedsDir;
+  }
+
+  private diskEmbedsPath(key: string): string | undefined {
+    const dir = this.diskEmbedsDir;
+    return dir && join(dir, `${key}.f32`);
   }
 
   /** The on-disk cache is best effort: a missing, short or unreadable file is a miss. */
