@@ -224,29 +224,32 @@ async function tokenize(positionals: string[], v: Values): Promise<number> {
   return 0;
 }
 
+/** The `--image FILE --out FILE.npy` pair of `preprocess` and `embed-image`, as absolute paths. */
+function oneImageToNpy(v: Values, command: string): { image: string; out: string } {
+  if (v.image?.length !== 1) throw new UsageError(`${command} needs exactly one --image FILE`);
+  if (!v.out) throw new UsageError('--out FILE.npy is required');
+  return { image: resolve(v.image[0]), out: resolve(v.out) };
+}
+
 async function preprocess(v: Values): Promise<number> {
   const model = requireModel(v);
-  const image = v.image?.[0];
-  if (!image || v.image!.length !== 1) throw new UsageError('preprocess needs exactly one --image FILE');
-  if (!v.out) throw new UsageError('--out FILE.npy is required');
+  const { image, out } = oneImageToNpy(v, 'preprocess');
   const cfg = parsePreprocessorConfig(JSON.parse(await readFile(resolve(model, 'preprocessor_config.json'), 'utf8')));
-  const pixels = preprocessImage(await decodeImage(resolve(image)), cfg, aspectOption(v));
+  const pixels = preprocessImage(await decodeImage(image), cfg, aspectOption(v));
   const s = Math.round(Math.sqrt(pixels.length / 3));
-  await writeNpyFloat32(resolve(v.out), pixels, [1, 3, s, s]);
+  await writeNpyFloat32(out, pixels, [1, 3, s, s]);
   return 0;
 }
 
 async function embedImage(v: Values): Promise<number> {
   const model = requireModel(v);
-  const image = v.image?.[0];
-  if (!image || v.image!.length !== 1) throw new UsageError('embed-image needs exactly one --image FILE');
-  if (!v.out) throw new UsageError('--out FILE.npy is required');
-  await checkFilesExist([resolve(image)], 'image');
+  const { image, out } = oneImageToNpy(v, 'embed-image');
+  await checkFilesExist([image], 'image');
   const host = new EngineHost();
   try {
     const info = await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
-    const embeds = await host.embedImage(resolve(image), aspectOption(v));
-    await writeNpyFloat32(resolve(v.out), embeds, [1, info.imageTokens, info.hiddenSize]);
+    const embeds = await host.embedImage(image, aspectOption(v));
+    await writeNpyFloat32(out, embeds, [1, info.imageTokens, info.hiddenSize]);
     return 0;
   } finally {
     await host.dispose();
