@@ -15,6 +15,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Store } from '../src-main/store/store.ts';
+import { mulberry32 } from '../src-shared/random.ts';
 
 interface Args {
   conversations: number;
@@ -39,17 +40,7 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const COMMON = (
   'the of and a to in is it that this with on for as are be at by from or an was there which has have its ' +

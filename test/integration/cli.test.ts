@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { readNpy } from '../../models/npy.ts';
+import { maxAbsDiff } from '../helpers/arrays.ts';
 
 const run = promisify(execFile);
 const FIX = resolve('test/fixtures/owl2-public');
@@ -32,12 +33,6 @@ let work: string;
 let pkg: string;
 let pkgF16: string;
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 const image = (name: string) => join(FIX, manifest.images[name].file);
 
 beforeAll(async () => {

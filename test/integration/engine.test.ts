@@ -16,6 +16,7 @@ import { IMAGE_TOKEN_INDEX } from '../../src-main/engine/tokenizer/llama-tokeniz
 import { argmax } from '../../src-main/engine/generation/sampler.ts';
 import { Owl2Reference } from '../reference/owl2-f64.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { maxAbsDiff } from '../helpers/arrays.ts';
 
 let work: string;
 let pkg: string;
@@ -55,13 +56,6 @@ afterAll(async () => {
   await engine?.dispose();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const twoTurnsTwoImages = () => buildChatPrompt([
   { role: 'user', content: 'What is in this photo?', images: 1 },

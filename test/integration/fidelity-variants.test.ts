@@ -18,6 +18,7 @@ import { parseOwl2Config } from '../../models/owl2/config.ts';
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import { readPackage } from '../../models/package/index.ts';
 import { Owl2Reference, abstractorPosEmbeds, argmax } from '../reference/owl2-f64.ts';
+import { maxAbsDiff as maxAbs } from '../helpers/arrays.ts';
 
 const FIXTURE_CHECKPOINT = join(import.meta.dirname, '../fixtures/owl2-public/checkpoint');
 
@@ -70,13 +71,6 @@ async function writeRandomCheckpoint(dir: string, raw: Record<string, unknown>, 
   }
   await writeSafetensorsCheckpoint(dir, tensors);
   return cfg;
-}
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const i64 = (xs: readonly number[], dims: number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(xs, (x) => BigInt(x)), dims);

@@ -14,6 +14,7 @@ import { parseNpy } from '../../models/npy.ts';
 import { DECODER_IO, DecoderKvCache, ropeInvFreq } from '../../models/owl2/decoder-graph.ts';
 import { readPackage } from '../../models/package/index.ts';
 import type { LoadedPackage, PackageManifest } from '../../models/package/index.ts';
+import { maxAbsDiff as maxAbs } from '../helpers/arrays.ts';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/owl2-public');
 const CHECKPOINT = join(FIXTURE, 'checkpoint');
@@ -30,16 +31,6 @@ async function npy(rel: string): Promise<Float32Array> {
 async function npyWithShape(rel: string): Promise<{ data: Float32Array; shape: number[] }> {
   const a = parseNpy(new Uint8Array(await readFile(join(FIXTURE, rel))));
   return { data: a.data as Float32Array, shape: a.shape };
-}
-
-function maxAbs(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
 }
 
 function argmax(a: Float32Array): number {

@@ -10,6 +10,7 @@ import { OwleryError } from '../../src-shared/errors.ts';
 import { openCheckpoint } from '../../models/checkpoint/index.ts';
 import { parseNpy } from '../../models/npy.ts';
 import { abstractorPosEmbeds, argmax, Owl2Reference } from '../reference/owl2-f64.ts';
+import { maxAbsDiff } from '../helpers/arrays.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/owl2-public/', import.meta.url));
 const CHECKPOINT = `${FIXTURE}checkpoint`;
@@ -56,13 +57,6 @@ async function npy(rel: string): Promise<{ shape: number[]; data: Float32Array }
   const count = arr.shape.reduce((a, b) => a * b, 1);
   if (arr.data.length !== count) throw new Error(`${rel}: ${arr.data.length} values for shape ${arr.shape}`);
   return { shape: arr.shape, data: arr.data };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Measured differences, printed once at the end for the record. */

@@ -13,6 +13,7 @@ import type { RgbImage } from '../../../src-main/engine/image/decode.ts';
 import { clipProcess, clipResize, parsePreprocessorConfig, preprocessImage, rescaleNormalize, toSquare } from '../../../src-main/engine/image/preprocess.ts';
 import type { AspectMode } from '../../../src-main/engine/image/preprocess.ts';
 import { resizeBicubic } from '../../../src-main/engine/image/resize.ts';
+import { maxAbsDiff as maxAbs } from '../../helpers/arrays.ts';
 
 const ROOT = join(import.meta.dirname, '../../fixtures/owl2-public');
 
@@ -69,13 +70,6 @@ function countDiffs(a: Uint8Array, b: Uint8Array): number {
   let n = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) n++;
   return n;
-}
-
-function maxAbs(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const names = Object.keys(manifest.images);

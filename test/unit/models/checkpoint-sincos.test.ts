@@ -2,15 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { openCheckpoint, readConfig } from '../../../models/checkpoint/index.ts';
 import { abstractorPosEmbeds, sincos1d, sincos2d } from '../../../models/owl2/sincos.ts';
+import { maxAbsDiff } from '../../helpers/arrays.ts';
 
 const CKPT = fileURLToPath(new URL('../../fixtures/owl2-public/checkpoint', import.meta.url));
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe('abstractor sin-cos tables', () => {
   it('match the fixture checkpoint\'s stored q_pos_embed / k_pos_embed in every layer', async () => {
