@@ -70,7 +70,7 @@ export interface ChatServiceOptions {
   saveIntervalMs?: number;
   /** Requests that may wait behind the running one before new ones get `ENGINE_BUSY` (default 8). */
   maxQueued?: number;
-  /** Called after streamed text of an answer was written to the database (diagnostics, tests). */
+  /** Called after each write of an answer's streamed text to the database, whether a new batch or the save timer wrote it (diagnostics, tests). */
   onSaved?: (info: { requestId: ChatRequestId; messageId: MessageId; chars: number }) => void;
 }
 
@@ -409,6 +409,8 @@ export class ChatService {
       userMessageId,
       assistantMessageId: writer.messageId,
     };
+    const onSaved = this.onSaved;
+    if (onSaved) writer.onDidFlush((chars) => onSaved({ requestId: started.requestId, messageId: writer.messageId, chars }));
     let settle!: (o: ChatOutcome) => void;
     const outcome = new Promise<ChatOutcome>((resolve) => (settle = resolve));
     this.outcomes.set(started.requestId, outcome);
@@ -487,10 +489,6 @@ export class ChatService {
       job.writer.push(text);
     } catch {
       // The text stays buffered in the writer and is written with the next batch or at the end.
-      return;
-    }
-    if (job.writer.unsaved === '') {
-      this.onSaved?.({ requestId: job.started.requestId, messageId: job.writer.messageId, chars: job.writer.text.length });
     }
   }
 

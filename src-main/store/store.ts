@@ -817,6 +817,7 @@ export class AnswerWriter {
   private lastFlush = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private done = false;
+  private readonly flushListeners = new Set<(savedChars: number) => void>();
 
   /** Use {@link Store.beginAnswer}. */
   constructor(store: Store, message: Message, opts: AnswerWriterOptions = {}) {
@@ -857,6 +858,16 @@ export class AnswerWriter {
     this.saved += chunk;
     this.pending = '';
     this.lastFlush = Date.now();
+    for (const fn of this.flushListeners) fn(this.saved.length);
+  }
+
+  /**
+   * Calls `fn` after every write of streamed text (from a push or from the timer), with the
+   * length of the text saved so far. Returns an unsubscribe function.
+   */
+  onDidFlush(fn: (savedChars: number) => void): () => void {
+    this.flushListeners.add(fn);
+    return () => this.flushListeners.delete(fn);
   }
 
   /**

@@ -221,6 +221,24 @@ describe('AnswerWriter (streaming)', () => {
     expect(() => w.push('late')).toThrow();
   });
 
+  it('tells flush listeners about every write, the save timer\'s included', async () => {
+    const conv = store.createConversation();
+    store.appendUserMessage({ conversationId: conv.id, text: 'q' });
+    const w = store.beginAnswer({ conversationId: conv.id }, { flushIntervalMs: 20 });
+    const flushed: number[] = [];
+    const timerWrote = new Promise<void>((resolve) => w.onDidFlush((chars) => (flushed.push(chars), resolve())));
+    w.push('Hello'); // within the interval: buffered, the timer will write it
+    expect(flushed).toEqual([]);
+    await timerWrote;
+    expect(flushed).toEqual([5]);
+    expect(store.getMessage(w.messageId).text).toBe('Hello');
+    w.flush();
+    w.push(', world');
+    w.flush();
+    expect(flushed).toEqual([5, 12]);
+    w.dispose();
+  });
+
   it('on a full disk reports DISK_FULL, loses nothing and catches up when space is back', () => {
     const conv = store.createConversation({ title: 'full disk' });
     const q = store.appendUserMessage({ conversationId: conv.id, text: 'Describe the photo.' });
