@@ -5,7 +5,7 @@
  * partial answer there.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -16,13 +16,19 @@ import { REPO_ROOT } from '../helpers/tiny-model.ts';
 
 let work: string;
 let pkg: string;
+/** The services' child process; killed after the test even when an assertion failed first. */
+let running: ChildProcess | undefined;
 
 beforeAll(async () => {
   work = await tempDir('owlery-chat-crash-');
   pkg = await tinyPackage(work);
 });
 
-afterAll(async () => removeDir(work));
+afterAll(async () => {
+  // Its engine process exits by itself once this child is gone (closed IPC channel).
+  if (running && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
+  await removeDir(work);
+});
 
 function isAlive(pid: number): boolean {
   try {
@@ -40,6 +46,7 @@ it('a process killed mid-answer leaves a database that opens cleanly, with the p
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  running = child;
   // Kept for failure messages. (The orphaned engine process may print an EPIPE when its parent dies.)
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
