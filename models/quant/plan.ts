@@ -2,9 +2,14 @@
  * What precision each part of a package gets, and exactly how each precision is stored and
  * computed in the ONNX graphs (docs/engine-contract.md, "Quantized graphs").
  *
- * - `int4`: `com.microsoft::MatMulNBits`, 4 bits, block 32 along K, asymmetric with packed uint8
+ * - `int4`: `com.microsoft::MatMulNBits`, 4 bits, block 128 along K, asymmetric with packed uint8
  *   zero points (onnxruntime's fast CPU path; float zero points would fall back to the slow one),
  *   accuracy_level 4 (activations quantized to int8 per block inside the kernel, int32 accumulate).
+ *   Block 128, not 32: onnxruntime's int8-compute packing keeps a float32 scale and a float32 block
+ *   sum per block, so block 32 costs ~7 bits per weight in memory and in bytes read per decoded
+ *   token, block 128 ~4.3 (`bench/matmulnbits-bench.ts`: 7B-shaped layers decode 1.7× faster,
+ *   prefill 1.36× faster, docs/performance.md). Asymmetric round-to-nearest at group size 128 is
+ *   the usual 4-bit LLaMA setting (AWQ/GPTQ's group size).
  * - `int8`: `MatMulNBits`, 8 bits, block 32, symmetric (no zero-point input), accuracy_level 4.
  *   Measured on onnxruntime 1.30 CPU against DynamicQuantizeMatMul, DynamicQuantizeLinear +
  *   MatMulInteger and per-channel QDQ (which ORT rewrites into this very MatMulNBits): as fast
@@ -92,8 +97,10 @@ export type LinearFormat =
   | { kind: 'float'; weightType: 'fp32' | 'fp16' }
   | ({ kind: 'matmulnbits'; accuracyLevel: number } & BlockQuantParams);
 
-/** Block size of every block-quantized tensor Owlery writes. */
-export const QUANT_BLOCK_SIZE = 32;
+/** Block size of the 4-bit LLM linears (see the header for why 128). */
+export const INT4_BLOCK_SIZE = 128;
+/** Block size of the 8-bit tensors (vision linears, lm_head, embedding table). */
+export const INT8_BLOCK_SIZE = 32;
 /** MatMulNBits accuracy_level used: 4 = int8 activations, int32 accumulation (fast CPU path). */
 export const QUANT_ACCURACY_LEVEL = 4;
 
@@ -102,8 +109,8 @@ export function linearFormat(p: Precision): LinearFormat {
   switch (p) {
     case 'fp32': return { kind: 'float', weightType: 'fp32' };
     case 'fp16': return { kind: 'float', weightType: 'fp16' };
-    case 'int8': return { kind: 'matmulnbits', bits: 8, blockSize: QUANT_BLOCK_SIZE, zeroPoints: 'none', accuracyLevel: QUANT_ACCURACY_LEVEL };
-    case 'int4': return { kind: 'matmulnbits', bits: 4, blockSize: QUANT_BLOCK_SIZE, zeroPoints: 'uint8', accuracyLevel: QUANT_ACCURACY_LEVEL };
+    case 'int8': return { kind: 'matmulnbits', bits: 8, blockSize: INT8_BLOCK_SIZE, zeroPoints: 'none', accuracyLevel: QUANT_ACCURACY_LEVEL };
+    case 'int4': return { kind: 'matmulnbits', bits: 4, blockSize: INT4_BLOCK_SIZE, zeroPoints: 'uint8', accuracyLevel: QUANT_ACCURACY_LEVEL };
   }
 }
 
@@ -114,6 +121,6 @@ export type EmbedFormat =
 
 /** The embedding format of a precision. */
 export function embedFormat(p: Exclude<Precision, 'int4'>): EmbedFormat {
-  if (p === 'int8') return { kind: 'gather-blockwise', bits: 8, blockSize: QUANT_BLOCK_SIZE, zeroPoints: 'none' };
+  if (p === 'int8') return { kind: 'gather-blockwise', bits: 8, blockSize: INT8_BLOCK_SIZE, zeroPoints: 'none' };
   return { kind: 'float', weightType: p };
 }

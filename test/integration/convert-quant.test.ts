@@ -110,7 +110,7 @@ describe('owlery convert / inspect', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/preset cpu\)/);
-    expect(r.stdout).toMatch(/llm +int4 +MatMulNBits 4-bit, block 32, uint8 zero points, accuracy_level 4/);
+    expect(r.stdout).toMatch(/llm +int4 +MatMulNBits 4-bit, block 128, uint8 zero points, accuracy_level 4/);
     expect(r.stdout).toMatch(/vision +int8 +MatMulNBits 8-bit, block 32, symmetric/);
     expect(r.stdout).toMatch(/image embeddings cosine 0\.99\d+/);
     expect(r.stdout).toMatch(/next-token top-1 agreement [\d.]+% over 8 steps/);

@@ -5,10 +5,13 @@
  *
  * Thresholds (measured on tiny seeds 1–8, 32 teacher-forced decode steps, onnxruntime 1.30 CPU):
  * - int8 vision: image-embedding cosine 0.99990–0.99992 → asserted ≥ 0.995.
- * - int4 LLM (cpu preset): logits cosine 0.9962–0.9971, top-1 agreement 0.78–0.94 → asserted
- *   ≥ 0.99 and ≥ 0.7. The tiny model's random weights give nearly flat logits (the top two of
- *   32000 are often within quantization noise), so top-1 is a harsh measure here; the logits
- *   cosine is the steadier one.
+ * - int4 LLM (cpu preset): logits cosine 0.9962–0.9971, top-1 agreement 0.78–0.94 at block 32 →
+ *   asserted ≥ 0.99 and ≥ 0.7. The tiny model's random weights give nearly flat logits (the top two
+ *   of 32000 are often within quantization noise), so top-1 is a harsh measure here; the logits
+ *   cosine is the steadier one. Block 128 (now, for decode speed: models/quant/plan.ts), measured
+ *   with `owlery synth --preset tiny --quant cpu --seed N` + `owlery inspect` (8 steps), seeds 1–3:
+ *   cosine 0.9949–0.9962 (block 32 on the same seeds: 0.9959–0.9968), top-1 0.50–0.875 (block 32:
+ *   0.875–1.0); this test's model passes both bounds, the top-1 bound is the fragile one.
  * - int8 LLM: logits cosine ≥ 0.99992, top-1 0.84–1.0 → asserted ≥ 0.999 and ≥ 0.8.
  * - fp16: cosines ≥ 0.9999999, top-1 0.97–1.0 → asserted ≥ 0.99999 and ≥ 0.9.
  */
@@ -58,7 +61,7 @@ describe('quantized packages of the tiny model', () => {
     const { m } = pkgs.cpu;
     expect(m.preset).toBe('cpu');
     expect(m.quantization).toEqual({ vision: 'int8', llm: 'int4', embed: 'int8' });
-    expect(m.quantizationDetail!.llm).toMatchObject({ precision: 'int4', method: 'matmulnbits', weightType: 'uint8', compute: 'int8', bits: 4, blockSize: 32, zeroPoints: 'uint8', accuracyLevel: 4, tensors: 2 * 9 });
+    expect(m.quantizationDetail!.llm).toMatchObject({ precision: 'int4', method: 'matmulnbits', weightType: 'uint8', compute: 'int8', bits: 4, blockSize: 128, zeroPoints: 'uint8', accuracyLevel: 4, tensors: 2 * 9 });
     expect(m.quantizationDetail!.vision).toMatchObject({ precision: 'int8', method: 'matmulnbits', bits: 8, blockSize: 32, zeroPoints: 'none', accuracyLevel: 4, tensors: 2 * 4 + 2 * 7 + 1 });
     expect(m.quantizationDetail!.embed).toMatchObject({ precision: 'int8', method: 'gather-blockwise', bits: 8, blockSize: 32, zeroPoints: 'none' });
     expect(m.quantizationDetail!.lmHead).toMatchObject({ precision: 'int8', method: 'matmulnbits', bits: 8 });
@@ -77,7 +80,7 @@ describe('quantized packages of the tiny model', () => {
     expect(dec.opsets).toContainEqual({ domain: 'com.microsoft', version: 1 });
     expect(nbits.filter((n) => n.attributes.bits === 4)).toHaveLength(18);
     expect(nbits.filter((n) => n.attributes.bits === 8)).toHaveLength(1); // lm_head
-    expect(nbits.every((n) => n.attributes.block_size === 32 && n.attributes.accuracy_level === 4)).toBe(true);
+    expect(nbits.every((n) => n.attributes.block_size === (n.attributes.bits === 4 ? 128 : 32) && n.attributes.accuracy_level === 4)).toBe(true);
     expect(dec.graph.nodes.filter((n) => n.opType === 'MatMul' && n.inputs.some((i) => i.endsWith('.weight')))).toHaveLength(0);
     const vis = await graph('cpu', 'vision');
     expect(vis.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && n.attributes.bits === 8)).toHaveLength(23);

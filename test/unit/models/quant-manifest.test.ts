@@ -79,7 +79,7 @@ describe('manifest quantization and verification fields', () => {
     const g = quantizationDetail(config, resolvePlan('gpu'));
     expect(g.embed).toMatchObject({ method: 'float', weightType: 'float16', compute: 'float16' });
     const text = describePackage(validateManifest(manifest({ preset: 'cpu', quantizationDetail: d, verification })));
-    expect(text).toMatch(/llm +int4 +MatMulNBits 4-bit, block 32, uint8 zero points, accuracy_level 4; compute int8; \d+ tensors/);
+    expect(text).toMatch(/llm +int4 +MatMulNBits 4-bit, block 128, uint8 zero points, accuracy_level 4; compute int8; \d+ tensors/);
     expect(text).toMatch(/next-token top-1 agreement 87\.5% over 8 steps/);
     expect(text).toMatch(/decoder\.onnx +2\.0 MiB/);
   });
