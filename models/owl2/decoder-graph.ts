@@ -7,7 +7,8 @@
  * multiway.py), RoPE with HF's rotate_half convention and cos/sin computed in-graph from
  * `position_ids` and an inv_freq derived from the config (the checkpoint's stored inv_freq is
  * ignored, as the official model does), attention against the caller-owned KV cache (read in
- * place, masked to `past_length`) and the new tokens (causal), float32 softmax, o_proj,
+ * place, position-major, rows ≥ `past_length` masked) and the new tokens (causal), float32
+ * softmax, o_proj,
  * multiway post-attention RMSNorm, SwiGLU MLP; then the final RMSNorm and lm_head on the last
  * position only. Float32 activations throughout; the linears' weights in the formats of
  * `DecoderGraphOptions` (docs/engine-contract.md); every size from `Owl2Config`.
@@ -15,7 +16,7 @@
 import { GraphBuilder } from '../onnx/graph.ts';
 import type { Value } from '../onnx/graph.ts';
 import { DataType, attr } from '../onnx/proto.ts';
-import { checkpointWeight, linearFrom, linearMatMul } from '../onnx/weights.ts';
+import { MS_DOMAIN, checkpointWeight, linearFrom, linearMatMul } from '../onnx/weights.ts';
 import type { WeightReader } from '../onnx/weights.ts';
 import type { LinearFormat } from '../quant/plan.ts';
 import type { Owl2Config } from './config.ts';
@@ -38,16 +39,16 @@ export const DECODER_IO = {
   inputsEmbeds: 'inputs_embeds',
   modality: 'modality',
   positionIds: 'position_ids',
-  /** Pre-transposed past keys [B, kvHeads, headDim, C] (C = capacity ≥ past length). */
+  /** Past post-RoPE keys, position-major [S, B, kvHeads, headDim] (S ≥ max(past length, 1) rows). */
   pastKey: (i: number): string => `past_key.${i}`,
-  /** Past values [B, kvHeads, C, headDim]. */
+  /** Past values [S, B, kvHeads, headDim]. */
   pastValue: (i: number): string => `past_value.${i}`,
-  /** int64 [1]: P, the number of valid past positions (columns/rows ≥ P are ignored). */
+  /** int64 [1]: P, the number of valid past positions (rows ≥ P are ignored). */
   pastLength: 'past_length',
   logits: 'logits',
-  /** The new tokens' post-RoPE keys [B, kvHeads, T, headDim]. */
+  /** The new tokens' post-RoPE keys [T, B, kvHeads, headDim] (the cache's layout). */
   newKey: (i: number): string => `new_key.${i}`,
-  /** The new tokens' values [B, kvHeads, T, headDim]. */
+  /** The new tokens' values [T, B, kvHeads, headDim]. */
   newValue: (i: number): string => `new_value.${i}`,
   hidden: (i: number): string => `hidden.${i}`,
   finalNorm: 'final_norm',
@@ -84,8 +85,8 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
   const past: { k: Value; v: Value }[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     past.push({
-      k: g.input(DECODER_IO.pastKey(i), DataType.FLOAT, ['batch', kvh, hd, 'capacity']),
-      v: g.input(DECODER_IO.pastValue(i), DataType.FLOAT, ['batch', kvh, 'capacity', hd]),
+      k: g.input(DECODER_IO.pastKey(i), DataType.FLOAT, ['past_seq', 'batch', kvh, hd]),
+      v: g.input(DECODER_IO.pastValue(i), DataType.FLOAT, ['past_seq', 'batch', kvh, hd]),
     });
   }
   const pastLength = g.input(DECODER_IO.pastLength, DataType.INT64, [1]);
@@ -103,11 +104,12 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
     const order = g.squeeze(g.concat([g.node('NonZero', [g.reshape(text, [-1])]), g.node('NonZero', [g.reshape(image, [-1])])], 1), [0]); // [B·T]
     const back = g.node('ScatterElements', [g.expand(g.scalarI64(0), g.shape(order)), order, g.range(g.scalarI64(0), g.dim(order, 0), g.scalarI64(1))], { axis: attr.int(0) });
     const kvShape = g.concat([g.shape(x, 0, 2), g.constI64([kvh, hd])], 0); // [B, T, kvh, hd]
-    const C = g.dim(past[0].k, 3);
+    const C = g.dim(past[0].k, 0);
     const T = g.dim(x, 1);
     const zero = g.scalarI64(0);
     const one = g.scalarI64(1);
-    // Past column j is valid iff j < P (the rest of the capacity is garbage); every valid past key
+    // Past row j is valid iff j < P (the caller feeds exactly P rows, or one ignored row when P = 0:
+    // onnxruntime's FusedMatMul fails on an empty batch-transposed input); every valid past key
     // precedes every new query.
     const pastMask = g.node('Less', [g.range(zero, C, one), pastLength]); // [C]
     const t = g.range(zero, T, one);
@@ -129,19 +131,26 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
   };
   const MIN_F32 = g.scalarF32(-3.4028234663852886e38);
   /**
-   * Attention of the new queries over the past (pre-transposed K [B, kvh, hd, C], V [B, kvh, C, hd],
-   * columns ≥ P masked) and over the new keys (causal), one softmax over both score blocks, then
-   * `probs_past·V_past + probs_new·V_new`: K and V are never concatenated or copied. GQA without
-   * repeating K/V: the `rep` query heads of one kv head are stacked as rows ([B, kvh, rep·T, hd]).
+   * `com.microsoft::FusedMatMul` with `transBatchB`: B [S, b…, M, K] is read as [b…, S, M, K]
+   * without a copy, so the position-major cache [S, B, kvh, hd] multiplies as [B, kvh, S, hd].
+   */
+  const pastMatMul = (a: Value, b: Value, transB: boolean): Value =>
+    g.node('FusedMatMul', [a, b], { transB: attr.int(transB ? 1 : 0), transBatchB: attr.int(1), alpha: attr.float(1) }, MS_DOMAIN);
+  /**
+   * Attention of the new queries over the past (position-major K and V [S, B, kvh, hd] read in
+   * place, rows ≥ P masked) and over the new keys (causal), one softmax over both score blocks,
+   * then `probs_past·V_past + probs_new·V_new`: K and V are never concatenated or copied. GQA
+   * without repeating K/V: the `rep` query heads of one kv head are stacked as rows
+   * ([B, kvh, rep·T, hd]).
    */
   const attention = (q: Value, kNew: Value, vNew: Value, pastK: Value, pastV: Value): Value => {
     const qg = rep === 1 ? q : g.reshape(q, [0, kvh, -1, hd]);
     const scale = g.scalarF32(Math.sqrt(hd));
-    const sPast = g.where(pastMask, g.div(g.matmul(qg, pastK), scale), MIN_F32); // [B, kvh, rep·T, C]
+    const sPast = g.where(pastMask, g.div(pastMatMul(qg, pastK, true), scale), MIN_F32); // [B, kvh, rep·T, S]
     const sNew = g.where(newMask, g.div(g.matmul(qg, g.transpose(kNew, [0, 1, 3, 2])), scale), MIN_F32); // [B, kvh, rep·T, T]
     const probs = g.softmax(g.concat([sPast, sNew], -1), -1);
     const [pPast, pNew] = g.nodeN('Split', [probs, splitSizes], 2, { axis: attr.int(-1) });
-    const ctx = g.add(g.matmul(pPast, pastV), g.matmul(pNew, vNew)); // [B, kvh, rep·T, hd]
+    const ctx = g.add(pastMatMul(pPast, pastV, false), g.matmul(pNew, vNew)); // [B, kvh, rep·T, hd]
     return rep === 1 ? ctx : g.reshape(ctx, [0, nh, -1, hd]);
   };
   const multiwayNorm = (h: Value, prefix: string): Value => {
@@ -178,9 +187,10 @@ export function buildDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Decode
       const q = rope(g.splitHeads(linearFrom(g, r, h, `${p}.self_attn.q_proj`, nh * hd, H, bias, fmt), nh, hd));
       const [kHeads, v] = multiwayLinears(h, `${p}.self_attn`, ['k_proj', 'v_proj']);
       const k = rope(kHeads);
-      g.output(k, DECODER_IO.newKey(i), DataType.FLOAT, ['batch', kvh, 'seq', hd]);
-      g.output(v, DECODER_IO.newValue(i), DataType.FLOAT, ['batch', kvh, 'seq', hd]);
-      const ctx = attention(q, DECODER_IO.newKey(i), DECODER_IO.newValue(i), past[i].k, past[i].v);
+      // The cache's layout [T, B, kvh, hd], so appending is one contiguous copy per layer.
+      g.output(g.transpose(k, [2, 0, 1, 3]), DECODER_IO.newKey(i), DataType.FLOAT, ['seq', 'batch', kvh, hd]);
+      g.output(g.transpose(v, [2, 0, 1, 3]), DECODER_IO.newValue(i), DataType.FLOAT, ['seq', 'batch', kvh, hd]);
+      const ctx = attention(q, k, v, past[i].k, past[i].v);
       const attnOut = linearFrom(g, r, g.mergeHeads(ctx, nh, hd), `${p}.self_attn.o_proj`, H, nh * hd, bias, fmt);
       const x1 = g.add(x, attnOut);
       const m = multiwayNorm(x1, `${p}.post_attention_layernorm`);
@@ -212,11 +222,13 @@ export interface DecoderFeed {
 
 /**
  * The KV cache in the layout `decoder.onnx` reads (docs/engine-contract.md), owned by the caller:
- * per layer a pre-transposed key buffer [B, kvHeads, headDim, C] and a value buffer
- * [B, kvHeads, C, headDim] with capacity C ≥ `length`, passed to the graph as zero-copy inputs.
- * The graph returns only the new tokens' K/V, which `append` writes into place; the capacity grows
- * geometrically (`initialCapacity`, doubling, at most `maxCapacity` unless more is needed), so a
- * step copies only its own rows. Keeping a prefix is `truncate(n)`: no copy.
+ * per layer a key and a value buffer, position-major [C, B, kvHeads, headDim] with capacity
+ * C ≥ `length`. `feeds` passes each buffer's first `length` rows as a zero-copy view, so a step
+ * reads exactly the valid positions and nothing of the spare capacity; the graph returns only the
+ * new tokens' K/V in the same layout and `append` writes them after the valid rows (one copy of the
+ * new rows per layer). The capacity grows geometrically (`initialCapacity`, doubling, at most
+ * `maxCapacity` unless more is needed); rows past `length` are never touched, so the memory
+ * resident is what the conversation uses. Keeping a prefix is `truncate(n)`: no copy.
  */
 export class DecoderKvCache {
   /** Valid positions. */
@@ -225,6 +237,8 @@ export class DecoderKvCache {
   capacity = 0;
   keys: Float32Array[];
   values: Float32Array[];
+  /** The one ignored row fed while the cache is empty (see `feeds`). */
+  private emptyRow: Float32Array | undefined;
 
   constructor(
     readonly layers: number,
@@ -240,6 +254,11 @@ export class DecoderKvCache {
     return this.opts.batch ?? 1;
   }
 
+  /** Floats per position (all batch rows and kv heads). */
+  get rowSize(): number {
+    return this.batch * this.kvHeads * this.headDim;
+  }
+
   /** Keeps the first `length` positions (prefix reuse); the buffers stay. */
   truncate(length: number): void {
     if (length < 0 || length > this.length) throw new RangeError(`kv cache: cannot keep ${length} of ${this.length} positions`);
@@ -253,23 +272,13 @@ export class DecoderKvCache {
     let cap = Math.max(this.capacity, this.opts.initialCapacity ?? 256);
     while (cap < needed) cap *= 2;
     cap = Math.max(needed, Math.min(cap, max));
-    const heads = this.batch * this.kvHeads;
-    const hd = this.headDim;
-    const P = this.length;
-    const old = this.capacity;
+    const valid = this.length * this.rowSize;
     for (let l = 0; l < this.layers; l++) {
-      const k = new Float32Array(heads * hd * cap);
-      const v = new Float32Array(heads * cap * hd);
-      if (P > 0) {
-        const ok = this.keys[l];
-        const ov = this.values[l];
-        for (let h = 0; h < heads; h++) {
-          for (let d = 0; d < hd; d++) {
-            const from = (h * hd + d) * old;
-            k.set(ok.subarray(from, from + P), (h * hd + d) * cap);
-          }
-          v.set(ov.subarray(h * old * hd, (h * old + P) * hd), h * cap * hd);
-        }
+      const k = new Float32Array(cap * this.rowSize);
+      const v = new Float32Array(cap * this.rowSize);
+      if (valid > 0) {
+        k.set(this.keys[l].subarray(0, valid));
+        v.set(this.values[l].subarray(0, valid));
       }
       this.keys[l] = k;
       this.values[l] = v;
@@ -278,18 +287,20 @@ export class DecoderKvCache {
   }
 
   /**
-   * The past inputs of a decoder run: every layer's buffers (zero-copy) and `past_length`. An empty
-   * cache is passed with capacity 0, so a first prefill does no work against unused columns.
+   * The past inputs of a decoder run: every layer's first `length` rows (zero-copy views) and
+   * `past_length`. An empty cache feeds one zero row that `past_length` = 0 masks out (onnxruntime's
+   * FusedMatMul cannot take an empty batch-transposed input).
    */
   feeds(): DecoderFeed[] {
     const B = this.batch;
-    const C = this.length === 0 ? 0 : this.capacity;
+    const S = Math.max(this.length, 1);
+    const n = S * this.rowSize;
+    const empty = this.length === 0 ? (this.emptyRow ??= new Float32Array(this.rowSize)) : undefined;
     const out: DecoderFeed[] = [];
     for (let l = 0; l < this.layers; l++) {
-      const k = C ? this.keys[l] : new Float32Array(0);
-      const v = C ? this.values[l] : new Float32Array(0);
-      out.push({ name: DECODER_IO.pastKey(l), type: 'float32', data: k, dims: [B, this.kvHeads, this.headDim, C] });
-      out.push({ name: DECODER_IO.pastValue(l), type: 'float32', data: v, dims: [B, this.kvHeads, C, this.headDim] });
+      const dims = [S, B, this.kvHeads, this.headDim];
+      out.push({ name: DECODER_IO.pastKey(l), type: 'float32', data: empty ?? this.keys[l].subarray(0, n), dims });
+      out.push({ name: DECODER_IO.pastValue(l), type: 'float32', data: empty ?? this.values[l].subarray(0, n), dims });
     }
     out.push({ name: DECODER_IO.pastLength, type: 'int64', data: BigInt64Array.of(BigInt(this.length)), dims: [1] });
     return out;
@@ -302,28 +313,17 @@ export class DecoderKvCache {
     return out;
   }
 
-  /** Writes `T` new positions (per layer K and V [B, kvHeads, T, headDim]) after the valid ones. */
+  /** Writes `T` new positions (per layer K and V [T, B, kvHeads, headDim]) after the valid ones. */
   append(newKeys: readonly Float32Array[], newValues: readonly Float32Array[], T: number): void {
     const P = this.length;
     this.reserve(P + T);
-    const heads = this.batch * this.kvHeads;
-    const hd = this.headDim;
-    const C = this.capacity;
+    const n = T * this.rowSize;
     for (let l = 0; l < this.layers; l++) {
       const nk = newKeys[l];
       const nv = newValues[l];
-      if (nk.length !== heads * T * hd || nv.length !== heads * T * hd) throw new RangeError(`kv cache: layer ${l} got ${nk.length} values for ${T} positions`);
-      const k = this.keys[l];
-      const v = this.values[l];
-      for (let h = 0; h < heads; h++) {
-        const src = h * T * hd;
-        // K transposed: row d of head h holds positions along C.
-        for (let d = 0; d < hd; d++) {
-          const dst = (h * hd + d) * C + P;
-          for (let t = 0; t < T; t++) k[dst + t] = nk[src + t * hd + d];
-        }
-        v.set(nv.subarray(src, src + T * hd), (h * C + P) * hd);
-      }
+      if (nk.length !== n || nv.length !== n) throw new RangeError(`kv cache: layer ${l} got ${nk.length} values for ${T} positions`);
+      this.keys[l].set(nk, P * this.rowSize);
+      this.values[l].set(nv, P * this.rowSize);
     }
     this.length = P + T;
   }

@@ -437,7 +437,7 @@ export class Owl2Engine {
   }
 }
 
-/** The engine's KV cache: per layer, pre-transposed keys and values with spare capacity (models/owl2/decoder-graph.ts). */
+/** The engine's KV cache: per layer, position-major keys and values with spare capacity (models/owl2/decoder-graph.ts). */
 export type KvCache = DecoderKvCache;
 
 function commonPrefix(a: readonly string[], b: readonly string[]): number {

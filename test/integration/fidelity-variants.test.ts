@@ -164,7 +164,7 @@ describe('GQA + attention bias + tied embeddings, against the float64 reference'
     for (let i = 0; i < cfg.llm.numLayers; i++) expect(maxAbs(out[DECODER_IO.hidden(i)].data as Float32Array, want.hidden[i])).toBeLessThan(2e-4);
     expect(maxAbs(out[DECODER_IO.finalNorm].data as Float32Array, want.finalNorm)).toBeLessThan(2e-4);
     expect(maxAbs(out.logits.data as Float32Array, want.lastLogits)).toBeLessThan(2e-4);
-    expect(out[DECODER_IO.newKey(0)].dims).toEqual([1, cfg.llm.numKvHeads, T, cfg.llm.headDim]);
+    expect(out[DECODER_IO.newKey(0)].dims).toEqual([T, 1, cfg.llm.numKvHeads, cfg.llm.headDim]);
   });
 
   it('chunked prefill through the KV cache (P > 0, T > 1) gives the same logits', async () => {

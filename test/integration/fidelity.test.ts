@@ -151,7 +151,7 @@ class Runner {
       if (s === steps - 1) break;
       const e = await this.embedIds([id]);
       out = await this.decode(e, [0], P, past, false);
-      expect(out[DECODER_IO.newKey(0)].dims[2]).toBe(1);
+      expect(out[DECODER_IO.newKey(0)].dims[0]).toBe(1);
       expect(past.length).toBe(P + 1);
       P++;
     }
