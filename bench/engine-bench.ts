@@ -5,20 +5,24 @@
  * vision encode, prefill of a 600-token prompt, decode of 128 tokens at context 600, time to first
  * token for "photo + 20-word question" (cold) and for a 20-word follow-up in the same conversation,
  * plus the machine's memory read bandwidth (a native ReduceSum over 1 GiB through onnxruntime) and
- * decode as a fraction of the bandwidth ceiling (weight bytes read per token / bandwidth).
- * Prints a table and saves JSON under bench/results/.
+ * decode as a fraction of the bandwidth ceiling (bandwidth / bytes a text-only step reads: the
+ * decoder's weights except MAM branch 1 of k/v, which text tokens never touch, plus the KV cache at
+ * the decode's mid context). Each run is a fresh process (`--child-run`), so load time, peak RSS
+ * while loading and peak RSS of the whole run are those of one engine, as in the app's engine
+ * process. Prints a table and saves JSON under bench/results/.
  *
  * Options: --package DIR (default: the seeded tiny model, converted on the fly) --provider P
  * --threads N (default 2) --runs N (default 3) --prompt-tokens N (600) --decode-tokens N (128)
  * --image FILE (default test/fixtures/extreme_ironing.jpg).
  */
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../models/onnx/graph.ts';
-import { DataType, attr } from '../models/onnx/proto.ts';
+import { DataType, attr, decodeModel } from '../models/onnx/proto.ts';
 import { writeOnnxModel } from '../models/onnx/writer.ts';
 import { convertCheckpoint } from '../models/convert.ts';
 import { mulberry32 } from '../src-shared/random.ts';
@@ -36,6 +40,8 @@ const { values: opt } = parseArgs({
     'prompt-tokens': { type: 'string', default: '600' },
     'decode-tokens': { type: 'string', default: '128' },
     image: { type: 'string', default: 'test/fixtures/extreme_ironing.jpg' },
+    /** Internal: run once in this process and print the metrics as JSON. */
+    'child-run': { type: 'boolean', default: false },
   },
 });
 const runs = Math.max(3, Number(opt.runs));
@@ -80,76 +86,104 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-async function packageDir(): Promise<{ dir: string; label: string }> {
-  if (opt.package) return { dir: resolve(opt.package), label: resolve(opt.package) };
-  const dir = join(tmpdir(), 'owlery-bench-tiny');
-  if (!(await stat(join(dir, 'manifest.json')).catch(() => undefined))) {
-    await rm(dir, { recursive: true, force: true });
-    await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), dir);
-  }
-  return { dir, label: 'tiny (seed 1)' };
+async function packageDir(): Promise<{ dir: string; label: string; temporary: boolean }> {
+  if (opt.package) return { dir: resolve(opt.package), label: resolve(opt.package), temporary: false };
+  // Converted afresh each time (a few seconds): a cached conversion would silently keep an older graph.
+  const dir = await mkdtemp(join(tmpdir(), 'owlery-bench-tiny-'));
+  await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), join(dir, 'pkg'));
+  return { dir: join(dir, 'pkg'), label: 'tiny (seed 1)', temporary: true };
 }
 
-async function weightBytesPerToken(dir: string): Promise<number> {
-  // Every decoder weight is read once per generated token (the KV cache is extra).
+/**
+ * Bytes a text-only decode step reads: every decoder initializer except MAM branch 1 of k/v
+ * (text tokens never run it), plus the KV cache (K and V, float32) at context `context`.
+ */
+async function bytesPerTextStep(dir: string, context: number): Promise<{ weights: number; kv: number }> {
   const { readPackage } = await import('../models/package/read.ts');
   const pkg = await readPackage(dir, { verify: false });
-  const data = pkg.manifest.files.find((f) => f.path === pkg.manifest.graphs.decoder.data);
-  return data?.size ?? 0;
+  const model = decodeModel(await readFile(pkg.graphPaths.decoder));
+  let weights = 0;
+  for (const t of model.graph.initializers) {
+    if (/\.(k_proj|v_proj)\.multiway\.1\./.test(t.name)) continue;
+    weights += t.external?.length ?? t.raw?.length ?? 0;
+  }
+  const { numLayers, numKvHeads, headDim } = pkg.manifest.config.llm;
+  return { weights, kv: 2 * numLayers * context * numKvHeads * headDim * 4 };
+}
+
+const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** One run in this process: prints `BENCH_RESULT <json>` with every metric of the run. */
+async function childRun(dir: string): Promise<void> {
+  const photo = resolve(opt.image);
+  const rng = mulberry32(1234);
+  const t0 = now();
+  const engine = await Owl2Engine.load(dir, { provider, threads, prefixReuse: true });
+  record('load_ms', now() - t0);
+  record('peak_rss_after_load_mb', maxRssMb());
+  try {
+    const tp = now();
+    const pixels = await engine.preprocess(photo);
+    record('image_decode_preprocess_ms', now() - tp);
+    const tv = now();
+    await engine.embedPixels(pixels);
+    record('vision_encode_ms', now() - tv);
+
+    const vocab = engine.config.llm.vocabSize;
+    const ids = Array.from({ length: promptTokens }, () => 100 + Math.floor(rng() * (vocab - 100)));
+    const inputs = await engine.buildInputs(ids, []);
+    const tpf = now();
+    let { cache } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
+    record('prefill_tok_per_s', (promptTokens * 1000) / (now() - tpf));
+    const text = new BigInt64Array(1);
+    const td = now();
+    for (let i = 0; i < decodeTokens; i++) {
+      ({ cache } = await engine.decode(await engine.embedTokens([ids[i]]), text, cache));
+    }
+    record('decode_tok_per_s', (decodeTokens * 1000) / (now() - td));
+
+    const turn1 = [{ role: 'user' as const, content: QUESTION, images: 1 }];
+    const cold = await engine.generate({ prompt: buildChatPrompt(turn1), images: [photo], sampling: { greedy: true, maxNewTokens: 8 } });
+    record('ttft_photo_question_cold_ms', cold.stats.timeToFirstTokenMs);
+    const turn2 = [...turn1, { role: 'assistant' as const, content: cold.text }, { role: 'user' as const, content: FOLLOW_UP }];
+    const follow = await engine.generate({ prompt: buildChatPrompt(turn2), images: [photo], sampling: { greedy: true, maxNewTokens: 1 } });
+    record('ttft_follow_up_ms', follow.stats.timeToFirstTokenMs);
+    record('follow_up_reused_tokens', follow.stats.reusedPromptTokens);
+    const again = await engine.generate({ prompt: buildChatPrompt(turn1), images: [photo], sampling: { greedy: true, maxNewTokens: 1 } });
+    record('same_photo_new_conversation_vision_encodes', again.stats.imageCount - again.stats.imagesFromCache);
+  } finally {
+    await engine.dispose();
+  }
+  record('peak_rss_mb', maxRssMb());
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify(results)}\n`);
+}
+
+/** Runs `childRun` in a fresh process and merges its metrics. */
+async function runChild(dir: string): Promise<void> {
+  const args = [...process.execArgv, process.argv[1], ...process.argv.slice(2), '--package', dir, '--child-run'];
+  const stdout = await new Promise<string>((ok, fail) => {
+    execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, out, errOut) => (err ? fail(new Error(`bench run failed: ${err.message}\n${errOut}`)) : ok(out)));
+  });
+  const line = stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+  if (!line) throw new Error(`bench run printed no result:\n${stdout}`);
+  for (const [name, xs] of Object.entries(JSON.parse(line.slice('BENCH_RESULT '.length)) as Record<string, number[]>)) {
+    for (const x of xs) record(name, x);
+  }
 }
 
 async function main(): Promise<void> {
-  const { dir, label } = await packageDir();
-  const photo = resolve(opt.image);
-  const rng = mulberry32(1234);
-  const decoderBytes = await weightBytesPerToken(dir);
-  const decodeRates: number[] = [];
-  for (let run = 0; run < runs; run++) {
-    const t0 = now();
-    const engine = await Owl2Engine.load(dir, { provider, threads, prefixReuse: true });
-    record('load_ms', now() - t0);
-    try {
-      const tp = now();
-      const pixels = await engine.preprocess(photo);
-      record('image_decode_preprocess_ms', now() - tp);
-      const tv = now();
-      await engine.embedPixels(pixels);
-      record('vision_encode_ms', now() - tv);
-
-      const vocab = engine.config.llm.vocabSize;
-      const ids = Array.from({ length: promptTokens }, () => 100 + Math.floor(rng() * (vocab - 100)));
-      const inputs = await engine.buildInputs(ids, []);
-      const tpf = now();
-      let { cache } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
-      record('prefill_tok_per_s', (promptTokens * 1000) / (now() - tpf));
-      const text = new BigInt64Array(1);
-      const td = now();
-      for (let i = 0; i < decodeTokens; i++) {
-        ({ cache } = await engine.decode(await engine.embedTokens([ids[i]]), text, cache));
-      }
-      const decodeRate = (decodeTokens * 1000) / (now() - td);
-      record('decode_tok_per_s', decodeRate);
-      decodeRates.push(decodeRate);
-
-      const turn1 = [{ role: 'user' as const, content: QUESTION, images: 1 }];
-      const cold = await engine.generate({ prompt: buildChatPrompt(turn1), images: [photo], sampling: { greedy: true, maxNewTokens: 8 } });
-      record('ttft_photo_question_cold_ms', cold.stats.timeToFirstTokenMs);
-      const turn2 = [...turn1, { role: 'assistant' as const, content: cold.text }, { role: 'user' as const, content: FOLLOW_UP }];
-      const follow = await engine.generate({ prompt: buildChatPrompt(turn2), images: [photo], sampling: { greedy: true, maxNewTokens: 1 } });
-      record('ttft_follow_up_ms', follow.stats.timeToFirstTokenMs);
-      record('follow_up_reused_tokens', follow.stats.reusedPromptTokens);
-      const again = await engine.generate({ prompt: buildChatPrompt(turn1), images: [photo], sampling: { greedy: true, maxNewTokens: 1 } });
-      record('same_photo_new_conversation_vision_encodes', again.stats.imageCount - again.stats.imagesFromCache);
-    } finally {
-      await engine.dispose();
-    }
+  if (opt['child-run']) return childRun(resolve(opt.package!));
+  const { dir, label, temporary } = await packageDir();
+  const midContext = promptTokens + Math.floor(decodeTokens / 2);
+  const bytes = await bytesPerTextStep(dir, midContext);
+  try {
+    for (let run = 0; run < runs; run++) await runChild(dir);
+  } finally {
+    if (temporary) await rm(dirname(dir), { recursive: true, force: true });
   }
-  // Peak RSS of the engine work, read before the bandwidth probe allocates its 1 GiB buffer.
-  record('peak_rss_mb', process.resourceUsage().maxRSS / 1024);
   const bandwidth = await readBandwidthGBs();
-  for (const rate of decodeRates) {
-    if (decoderBytes && bandwidth) record('decode_fraction_of_bandwidth_ceiling', rate / ((bandwidth * 1e9) / decoderBytes));
-  }
+  const ceiling = (bandwidth * 1e9) / (bytes.weights + bytes.kv);
+  for (const rate of results.decode_tok_per_s ?? []) record('decode_fraction_of_bandwidth_ceiling', rate / ceiling);
 
   const rows = Object.entries(results).map(([name, xs]) => ({
     name,
@@ -159,13 +193,13 @@ async function main(): Promise<void> {
     n: xs.length,
   }));
   const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(x >= 10 ? 1 : 3));
-  console.log(`package: ${label}  provider: ${provider}  threads: ${threads}  runs: ${runs}`);
-  console.log(`memory read bandwidth (ReduceSum over 1 GiB, ${threads} threads): ${bandwidth.toFixed(1)} GB/s; decoder weights ${(decoderBytes / 1e9).toFixed(3)} GB`);
+  console.log(`package: ${label}  provider: ${provider}  threads: ${threads}  runs: ${runs} (one process each)`);
+  console.log(`memory read bandwidth (ReduceSum over 1 GiB, ${threads} threads): ${bandwidth.toFixed(1)} GB/s; a text-only step at context ${midContext} reads ${(bytes.weights / 1e9).toFixed(3)} GB of weights + ${(bytes.kv / 1e9).toFixed(3)} GB of KV cache: ceiling ${ceiling.toFixed(2)} tok/s`);
   console.log(['metric'.padEnd(44), 'min'.padStart(10), 'median'.padStart(10), 'max'.padStart(10)].join(''));
   for (const r of rows) console.log([r.name.padEnd(44), fmt(r.min).padStart(10), fmt(r.median).padStart(10), fmt(r.max).padStart(10)].join(''));
   await mkdir('bench/results', { recursive: true });
   const file = `bench/results/engine-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  await writeFile(file, JSON.stringify({ package: label, provider, threads, runs, promptTokens, decodeTokens, bandwidthGBs: bandwidth, decoderBytes, cpu: (await import('node:os')).cpus()[0]?.model, results: rows }, null, 2));
+  await writeFile(file, JSON.stringify({ package: label, provider, threads, runs, promptTokens, decodeTokens, bandwidthGBs: bandwidth, bytesPerTextStep: bytes, decodeCeilingTokPerS: ceiling, cpu: (await import('node:os')).cpus()[0]?.model, results: rows }, null, 2));
   console.log(`saved ${file}`);
 }
 
