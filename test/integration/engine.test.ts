@@ -147,6 +147,22 @@ describe('engine on the seeded tiny model', () => {
     }
   });
 
+  it('prefills a long prompt in chunks with the same logits and answer as in one run', async () => {
+    const chunked = await Owl2Engine.load(pkg, { provider: 'cpu', prefillChunk: 5, prefixReuse: false, verify: false });
+    const whole = await Owl2Engine.load(pkg, { provider: 'cpu', prefillChunk: 100_000, prefixReuse: false, verify: false });
+    try {
+      const request = { prompt: twoTurnsTwoImages(), images: [photoA, photoB], sampling: { greedy: true, maxNewTokens: 6 }, collectLogits: true };
+      const a = await chunked.generate(request);
+      const b = await whole.generate(request);
+      // The image rows (imageTokens each) cross chunk boundaries at a chunk of 5.
+      expect(a.stats.promptTokens).toBeGreaterThan(2 * engine.config.imageTokens + 5);
+      expect(a.outputIds).toEqual(b.outputIds);
+      expect(maxAbsDiff(a.stepLogits!, b.stepLogits!)).toBeLessThan(1e-4);
+    } finally {
+      await Promise.all([chunked.dispose(), whole.dispose()]);
+    }
+  });
+
   it('keeps image embeddings on disk, so a new engine does not re-encode the same photo', async () => {
     const cacheDir = join(work, 'embed-cache');
     const prompt = buildChatPrompt([{ role: 'user', content: 'Describe it.', images: 1 }]);
