@@ -328,7 +328,11 @@ export class Owl2Engine {
   /** An empty KV cache for this model. */
   emptyCache(): KvCache {
     const { numLayers, numKvHeads, headDim, maxPositions } = this.config.llm;
-    return new DecoderKvCache(numLayers, numKvHeads, headDim, { maxCapacity: maxPositions });
+    // The whole context window at once: the buffers are zero pages until written (rows past the
+    // conversation's length are never touched), so this costs address space, not memory, and the
+    // cache never grows (growing copied the valid rows and left the old buffers as garbage).
+    // Capped for configs with an outsized window: beyond it the cache grows by doubling.
+    return new DecoderKvCache(numLayers, numKvHeads, headDim, { initialCapacity: Math.min(maxPositions, 8192), maxCapacity: maxPositions });
   }
 
   /**
