@@ -11,6 +11,7 @@
  * ms per step, the implied bytes read per step from onnxruntime's resident size after loading,
  * and the same scaled to 32 layers.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -92,16 +93,12 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const rssBytes = (): number => {
-  const { readFileSync } = process.getBuiltinModule('node:fs') as typeof import('node:fs');
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-};
+const rssBytes = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 
 await mkdir(opt.out, { recursive: true });
 const sessions: { v: Variant; s: ort.InferenceSession; bytes: number; loadMs: number }[] = [];
 for (const v of variants) {
   const path = join(opt.out, `${v.name}-L${layers}.onnx`);
-  const { existsSync } = await import('node:fs');
   if (!existsSync(path)) await build(v, path);
   const before = rssBytes();
   const t0 = performance.now();

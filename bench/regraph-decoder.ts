@@ -23,6 +23,7 @@ import type { WeightReader } from '../models/onnx/weights.ts';
 import { buildDecoderGraph } from '../models/owl2/decoder-graph.ts';
 import type { Owl2Config } from '../models/owl2/config.ts';
 import { linearFormat } from '../models/quant/plan.ts';
+import type { LinearFormat } from '../models/quant/plan.ts';
 import { sha256File } from '../models/package/files.ts';
 import { MANIFEST_FILE } from '../models/package/manifest.ts';
 import type { PackageManifest } from '../models/package/manifest.ts';
@@ -69,7 +70,13 @@ const oldInit = new Map(old.graph.initializers.map((t) => [t.name, t]));
 
 const llm = manifest.quantizationDetail?.llm.precision ?? manifest.quantization.llm;
 const head = manifest.quantizationDetail?.lmHead.precision ?? llm;
-const g = buildDecoderGraph(manifest.config, decoderTensors(manifest.config), { linear: linearFormat(llm), lmHead: linearFormat(head), textOnlyKv: opt['text-only-kv'] });
+// The block size the package was written with (packages from before the int4 block size changed keep theirs).
+const asWritten = (precision: typeof llm, part: 'llm' | 'lmHead'): LinearFormat => {
+  const f = linearFormat(precision);
+  const blockSize = manifest.quantizationDetail?.[part].blockSize;
+  return f.kind === 'matmulnbits' && blockSize ? { ...f, blockSize } : f;
+};
+const g = buildDecoderGraph(manifest.config, decoderTensors(manifest.config), { linear: asWritten(llm, 'llm'), lmHead: asWritten(head, 'lmHead'), textOnlyKv: opt['text-only-kv'] });
 
 const initializers: TensorProtoSpec[] = [...g.constants];
 for (const w of g.weights) {
