@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { readPackage } from '../models/package/read.ts';
 import { DECODER_IO, DecoderKvCache } from '../models/owl2/decoder-graph.ts';
+import { decoderFeedTensor } from '../models/owl2/decoder-feeds.ts';
 import { mulberry32 } from '../src-shared/random.ts';
 
 const { values: opt, positionals } = parseArgs({
@@ -77,7 +78,7 @@ async function open(dir: string): Promise<Runner> {
       },
       step: async (embeds, T) => {
         const feeds = base(embeds, T, kv.length);
-        for (const f of kv.feeds()) feeds[f.name] = f.type === 'int64' ? new ort.Tensor('int64', f.data as BigInt64Array, f.dims) : new ort.Tensor('float32', f.data as Float32Array, f.dims);
+        for (const f of kv.feeds()) feeds[f.name] = decoderFeedTensor(f);
         const out = await decoder.run(feeds, [DECODER_IO.logits, ...kv.fetches()]);
         kv.append(
           Array.from({ length: cfg.numLayers }, (_, i) => out[DECODER_IO.newKey(i)].data as Float32Array),

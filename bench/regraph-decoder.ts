@@ -16,12 +16,13 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TensorInfo } from '../models/checkpoint/types.ts';
 import { ONNX_IR_VERSION, ONNX_OPSET } from '../models/onnx/graph.ts';
-import { DataType, decodeModel, encodeModel } from '../models/onnx/proto.ts';
+import { decodeModel, encodeModel } from '../models/onnx/proto.ts';
 import type { TensorProtoSpec } from '../models/onnx/proto.ts';
 import { MS_DOMAIN } from '../models/onnx/weights.ts';
 import type { WeightReader } from '../models/onnx/weights.ts';
 import { buildDecoderGraph } from '../models/owl2/decoder-graph.ts';
 import type { Owl2Config } from '../models/owl2/config.ts';
+import { graphIO } from '../models/convert.ts';
 import { linearFormat } from '../models/quant/plan.ts';
 import type { LinearFormat } from '../models/quant/plan.ts';
 import { sha256File } from '../models/package/files.ts';
@@ -76,7 +77,9 @@ const asWritten = (precision: typeof llm, part: 'llm' | 'lmHead'): LinearFormat 
   const blockSize = manifest.quantizationDetail?.[part].blockSize;
   return f.kind === 'matmulnbits' && blockSize ? { ...f, blockSize } : f;
 };
-const g = buildDecoderGraph(manifest.config, decoderTensors(manifest.config), { linear: asWritten(llm, 'llm'), lmHead: asWritten(head, 'lmHead'), textOnlyKv: opt['text-only-kv'] });
+const g = buildDecoderGraph(manifest.config, decoderTensors(manifest.config), {
+  linear: asWritten(llm, 'llm'), lmHead: asWritten(head, 'lmHead'), textOnlyKv: opt['text-only-kv'],
+});
 
 const initializers: TensorProtoSpec[] = [...g.constants];
 for (const w of g.weights) {
@@ -103,11 +106,9 @@ for (const name of await readdir(from)) {
   else await link(join(from, name), join(to, name));
 }
 await writeFile(join(to, dec.file), bytes);
-const io = (v: (typeof g.inputs)[number]) => ({ name: v.name, dtype: v.elemType === DataType.INT64 ? 'int64' as const : 'float32' as const, shape: [...v.dims] });
 const entry = manifest.files.find((f) => f.path === dec.file)!;
 entry.size = bytes.byteLength;
 entry.sha256 = await sha256File(join(to, dec.file));
-dec.inputs = g.inputs.map(io);
-dec.outputs = g.outputs.map(io);
+({ inputs: dec.inputs, outputs: dec.outputs } = graphIO(g));
 await writeFile(join(to, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
 console.log(`wrote ${to} (${g.nodes.length} decoder nodes, ${g.weights.length} weights${opt['text-only-kv'] ? ', text-only k/v' : ''})`);

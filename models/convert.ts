@@ -206,7 +206,8 @@ export function checkCheckpointTensors(cfg: Owl2Config, reader: Pick<CheckpointR
   }
 }
 
-function graphIO(g: GraphBuilder): { inputs: GraphIO[]; outputs: GraphIO[] } {
+/** A graph's inputs and outputs as the manifest lists them. */
+export function graphIO(g: GraphBuilder): { inputs: GraphIO[]; outputs: GraphIO[] } {
   const io = (v: GraphBuilder['inputs'][number]): GraphIO => ({
     name: v.name,
     dtype: v.elemType === DataType.INT64 ? 'int64' : 'float32',

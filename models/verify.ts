@@ -31,6 +31,7 @@ import type { WeightReader } from './onnx/weights.ts';
 import { throwIfAborted, writeOnnxModel } from './onnx/writer.ts';
 import type { Owl2Config } from './owl2/config.ts';
 import { DECODER_IO, DecoderKvCache } from './owl2/decoder-graph.ts';
+import { runDecoderStep } from './owl2/decoder-feeds.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX } from './owl2/vision-graph.ts';
 import type { Quantization, VerificationAgreement, VerificationReport } from './package/manifest.ts';
 import { linearFormat } from './quant/plan.ts';
@@ -120,25 +121,8 @@ class ProbeRunner {
   /** Runs the decoder on new tokens; returns the last position's logits. */
   private async decode(embeds: Float32Array, modality: BigInt64Array): Promise<Float32Array> {
     const c = this.cfg.llm;
-    const T = modality.length;
     const kv = (this.kv ??= new DecoderKvCache(c.numLayers, c.numKvHeads, c.headDim, { maxCapacity: c.maxPositions }));
-    const P = kv.length;
-    const feeds: Record<string, ort.Tensor> = {
-      [DECODER_IO.inputsEmbeds]: new ort.Tensor('float32', embeds, [1, T, c.hiddenSize]),
-      [DECODER_IO.modality]: new ort.Tensor('int64', modality, [1, T]),
-      [DECODER_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(P + i)), [1, T]),
-    };
-    const fetches: string[] = [DECODER_IO.logits];
-    for (const f of kv.feeds()) {
-      feeds[f.name] = f.type === 'int64' ? new ort.Tensor('int64', f.data as BigInt64Array, f.dims) : new ort.Tensor('float32', f.data as Float32Array, f.dims);
-    }
-    fetches.push(...kv.fetches());
-    const out = await this.decoder.run(feeds, fetches);
-    kv.append(
-      Array.from({ length: c.numLayers }, (_, i) => out[DECODER_IO.newKey(i)].data as Float32Array),
-      Array.from({ length: c.numLayers }, (_, i) => out[DECODER_IO.newValue(i)].data as Float32Array),
-      T,
-    );
+    const out = await runDecoderStep(this.decoder, kv, embeds, modality, c.hiddenSize);
     const logits = out[DECODER_IO.logits].data as Float32Array;
     if (logits.length !== c.vocabSize) throw new OwleryError('PACKAGE_INVALID', `verification: decoder.onnx gave ${logits.length} logits, expected ${c.vocabSize}`);
     return logits;

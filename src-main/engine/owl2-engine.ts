@@ -24,6 +24,7 @@ import type { Owl2Config } from '../../models/owl2/config.ts';
 import type { PackageManifest } from '../../models/package/manifest.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { DECODER_IO, DecoderKvCache } from '../../models/owl2/decoder-graph.ts';
+import { runDecoderStep } from '../../models/owl2/decoder-feeds.ts';
 import { LlamaTokenizer, IMAGE_TOKEN_INDEX } from './tokenizer/llama-tokenizer.ts';
 import { decodeImage } from './image/decode.ts';
 import { parsePreprocessorConfig, preprocessImage, type PreprocessorConfig } from './image/preprocess.ts';
@@ -290,25 +291,7 @@ export class Owl2Engine {
 
   /** One decoder run (see {@link decode}); returns the last position's logits. */
   private async decodeOnce(embeds: Float32Array, modality: BigInt64Array, cache: KvCache): Promise<Float32Array> {
-    const { hiddenSize: H, numLayers } = this.config.llm;
-    const T = modality.length;
-    const P = cache.length;
-    const feeds: Record<string, ort.Tensor> = {
-      [DECODER_IO.inputsEmbeds]: new ort.Tensor('float32', embeds, [1, T, H]),
-      [DECODER_IO.modality]: new ort.Tensor('int64', modality, [1, T]),
-      [DECODER_IO.positionIds]: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(P + i)), [1, T]),
-    };
-    for (const f of cache.feeds()) {
-      feeds[f.name] = f.type === 'int64' ? new ort.Tensor('int64', f.data as BigInt64Array, f.dims) : new ort.Tensor('float32', f.data as Float32Array, f.dims);
-    }
-    const out = await this.sessions.decoder.run(feeds, [DECODER_IO.logits, ...cache.fetches()]);
-    const keys: Float32Array[] = [];
-    const values: Float32Array[] = [];
-    for (let i = 0; i < numLayers; i++) {
-      keys.push(out[DECODER_IO.newKey(i)].data as Float32Array);
-      values.push(out[DECODER_IO.newValue(i)].data as Float32Array);
-    }
-    cache.append(keys, values, T);
+    const out = await runDecoderStep(this.sessions.decoder, cache, embeds, modality, this.config.llm.hiddenSize);
     return out[DECODER_IO.logits].data as Float32Array;
   }
 

@@ -14,6 +14,7 @@ import type { WritableTensor } from '../../models/checkpoint/write-common.ts';
 import { writeSafetensorsCheckpoint } from '../../models/checkpoint/write-safetensors.ts';
 import { convertCheckpoint, expectedCheckpointTensors } from '../../models/convert.ts';
 import { DECODER_IO, DecoderKvCache } from '../../models/owl2/decoder-graph.ts';
+import { decoderFeedTensor } from '../../models/owl2/decoder-feeds.ts';
 import { parseOwl2Config } from '../../models/owl2/config.ts';
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import { readPackage } from '../../models/package/index.ts';
@@ -123,7 +124,7 @@ async function runDecoder(embeds: Float32Array, modality: number[], positions: n
     modality: i64(modality, [batch, T]),
     position_ids: i64(positions, [batch, T]),
   };
-  for (const x of past.feeds()) feeds[x.name] = x.type === 'int64' ? new ort.Tensor('int64', x.data as BigInt64Array, x.dims) : new ort.Tensor('float32', x.data as Float32Array, x.dims);
+  for (const x of past.feeds()) feeds[x.name] = decoderFeedTensor(x);
   const out = await decoder.run(feeds);
   past.append(
     Array.from({ length: cfg.llm.numLayers }, (_, i) => out[DECODER_IO.newKey(i)].data as Float32Array),

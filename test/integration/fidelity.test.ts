@@ -12,6 +12,7 @@ import { openCheckpoint } from '../../models/checkpoint/index.ts';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { parseNpy } from '../../models/npy.ts';
 import { DECODER_IO, DecoderKvCache, ropeInvFreq } from '../../models/owl2/decoder-graph.ts';
+import { decoderFeedTensor } from '../../models/owl2/decoder-feeds.ts';
 import { readPackage } from '../../models/package/index.ts';
 import type { LoadedPackage, PackageManifest } from '../../models/package/index.ts';
 import { maxAbsDiff as maxAbs } from '../helpers/arrays.ts';
@@ -279,6 +280,6 @@ describe('decoder.onnx against the official forward and greedy decode', () => {
 /** The decoder's past inputs for `past` (zero-copy views of its buffers). */
 function pastFeeds(past: DecoderKvCache): Record<string, ort.Tensor> {
   const f: Record<string, ort.Tensor> = {};
-  for (const x of past.feeds()) f[x.name] = x.type === 'int64' ? new ort.Tensor('int64', x.data as BigInt64Array, x.dims) : new ort.Tensor('float32', x.data as Float32Array, x.dims);
+  for (const x of past.feeds()) f[x.name] = decoderFeedTensor(x);
   return f;
 }
