@@ -7,8 +7,13 @@ import type { Owl2Config } from '../owl2/config.ts';
 
 /** `manifest.json`'s `format`. */
 export const PACKAGE_FORMAT = 'owlery-model-package';
-/** `manifest.json`'s `formatVersion` this code reads and writes. */
-export const PACKAGE_FORMAT_VERSION = 1;
+/**
+ * `manifest.json`'s `formatVersion` this code reads and writes. Bumped whenever a graph's contract
+ * changes, so that an older package is refused with "convert the checkpoint again" instead of
+ * failing inside onnxruntime. 2: the decoder's KV cache is position-major [S, B, kvH, hd] and int4
+ * blocks are 128 (1: pre-transposed keys with masked capacity, blocks of 32).
+ */
+export const PACKAGE_FORMAT_VERSION = 2;
 /** Name of the manifest file in a package folder. */
 export const MANIFEST_FILE = 'manifest.json';
 

@@ -15,7 +15,7 @@ import { convertCheckpoint, expectedCheckpointTensors } from '../../models/conve
 import type { ConvertProgress } from '../../models/convert.ts';
 import { parseNpy } from '../../models/npy.ts';
 import { parseOwl2Config } from '../../models/owl2/config.ts';
-import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage } from '../../models/package/index.ts';
+import { MANIFEST_FILE, PACKAGE_FORMAT_VERSION, VERIFIED_STAMP_FILE, readPackage } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/owl2-public');
@@ -75,7 +75,7 @@ describe('convertCheckpoint', () => {
       'manifest.json', 'preprocessor_config.json', 'special_tokens_map.json', 'tokenizer.model', 'tokenizer_config.json',
       'vision.onnx', 'vision.onnx.data',
     ]);
-    expect(manifest).toMatchObject({ format: 'owlery-model-package', formatVersion: 1, family: 'mplug-owl2', name: 'checkpoint' });
+    expect(manifest).toMatchObject({ format: 'owlery-model-package', formatVersion: PACKAGE_FORMAT_VERSION, family: 'mplug-owl2', name: 'checkpoint' });
     expect(manifest.config).toEqual(parseOwl2Config(JSON.parse(await readFile(join(CHECKPOINT, 'config.json'), 'utf8'))));
     expect(JSON.parse(await readFile(join(pristine, MANIFEST_FILE), 'utf8'))).toEqual(manifest);
     for (const f of manifest.files) expect((await stat(join(pristine, f.path))).size).toBe(f.size);
@@ -269,8 +269,9 @@ describe('readPackage', () => {
       await writeFile(join(dir, MANIFEST_FILE), JSON.stringify(m));
       return dir;
     };
-    await expect(readPackage(await edit((m) => { m.formatVersion = 2; }))).rejects.toMatchObject({
-      code: 'PACKAGE_INVALID', message: expect.stringMatching(/manifest\.json.*formatVersion/),
+    // A package written by an older Owlery (another decoder contract) is refused with what to do.
+    await expect(readPackage(await edit((m) => { m.formatVersion = PACKAGE_FORMAT_VERSION - 1; }))).rejects.toMatchObject({
+      code: 'PACKAGE_INVALID', message: expect.stringMatching(/manifest\.json.*formatVersion.*convert the checkpoint again/),
     });
     await expect(readPackage(await edit((m) => { (m.files as { path: string }[])[0].path = '../escape'; }))).rejects.toMatchObject({
       code: 'PACKAGE_INVALID', message: expect.stringContaining('../escape'),

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { quantizationDetail } from '../../../models/convert.ts';
 import { parseOwl2Config } from '../../../models/owl2/config.ts';
-import { validateManifest } from '../../../models/package/manifest.ts';
+import { PACKAGE_FORMAT_VERSION, validateManifest } from '../../../models/package/manifest.ts';
 import { describePackage } from '../../../models/package/summary.ts';
 import { resolvePlan } from '../../../models/quant/plan.ts';
 import { DEFAULT_TINY_SIZES, owl2ConfigJson } from '../../../models/tiny/files.ts';
@@ -18,7 +18,7 @@ const sha = 'a'.repeat(64);
 function manifest(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     format: 'owlery-model-package',
-    formatVersion: 1,
+    formatVersion: PACKAGE_FORMAT_VERSION,
     family: 'mplug-owl2',
     id: 'mplug-owl2-0123456789abcdef',
     name: 'tiny',
