@@ -26,7 +26,7 @@ import { graphIO } from '../models/convert.ts';
 import { linearFormat } from '../models/quant/plan.ts';
 import type { LinearFormat } from '../models/quant/plan.ts';
 import { sha256File } from '../models/package/files.ts';
-import { MANIFEST_FILE } from '../models/package/manifest.ts';
+import { MANIFEST_FILE, PACKAGE_FORMAT_VERSION } from '../models/package/manifest.ts';
 import type { PackageManifest } from '../models/package/manifest.ts';
 
 const { values: opt } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' }, 'text-only-kv': { type: 'boolean', default: false } } });
@@ -110,5 +110,7 @@ const entry = manifest.files.find((f) => f.path === dec.file)!;
 entry.size = bytes.byteLength;
 entry.sha256 = await sha256File(join(to, dec.file));
 ({ inputs: dec.inputs, outputs: dec.outputs } = graphIO(g));
+// The decoder now has the current contract, whatever the package's format version was.
+(manifest as { formatVersion: number }).formatVersion = PACKAGE_FORMAT_VERSION;
 await writeFile(join(to, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
 console.log(`wrote ${to} (${g.nodes.length} decoder nodes, ${g.weights.length} weights${opt['text-only-kv'] ? ', text-only k/v' : ''})`);

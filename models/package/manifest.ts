@@ -10,8 +10,8 @@ export const PACKAGE_FORMAT = 'owlery-model-package';
 /**
  * `manifest.json`'s `formatVersion` this code reads and writes. Bumped whenever a graph's contract
  * changes, so that an older package is refused with "convert the checkpoint again" instead of
- * failing inside onnxruntime. 2: the decoder's KV cache is position-major [S, B, kvH, hd] and int4
- * blocks are 128 (1: pre-transposed keys with masked capacity, blocks of 32).
+ * failing inside onnxruntime. 2: the decoder's KV cache is position-major [S, B, kvH, hd] (1:
+ * pre-transposed keys with masked capacity). The int4 block size is recorded per package.
  */
 export const PACKAGE_FORMAT_VERSION = 2;
 /** Name of the manifest file in a package folder. */
