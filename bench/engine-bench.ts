@@ -12,6 +12,7 @@
  * process. Prints a table and saves JSON under bench/results/.
  *
  * Options: --package DIR (default: the seeded tiny model, converted on the fly) --provider P
+ * --prepacked-cache DIR (load through the opt-in faster-start cache; one unrecorded run builds it first)
  * --threads N (default 2) --runs N (default 3) --prompt-tokens N (600) --decode-tokens N (128)
  * --image FILE (default test/fixtures/extreme_ironing.jpg).
  */
@@ -40,6 +41,7 @@ const { values: opt } = parseArgs({
     'prompt-tokens': { type: 'string', default: '600' },
     'decode-tokens': { type: 'string', default: '128' },
     image: { type: 'string', default: 'test/fixtures/extreme_ironing.jpg' },
+    'prepacked-cache': { type: 'string' },
     /** Internal: run once in this process and print the metrics as JSON. */
     'child-run': { type: 'boolean', default: false },
   },
@@ -118,8 +120,10 @@ async function childRun(dir: string): Promise<void> {
   const photo = resolve(opt.image);
   const rng = mulberry32(1234);
   const t0 = now();
-  const engine = await Owl2Engine.load(dir, { provider, threads, prefixReuse: true });
+  const prepackedCacheDir = opt['prepacked-cache'] ? resolve(opt['prepacked-cache']) : undefined;
+  const engine = await Owl2Engine.load(dir, { provider, threads, prefixReuse: true, prepackedCacheDir });
   record('load_ms', now() - t0);
+  if (prepackedCacheDir && engine.decoderSource.from !== 'prepacked-cache') throw new Error(`the decoder did not load from the faster-start cache: ${JSON.stringify(engine.decoderSource)}`);
   record('peak_rss_after_load_mb', maxRssMb());
   try {
     const tp = now();
@@ -158,14 +162,15 @@ async function childRun(dir: string): Promise<void> {
   process.stdout.write(`BENCH_RESULT ${JSON.stringify(results)}\n`);
 }
 
-/** Runs `childRun` in a fresh process and merges its metrics. */
-async function runChild(dir: string): Promise<void> {
+/** Runs `childRun` in a fresh process and merges its metrics (unless `discard`). */
+async function runChild(dir: string, discard = false): Promise<void> {
   const args = [...process.execArgv, process.argv[1], ...process.argv.slice(2), '--package', dir, '--child-run'];
   const stdout = await new Promise<string>((ok, fail) => {
     execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, out, errOut) => (err ? fail(new Error(`bench run failed: ${err.message}\n${errOut}`)) : ok(out)));
   });
   const line = stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
   if (!line) throw new Error(`bench run printed no result:\n${stdout}`);
+  if (discard) return;
   for (const [name, xs] of Object.entries(JSON.parse(line.slice('BENCH_RESULT '.length)) as Record<string, number[]>)) {
     for (const x of xs) record(name, x);
   }
@@ -177,6 +182,7 @@ async function main(): Promise<void> {
   const midContext = promptTokens + Math.floor(decodeTokens / 2);
   const bytes = await bytesPerTextStep(dir, midContext);
   try {
+    if (opt['prepacked-cache']) await runChild(dir, true); // builds the cache entry: not a warm load
     for (let run = 0; run < runs; run++) await runChild(dir);
   } finally {
     if (temporary) await rm(dirname(dir), { recursive: true, force: true });
@@ -193,7 +199,7 @@ async function main(): Promise<void> {
     n: xs.length,
   }));
   const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(x >= 10 ? 1 : 3));
-  console.log(`package: ${label}  provider: ${provider}  threads: ${threads}  runs: ${runs} (one process each)`);
+  console.log(`package: ${label}  provider: ${provider}  threads: ${threads}  runs: ${runs} (one process each)${opt['prepacked-cache'] ? '  decoder: faster-start cache' : ''}`);
   console.log(`memory read bandwidth (ReduceSum over 1 GiB, ${threads} threads): ${bandwidth.toFixed(1)} GB/s; a text-only step at context ${midContext} reads ${(bytes.weights / 1e9).toFixed(3)} GB of weights + ${(bytes.kv / 1e9).toFixed(3)} GB of KV cache: ceiling ${ceiling.toFixed(2)} tok/s`);
   console.log(['metric'.padEnd(44), 'min'.padStart(10), 'median'.padStart(10), 'max'.padStart(10)].join(''));
   for (const r of rows) console.log([r.name.padEnd(44), fmt(r.min).padStart(10), fmt(r.median).padStart(10), fmt(r.max).padStart(10)].join(''));

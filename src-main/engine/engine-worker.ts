@@ -34,6 +34,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
         dir: req.dir,
         packageId: next.manifest.id,
         provider: next.providerReport,
+        fasterStartSkipped: next.decoderSource.from === 'package' ? next.decoderSource.cacheSkipped ?? null : null,
         contextLimit: next.config.llm.maxPositions,
         imageTokens: next.config.imageTokens,
         hiddenSize: next.config.llm.hiddenSize,

@@ -25,6 +25,8 @@ import type { PackageManifest } from '../../models/package/manifest.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { DECODER_IO, DecoderKvCache } from '../../models/owl2/decoder-graph.ts';
 import { runDecoderStep } from '../../models/owl2/decoder-feeds.ts';
+import { createDecoderSession } from './prepacked-cache.ts';
+import type { DecoderSource } from './prepacked-cache.ts';
 import { LlamaTokenizer, IMAGE_TOKEN_INDEX } from './tokenizer/llama-tokenizer.ts';
 import { decodeImage } from './image/decode.ts';
 import { parsePreprocessorConfig, preprocessImage, type PreprocessorConfig } from './image/preprocess.ts';
@@ -55,6 +57,11 @@ export interface EngineLoadOptions {
    * copies every output), so the chunk bounds that transient memory.
    */
   prefillChunk?: number;
+  /**
+   * Folder of the opt-in faster-start cache (src-main/engine/prepacked-cache.ts): on the CPU
+   * provider the decoder loads from its saved packed form, built on the first load. Unset: off.
+   */
+  prepackedCacheDir?: string;
 }
 
 /**
@@ -113,6 +120,8 @@ export class Owl2Engine {
     readonly providerReport: ProviderReport,
     private readonly sessions: Sessions,
     private readonly options: EngineLoadOptions,
+    /** Where the decoder session came from (the package, or the faster-start cache and why not). */
+    readonly decoderSource: DecoderSource,
   ) {}
 
   /** Loads a model package: validates it, creates the sessions with the chosen provider. */
@@ -121,12 +130,16 @@ export class Owl2Engine {
     const manifest = pkg.manifest;
     const tokenizer = await LlamaTokenizer.fromDir(dir);
     const preprocessor = parsePreprocessorConfig(JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')));
+    let decoderSource: DecoderSource = { from: 'package' };
     const { value: sessions, report } = await createWithFallback(opts.provider ?? 'auto', opts.threads, async (so) => {
       const open = (file: string) => ort.InferenceSession.create(file, so);
-      const [vision, embed, decoder] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed), await open(pkg.graphPaths.decoder)];
+      const [vision, embed] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed)];
+      if (!opts.prepackedCacheDir || so.executionProviders?.[0] !== 'cpu') return { vision, embed, decoder: await open(pkg.graphPaths.decoder) };
+      const { session: decoder, source } = await createDecoderSession(manifest, pkg.graphPaths.decoder, opts.prepackedCacheDir, so);
+      decoderSource = source;
       return { vision, embed, decoder };
     });
-    return new Owl2Engine(dir, manifest, manifest.config, tokenizer, preprocessor, report, sessions, opts);
+    return new Owl2Engine(dir, manifest, manifest.config, tokenizer, preprocessor, report, sessions, opts, decoderSource);
   }
 
   /** Releases every session. */

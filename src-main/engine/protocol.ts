@@ -14,6 +14,8 @@ export interface EngineInfo {
   dir: string;
   packageId: string;
   provider: ProviderReport;
+  /** Why the faster-start copy was not used although asked for (null: used, or not asked for). */
+  fasterStartSkipped: string | null;
   contextLimit: number;
   imageTokens: number;
   hiddenSize: number;

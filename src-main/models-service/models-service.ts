@@ -46,7 +46,7 @@ export interface ModelEngine {
 
 /** What the models service needs from settings. */
 export interface ModelSettings {
-  get(): { activeModelId: string | null; offlineMode: boolean; executionProvider: EngineLoadOptions['provider']; threads: number };
+  get(): { activeModelId: string | null; offlineMode: boolean; executionProvider: EngineLoadOptions['provider']; threads: number; fasterStart: boolean };
   set(patch: { activeModelId: string | null }): unknown;
 }
 
@@ -96,6 +96,8 @@ export class ModelsService {
   readonly modelsDir: string;
   private readonly downloadsDir: string;
   private readonly cacheDir: string;
+  /** The faster-start cache (src-main/engine/prepacked-cache.ts). */
+  readonly prepackedDir: string;
   private readonly tasks = new Map<TaskId, TaskEntry>();
   private readonly verification = new Map<string, ModelVerification>();
   private readonly now: () => number;
@@ -106,6 +108,7 @@ export class ModelsService {
     this.modelsDir = join(opts.dataDir, 'models');
     this.downloadsDir = join(opts.dataDir, 'downloads');
     this.cacheDir = join(opts.dataDir, 'cache', 'embeddings');
+    this.prepackedDir = join(opts.dataDir, 'cache', 'prepacked');
     this.now = opts.now ?? Date.now;
     this.progressIntervalMs = opts.progressIntervalMs ?? 100;
   }
@@ -200,7 +203,15 @@ export class ModelsService {
   /** Engine load options from settings (the engine verifies checksums, skipping files its stamp vouches for). */
   loadOptions(): EngineLoadOptions {
     const s = this.opts.settings.get();
-    return { provider: s.executionProvider, threads: s.threads > 0 ? s.threads : undefined, verify: true, cacheDir: this.cacheDir };
+    return {
+      provider: s.executionProvider, threads: s.threads > 0 ? s.threads : undefined, verify: true, cacheDir: this.cacheDir,
+      prepackedCacheDir: s.fasterStart ? this.prepackedDir : undefined,
+    };
+  }
+
+  /** Deletes the faster-start cache (the setting was turned off; the engine no longer maps it). */
+  async clearPrepacked(): Promise<void> {
+    await rm(this.prepackedDir, { recursive: true, force: true });
   }
 
   /**

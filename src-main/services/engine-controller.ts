@@ -21,7 +21,7 @@ function plainError(err: unknown): EngineStatus['error'] {
 
 /** See the module comment. */
 export class EngineController {
-  private current: EngineStatus = { state: 'idle', modelId: null, provider: null, contextLimit: null, error: null, restarts: 0 };
+  private current: EngineStatus = { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0 };
   private loading: Promise<unknown> = Promise.resolve();
   private crashed = false;
   private activeRequests = new Set<string>();
@@ -72,10 +72,10 @@ export class EngineController {
         const info = await this.engine.load(dir, options);
         this.crashed = false;
         this.providers.set(modelId, info.provider);
-        this.update({ state: 'ready', modelId, provider: info.provider, contextLimit: info.contextLimit, error: null });
+        this.update({ state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null });
         return this.status();
       } catch (err) {
-        this.update({ state: 'error', modelId, provider: null, contextLimit: null, error: plainError(err) });
+        this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err) });
         throw err;
       }
     };

@@ -172,12 +172,17 @@ export function createServices(opts: ServicesOptions): Services {
         });
         return;
       }
-      // A new provider or thread count takes effect by reloading the model, when one is loaded and idle.
+      // A new provider, thread count or faster-start choice takes effect by reloading the model,
+      // when one is loaded and idle. Turning faster start off deletes its copy once the engine no
+      // longer maps it (after the reload, or at once when no model is loaded).
       const id = engineController.modelId;
-      if (id && !engineController.busy && (changed.includes('executionProvider') || changed.includes('threads'))) {
-        engineController.load(id, models.dirOf(id), models.loadOptions()).catch(() => {
+      const clearPrepacked = changed.includes('fasterStart') && !next.fasterStart ? () => models.clearPrepacked() : async () => {};
+      if (id && !engineController.busy && (changed.includes('executionProvider') || changed.includes('threads') || changed.includes('fasterStart'))) {
+        engineController.load(id, models.dirOf(id), models.loadOptions()).then(clearPrepacked, () => {
           // The status event carries the error.
-        });
+        }).catch(() => {});
+      } else if (!id) {
+        clearPrepacked().catch(() => {});
       }
     }),
   ];
@@ -201,6 +206,12 @@ export function createServices(opts: ServicesOptions): Services {
     await loadingActive;
   };
 
+  // A faster-start copy left behind (turned off while an answer was running, or before a crash).
+  if (!settings.get().fasterStart) {
+    models.clearPrepacked().catch(() => {
+      // Best effort: the next start tries again.
+    });
+  }
   if ((opts.autoLoadModel ?? true) && settings.get().activeModelId) {
     ensureModel().catch(() => {
       // Reported through the engine status.

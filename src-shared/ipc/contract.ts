@@ -147,6 +147,8 @@ export interface EngineStatus {
   modelId: string | null;
   /** Which execution provider runs it, and why others did not. */
   provider: ProviderReport | null;
+  /** Why the "faster start" copy was not used although the setting is on (null otherwise). */
+  fasterStartSkipped: string | null;
   /** Tokens the loaded model can attend to. */
   contextLimit: number | null;
   /** The last failure (load error or crash); cleared by the next successful load. */

@@ -4,7 +4,7 @@
  * cancellation, context overflow, and the worker host surviving a crash.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -161,6 +161,36 @@ describe('engine on the seeded tiny model', () => {
     } finally {
       await Promise.all([chunked.dispose(), whole.dispose()]);
     }
+  });
+
+  it('loads the decoder from the faster-start cache with the same answers, and rebuilds a damaged one', async () => {
+    const cacheDir = join(work, 'prepacked');
+    const load = () => Owl2Engine.load(pkg, { provider: 'cpu', prepackedCacheDir: cacheDir, prefixReuse: false, verify: false });
+    const request = { prompt: twoTurnsTwoImages(), images: [photoA, photoB], sampling: { greedy: true, maxNewTokens: 5 }, collectLogits: true };
+    const plain = await Owl2Engine.load(pkg, { provider: 'cpu', prefixReuse: false, verify: false });
+    const want = await plain.generate(request);
+    await plain.dispose();
+
+    const first = await load();
+    expect(first.decoderSource).toMatchObject({ from: 'prepacked-cache', built: true });
+    await first.dispose();
+    const second = await load();
+    expect(second.decoderSource).toMatchObject({ from: 'prepacked-cache', built: false });
+    const got = await second.generate(request);
+    await second.dispose();
+    expect(got.outputIds).toEqual(want.outputIds);
+    expect(maxAbsDiff(got.stepLogits!, want.stepLogits!)).toBeLessThan(1e-5);
+
+    // A damaged entry (here: its data file cut short) is deleted, the package's decoder used, and the next load rebuilds it.
+    const entry = (second.decoderSource as { dir: string }).dir;
+    await truncate(join(entry, 'decoder.onnx.data'), 100);
+    const third = await load();
+    expect(third.decoderSource).toMatchObject({ from: 'package', cacheSkipped: expect.stringContaining('could not be loaded') });
+    expect((await third.generate(request)).outputIds).toEqual(want.outputIds);
+    await third.dispose();
+    const fourth = await load();
+    expect(fourth.decoderSource).toMatchObject({ from: 'prepacked-cache', built: true });
+    await fourth.dispose();
   });
 
   it('keeps image embeddings on disk, so a new engine does not re-encode the same photo', async () => {

@@ -5,7 +5,7 @@
  * refuse deleting the loaded model, cancel a running import, and refuse pulls offline.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, readFile, readdir } from 'node:fs/promises';
+import { appendFile, readFile, readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -190,6 +190,34 @@ describe('models service', () => {
     await loaded;
     expect(await call('models:delete', { id: modelId })).toBeNull();
     expect((await call('models:list', undefined)).map((m) => [m.id, m.active])).toEqual([[otherId, true]]);
+  });
+
+  it('faster start reloads the model through a prepared copy, and turning it off deletes the copy', async () => {
+    const dir = services.models.prepackedDir;
+    const entries = async () => (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+    const reloaded = () => new Promise<void>((resolve) => {
+      const off = services.events.subscribe((e) => {
+        if (e.type === 'engine:status' && e.payload.state === 'ready') {
+          off();
+          resolve();
+        }
+      });
+    });
+    expect(await entries()).toEqual([]);
+    let ready = reloaded();
+    await call('settings:set', { patch: { fasterStart: true } });
+    await ready;
+    const [entry] = await entries();
+    expect(entry).toBeDefined();
+    expect((await readdir(join(dir, entry))).sort()).toEqual(['complete.json', 'decoder.onnx', 'decoder.onnx.data']);
+    // Answers still come, from the reloaded engine.
+    const started = await call('chat:send', { text: 'Hello?', overrides: { temperature: 0, maxNewTokens: 3 } });
+    expect((await services.chat.outcome(started.requestId)).type).toBe('done');
+
+    ready = reloaded();
+    await call('settings:set', { patch: { fasterStart: false } });
+    await ready;
+    await expect.poll(() => stat(dir).then(() => true, () => false)).toBe(false);
   });
 });
 

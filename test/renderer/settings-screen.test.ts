@@ -144,15 +144,20 @@ describe('Settings screen', () => {
     await user.click(screen.getByRole('radio', { name: /^Crop/ }));
     await user.click(screen.getByRole('checkbox', { name: 'Offline mode' }));
     await user.selectOptions(screen.getByRole('combobox', { name: 'Run the model on' }), 'cpu');
+    const fasterStart = screen.getByRole('checkbox', { name: 'Faster start on the processor' });
+    expect((fasterStart as HTMLInputElement).checked).toBe(false);
+    expect(screen.getByText(/twice the model’s size of extra disk space/)).toBeTruthy();
+    await user.click(fasterStart);
     await waitFor(() =>
       expect(fake.callsTo('settings:set')).toEqual([
         { patch: { theme: 'dark' } },
         { patch: { aspectMode: 'crop' } },
         { patch: { offlineMode: false } },
         { patch: { executionProvider: 'cpu' } },
+        { patch: { fasterStart: true } },
       ]),
     );
-    expect(screen.getByRole('status').textContent).toContain('Run the model on saved.');
+    expect(screen.getByRole('status').textContent).toContain('Faster start on the processor saved.');
   });
 
   it('a value main refuses shows main’s reason next to the field', async () => {
@@ -190,6 +195,12 @@ describe('Settings screen', () => {
     expect(within(select).getByRole('option', { name: 'NVIDIA graphics card (CUDA) (not available)' })).toBeTruthy();
     expect(screen.getByText(/The model runs on/).textContent).toContain('Processor (CPU)');
     expect(screen.getByText(/is not available here: libcudart\.so\.12 was not found/)).toBeTruthy();
+  });
+
+  it('says why faster start is not in use when the engine could not use it', async () => {
+    await setup({ fasterStart: true }, engineStatus({ state: 'ready', modelId: 'm', fasterStartSkipped: 'not enough disk space for the faster-start copy (9.6 GiB needed, 2.0 GiB free)' }));
+    expect((screen.getByRole('checkbox', { name: 'Faster start on the processor' }) as HTMLInputElement).checked).toBe(true);
+    expect(screen.getByRole('note').textContent).toContain('not enough disk space for the faster-start copy (9.6 GiB needed, 2.0 GiB free)');
   });
 
   it('updates when settings change elsewhere', async () => {
