@@ -17,6 +17,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { PackageManifest } from '../../models/package/manifest.ts';
+import { firstLine } from './providers.ts';
 
 /** Where the decoder came from, for the engine's load report. */
 export type DecoderSource =
@@ -108,8 +109,4 @@ async function exists(p: string): Promise<boolean> {
 
 function gib(n: number): string {
   return `${(n / 2 ** 30).toFixed(1)} GiB`;
-}
-
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300);
 }

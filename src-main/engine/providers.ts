@@ -65,7 +65,8 @@ export async function createWithFallback<T>(
   throw new OwleryError('PROVIDER_UNAVAILABLE', `no execution provider could run the model (${why})`, { attempts });
 }
 
-function firstLine(err: unknown): string {
+/** The first line of an error's message, at most 300 characters (for reports shown to the user). */
+export function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0].slice(0, 300);
 }
