@@ -30,6 +30,7 @@ import { buildEmbedGraph } from './owl2/embed-graph.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX, buildVisionGraph } from './owl2/vision-graph.ts';
 import { createPackageStaging, hashFiles, writeManifest } from './package/write.ts';
 import { humanBytes } from './package/summary.ts';
+import { isFile } from './package/files.ts';
 import { PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION } from './package/manifest.ts';
 import type {
   ComponentQuantization, DetailedComponent, FileEntry, GraphIO, GraphName, PackageGraph, PackageManifest,
@@ -236,13 +237,6 @@ function protoBytesBound(g: GraphBuilder): number {
   return 64 * 1024 + g.nodes.length * 512 + g.weights.length * 256 + consts;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /** The three graphs for a plan, weights still lazy. */
 export async function buildPackageGraphs(config: Owl2Config, reader: Pick<CheckpointReader, 'tensors' | 'readFloat32'>, plan: QuantizationPlan): Promise<[GraphName, GraphBuilder][]> {
@@ -423,7 +417,7 @@ export async function convertFromReader(
   for (const f of COPIED_FILES) {
     const mem = Object.hasOwn(memFiles, f.name) ? memFiles[f.name] : undefined;
     if (mem) sources.set(f.name, mem);
-    else if (srcDir !== undefined && (await exists(join(srcDir, f.name)))) sources.set(f.name, join(srcDir, f.name));
+    else if (srcDir !== undefined && (await isFile(join(srcDir, f.name)))) sources.set(f.name, join(srcDir, f.name));
     else if (f.name === 'config.json') sources.set(f.name, configBytes);
     else if (f.required) {
       const where = srcDir === undefined ? `${f.name} is missing (not among the side files given)` : `${join(srcDir, f.name)} is missing`;
@@ -609,7 +603,7 @@ export async function convertCheckpoint(checkpointDir: string, packageDir: strin
   const src = resolve(checkpointDir);
   const { config, raw } = await readConfig(src);
   for (const f of COPIED_FILES) {
-    if (f.required && !(await exists(join(src, f.name)))) {
+    if (f.required && !(await isFile(join(src, f.name)))) {
       throw new OwleryError('FILE_NOT_FOUND', `${join(src, f.name)} is missing; the checkpoint folder needs it`, { path: join(src, f.name) });
     }
   }

@@ -9,6 +9,15 @@ import type { FileEntry } from './manifest.ts';
 
 const CHUNK = 4 << 20;
 
+/** Whether `path` is a regular file (false when it is missing or anything else). */
+export async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Options of `sha256File`. */
 export interface HashOptions {
   /** Called with the number of bytes hashed since the last call. */

@@ -12,11 +12,13 @@
  * complete, and is deleted and rebuilt when onnxruntime cannot load it.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { isFile } from '../../models/package/files.ts';
 import type { PackageManifest } from '../../models/package/manifest.ts';
+import { humanBytes } from '../../models/package/summary.ts';
 import { firstLine } from './providers.ts';
 
 /** Where the decoder came from, for the engine's load report. */
@@ -51,7 +53,7 @@ export async function createDecoderSession(
   const dir = join(cacheDir, key);
   const cached = join(dir, 'decoder.onnx');
   let built = false;
-  if (!(await exists(join(dir, COMPLETE)))) {
+  if (!(await isFile(join(dir, COMPLETE)))) {
     const why = await build(manifest, packageDecoder, cacheDir, key, so);
     if (why) return { session: await ort.InferenceSession.create(packageDecoder, so), source: { from: 'package', cacheSkipped: why } };
     built = true;
@@ -75,7 +77,7 @@ async function build(manifest: PackageManifest, packageDecoder: string, cacheDir
   const need = Math.ceil((dataFile?.size ?? 0) * SPACE_FACTOR);
   const fs = await statfs(cacheDir);
   const free = fs.bavail * fs.bsize;
-  if (free < need) return `not enough disk space for the faster-start copy (${gib(need)} needed, ${gib(free)} free)`;
+  if (free < need) return `not enough disk space for the faster-start copy (${humanBytes(need)} needed, ${humanBytes(free)} free)`;
   const tmp = join(cacheDir, `.building-${key}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
@@ -103,10 +105,3 @@ async function build(manifest: PackageManifest, packageDecoder: string, cacheDir
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => undefined)) !== undefined;
-}
-
-function gib(n: number): string {
-  return `${(n / 2 ** 30).toFixed(1)} GiB`;
-}
