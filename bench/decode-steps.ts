@@ -21,6 +21,7 @@ import { readPackage } from '../models/package/read.ts';
 import { DECODER_IO, DecoderKvCache } from '../models/owl2/decoder-graph.ts';
 import { decoderFeedTensor } from '../models/owl2/decoder-feeds.ts';
 import { mulberry32 } from '../src-shared/random.ts';
+import { median } from './stats.ts';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -38,10 +39,6 @@ const steps = Number(opt.steps);
 const rounds = Number(opt.rounds);
 const threads = Number(opt.threads);
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const i64 = (xs: readonly number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs, (x) => BigInt(x)), dims);
 
 interface Runner {

@@ -27,6 +27,7 @@ import { DataType, attr, decodeModel } from '../models/onnx/proto.ts';
 import { writeOnnxModel } from '../models/onnx/writer.ts';
 import { convertCheckpoint } from '../models/convert.ts';
 import { mulberry32 } from '../src-shared/random.ts';
+import { median } from './stats.ts';
 import type { ExecutionProviderName } from '../src-shared/engine.ts';
 import { Owl2Engine } from '../src-main/engine/owl2-engine.ts';
 import { buildChatPrompt } from '../src-main/engine/prompt.ts';
@@ -81,11 +82,6 @@ async function readBandwidthGBs(): Promise<number> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function packageDir(): Promise<{ dir: string; label: string; temporary: boolean }> {

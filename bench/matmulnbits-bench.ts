@@ -21,6 +21,7 @@ import { attr, DataType } from '../models/onnx/proto.ts';
 import { MS_DOMAIN } from '../models/onnx/weights.ts';
 import { writeOnnxModel } from '../models/onnx/writer.ts';
 import { mulberry32 } from '../src-shared/random.ts';
+import { median } from './stats.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -89,10 +90,6 @@ async function build(v: Variant, path: string): Promise<void> {
   await writeOnnxModel(g, path, { extraOpsets: [{ domain: MS_DOMAIN, version: 1 }] });
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const rssBytes = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 
 await mkdir(opt.out, { recursive: true });
