@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Store } from '../../src-main/store/store.ts';
-import { removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
+import { isAlive, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { CrashChildMessage } from '../helpers/chat-crash-child.ts';
 import { REPO_ROOT } from '../helpers/tiny-model.ts';
 
@@ -29,15 +29,6 @@ afterAll(async () => {
   if (running && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
   await removeDir(work);
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 it('a process killed mid-answer leaves a database that opens cleanly, with the partial answer saved', async () => {
   const dataDir = join(work, 'data');

@@ -4,7 +4,6 @@
  * select it (the real engine loads it), chat with it end to end, verify and detect tampering,
  * refuse deleting the loaded model, cancel a running import, and refuse pulls offline.
  */
-import { createHash } from 'node:crypto';
 import { appendFile, readFile, readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +17,7 @@ import { CANCELLING_DIALOGS } from '../../src-main/services/dialogs.ts';
 import { createServices } from '../../src-main/services/services.ts';
 import type { Services } from '../../src-main/services/services.ts';
 import { removeDir, tempDir } from '../helpers/chat-env.ts';
+import { serveHubTree } from '../helpers/fake-hub.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 
 let root: string;
@@ -230,16 +230,7 @@ describe('pulling from a hub', () => {
     const hub = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
       requests.push(path);
-      if (path === `/api/models/${repo}/tree/main`) {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify([...files].map(([name, data]) => ({
-          type: 'file',
-          path: name,
-          size: data.length,
-          lfs: { oid: createHash('sha256').update(data).digest('hex'), size: data.length },
-        }))));
-        return;
-      }
+      if (serveHubTree(path, repo, files, res)) return;
       const m = new RegExp(`^/${repo}/resolve/main/(.+)$`).exec(path);
       const data = m ? files.get(m[1]!) : undefined;
       if (!data) {

@@ -7,7 +7,6 @@
  * to `NetworkGate.sessionRequest` (src-main/app/network.ts); its decisions are tested below.
  * @see docs/security.md, "Offline mode and the network log"
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
@@ -20,6 +19,7 @@ import type { IpcResult, ModelTask, NetworkLogPage } from '../../src-shared/ipc/
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import { NetworkGate, NetworkLog, originOf } from '../../src-main/services/network.ts';
 import { createServices } from '../../src-main/services/services.ts';
+import { serveHubTree } from '../helpers/fake-hub.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 
 /** A test HTTP server that records requests and can be closed with open sockets. */
@@ -56,16 +56,7 @@ async function serve(handler: (path: string, res: ServerResponse) => void): Prom
 /** A Hugging Face compatible hub for `files` whose file downloads redirect to `cdn` (another origin). */
 function hubHandler(repo: string, files: Map<string, Buffer>, cdn: () => string) {
   return (path: string, res: ServerResponse) => {
-    if (path === `/api/models/${repo}/tree/main`) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify([...files].map(([name, data]) => ({
-        type: 'file',
-        path: name,
-        size: data.length,
-        lfs: { oid: createHash('sha256').update(data).digest('hex'), size: data.length },
-      }))));
-      return;
-    }
+    if (serveHubTree(path, repo, files, res)) return;
     const m = new RegExp(`^/${repo}/resolve/main/(.+)$`).exec(path);
     if (m && files.has(m[1]!)) {
       res.writeHead(302, { location: `${cdn()}/blobs/${encodeURIComponent(m[1]!)}` }).end();

@@ -30,7 +30,7 @@ import { createServices } from '../../src-main/services/services.ts';
 import { restoreLatestBackup } from '../../src-main/store/database.ts';
 import { ImageStore } from '../../src-main/store/images.ts';
 import { Store } from '../../src-main/store/store.ts';
-import { makePhoto, openStoreEnv, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
+import { isAlive, makePhoto, openStoreEnv, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
 import { REPO_ROOT } from '../helpers/tiny-model.ts';
 import { rng } from './helpers/images.ts';
@@ -54,15 +54,6 @@ afterAll(async () => {
   figures.write();
   await removeDir(work);
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('the engine process killed or frozen', () => {
   let env: StoreEnv;
