@@ -174,15 +174,24 @@ export function createServices(opts: ServicesOptions): Services {
       }
       // A new provider, thread count or faster-start choice takes effect by reloading the model,
       // when one is loaded and idle. Turning faster start off deletes its copy once the engine no
-      // longer maps it (after the reload, or at once when no model is loaded).
+      // longer maps it: after that reload, or at once when no model is loaded (otherwise the next
+      // start deletes it).
       const id = engineController.modelId;
-      const clearPrepacked = changed.includes('fasterStart') && !next.fasterStart ? () => models.clearPrepacked() : async () => {};
-      if (id && !engineController.busy && (changed.includes('executionProvider') || changed.includes('threads') || changed.includes('fasterStart'))) {
-        engineController.load(id, models.dirOf(id), models.loadOptions()).then(clearPrepacked, () => {
-          // The status event carries the error.
-        }).catch(() => {});
-      } else if (!id) {
-        clearPrepacked().catch(() => {});
+      const dropCopy = changed.includes('fasterStart') && !next.fasterStart;
+      const reload = changed.includes('executionProvider') || changed.includes('threads') || changed.includes('fasterStart');
+      if (id && !engineController.busy && reload) {
+        engineController.load(id, models.dirOf(id), models.loadOptions()).then(
+          () => (dropCopy ? models.clearPrepacked() : undefined),
+          () => {
+            // The status event carries the error.
+          },
+        ).catch(() => {
+          // Best effort: the next start deletes the copy.
+        });
+      } else if (!id && dropCopy) {
+        models.clearPrepacked().catch(() => {
+          // Best effort: the next start deletes the copy.
+        });
       }
     }),
   ];
