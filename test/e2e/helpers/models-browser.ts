@@ -14,6 +14,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { startHarness } from '../../harness/server.ts';
 import type { Harness, HarnessOptions } from '../../harness/server.ts';
 import { removeDir, tempDir } from '../../helpers/chat-env.ts';
+import { CHROMIUM_ARGS } from './browser.ts';
 import { ensureRendererBuilt, REPO_ROOT } from './build-renderer.ts';
 
 /** Debian's Chromium, when installed. */
@@ -24,16 +25,6 @@ export const SCREENSHOT_DIR = join(REPO_ROOT, 'test-results', 'screenshots');
 
 /** The window size of every test. */
 const VIEWPORT = { width: 1280, height: 860 };
-
-/** Chromium flags: headless-friendly, no network chatter, no first-run UI. */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** A running harness with a page on it. */
 export interface BrowserApp {
