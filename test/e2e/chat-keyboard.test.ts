@@ -7,10 +7,9 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchBrowser } from './helpers/browser.ts';
 import type { TestBrowser } from './helpers/browser.ts';
-import { startChatHarness } from './helpers/chat-harness.ts';
-import type { ChatHarness } from './helpers/chat-harness.ts';
+import { startChatBrowser } from './helpers/chat-harness.ts';
+import type { ChatBrowser, ChatHarness } from './helpers/chat-harness.ts';
 import { answers, focusedName, questions, searchableWord, tabTo } from './helpers/chat-page.ts';
 
 describe('keyboard-only chat in Chromium', () => {
@@ -25,17 +24,14 @@ describe('keyboard-only chat in Chromium', () => {
   const type = (text: string) => page.keyboard.type(text);
   const press = (keys: string) => page.keyboard.press(keys);
 
+  let app: ChatBrowser | undefined;
   beforeAll(async () => {
-    env = await startChatHarness();
-    browser = await launchBrowser();
-    page = browser.page;
-    await page.goto(env.harness.url);
-    await page.getByRole('heading', { name: 'New chat', level: 2 }).waitFor();
+    app = await startChatBrowser();
+    ({ env, browser, page } = app);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await env?.close();
+    await app?.close();
   });
 
   it('skips to the message box, attaches photos with Ctrl+O and asks', async () => {

@@ -9,10 +9,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchBrowser } from './helpers/browser.ts';
 import type { TestBrowser } from './helpers/browser.ts';
-import { startChatHarness } from './helpers/chat-harness.ts';
-import type { ChatHarness } from './helpers/chat-harness.ts';
+import { startChatBrowser } from './helpers/chat-harness.ts';
+import type { ChatBrowser, ChatHarness } from './helpers/chat-harness.ts';
 import { answers, dropFiles, pasteFiles, questions, recordStreaming, SCREENSHOT_DIR, searchableWord, streamRecord } from './helpers/chat-page.ts';
 
 describe('chat in Chromium', () => {
@@ -30,18 +29,15 @@ describe('chat in Chromium', () => {
   };
   const shot = (name: string) => page.screenshot({ path: join(SCREENSHOT_DIR, name), fullPage: false });
 
+  let app: ChatBrowser | undefined;
   beforeAll(async () => {
     await mkdir(SCREENSHOT_DIR, { recursive: true });
-    env = await startChatHarness();
-    browser = await launchBrowser();
-    page = browser.page;
-    await page.goto(env.harness.url);
-    await page.getByRole('heading', { name: 'New chat', level: 2 }).waitFor();
+    app = await startChatBrowser();
+    ({ env, browser, page } = app);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await env?.close();
+    await app?.close();
   });
 
   it('attaches photos by drag-and-drop and paste, and refuses a file that is not a photo', async () => {

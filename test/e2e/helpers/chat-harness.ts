@@ -5,10 +5,13 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import type { Settings } from '../../../src-shared/settings.ts';
 import { startHarness } from '../../harness/server.ts';
 import type { Harness } from '../../harness/server.ts';
 import { makePhoto, removeDir, tempDir, tinyPackage } from '../../helpers/chat-env.ts';
+import { launchBrowser } from './browser.ts';
+import type { TestBrowser } from './browser.ts';
 
 /** The id of the tiny package in the harness's data folder. */
 export const TINY_MODEL_ID = 'tiny-package';
@@ -52,6 +55,39 @@ export async function startChatHarness(settings: Partial<Settings> = {}): Promis
     async close() {
       await harness.close();
       await removeDir(root);
+    },
+  };
+}
+
+/** The chat harness with Chromium open on a new chat. */
+export interface ChatBrowser {
+  env: ChatHarness;
+  browser: TestBrowser;
+  page: Page;
+  close(): Promise<void>;
+}
+
+/** Starts the chat harness, opens Chromium on it and waits for the new chat. */
+export async function startChatBrowser(): Promise<ChatBrowser> {
+  const env = await startChatHarness();
+  let browser: TestBrowser | undefined;
+  try {
+    browser = await launchBrowser();
+    await browser.page.goto(env.harness.url);
+    await browser.page.getByRole('heading', { name: 'New chat', level: 2 }).waitFor();
+  } catch (err) {
+    await browser?.close();
+    await env.close();
+    throw err;
+  }
+  const open = browser;
+  return {
+    env,
+    browser: open,
+    page: open.page,
+    async close() {
+      await open.close();
+      await env.close();
     },
   };
 }
