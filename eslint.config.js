@@ -1,6 +1,9 @@
 // Lint, including the import boundaries between the source roots (docs/design.md, "Layout"):
-// src-shared imports nothing outside itself, the renderer only src-shared, models/ only src-shared,
-// and only src-main/app, src-main/preload and src-main/ipc may import electron.
+// src-shared imports nothing outside itself, the renderer only src-shared, models/ only src-shared
+// (and never onnxruntime: the engine owns it), only src-main/app, src-main/preload and src-main/ipc
+// may import electron, code outside src-main/engine imports the engine only through its face
+// (src-main/engine/index.ts), and the engine imports only src-shared and the graph contract.
+// test/unit/import-graph.test.ts checks the same on the whole import graph, and that it has no loops.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
@@ -27,6 +30,43 @@ const rendererBoundary = {
     return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
   },
 };
+
+// Outside the engine, a relative import that lands in src-main/engine must be its face, index.ts
+// (tests may reach inside to test the parts).
+const engineFace = {
+  meta: { type: 'problem', schema: [], messages: { deep: "Import the engine through src-main/engine/index.ts, not '{{spec}}' (its internals)." } },
+  create(context) {
+    const check = (node) => {
+      const spec = node.source && node.source.value;
+      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      const target = relative(repoRoot, resolve(dirname(context.filename), spec)).split(sep).join('/');
+      if (target.startsWith('src-main/engine/') && target !== 'src-main/engine/index.ts') context.report({ node: node.source, messageId: 'deep', data: { spec } });
+    };
+    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
+  },
+};
+// A relative import must land in one of the allowed places (path prefixes from the repository root).
+const importTargets = {
+  meta: {
+    type: 'problem',
+    schema: [{ type: 'object', properties: { allow: { type: 'array', items: { type: 'string' } }, why: { type: 'string' } }, additionalProperties: false }],
+    messages: { outside: "'{{spec}}' lands in {{target}}: {{why}}." },
+  },
+  create(context) {
+    const { allow = [], why = 'not allowed here' } = context.options[0] ?? {};
+    const check = (node) => {
+      const spec = node.source && node.source.value;
+      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      const target = relative(repoRoot, resolve(dirname(context.filename), spec)).split(sep).join('/');
+      if (!allow.some((a) => target === a || target.startsWith(a))) context.report({ node: node.source, messageId: 'outside', data: { spec, target, why } });
+    };
+    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
+  },
+};
+const onnxruntime = { group: ['onnxruntime-node', 'onnxruntime-node/*', 'onnxruntime-common', 'onnxruntime-web'], message: 'models/ makes packages and never loads onnxruntime: running graphs is the engine\'s (src-main/engine; the converter gets verification injected).' };
+
+// One plugin object for the project's own rules (flat config refuses two objects under one name).
+const owlery = { rules: { 'renderer-boundary': rendererBoundary, 'engine-face': engineFace, 'import-targets': importTargets } };
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'out/**', 'dist/**', '.cache/**', 'test/fixtures/**', 'bench/results/**'] },
@@ -69,7 +109,7 @@ export default tseslint.config(
   },
   {
     files: ['src-renderer/**/*.ts', 'src-renderer/**/*.svelte'],
-    plugins: { owlery: { rules: { 'renderer-boundary': rendererBoundary } } },
+    plugins: { owlery },
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         electron,
@@ -83,6 +123,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         electron,
+        onnxruntime,
         root('src-main', 'models/ may import src-shared only.'),
         root('src-renderer', 'models/ may import src-shared only.'),
       ] }],
@@ -90,12 +131,30 @@ export default tseslint.config(
   },
   {
     files: ['src-main/**/*.ts'],
-    ignores: ['src-main/app/**', 'src-main/preload/**', 'src-main/ipc/**'],
+    ignores: ['src-main/app/**', 'src-main/preload/**', 'src-main/ipc/**', 'src-main/engine/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         electron,
         root('src-renderer', 'src-main never imports renderer code.'),
       ] }],
+    },
+  },
+  {
+    files: ['src-main/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    ignores: ['src-main/engine/**'],
+    plugins: { owlery },
+    rules: { 'owlery/engine-face': 'error' },
+  },
+  {
+    // The engine: src-shared, onnxruntime and the graph contract (models/owl2, package, onnx, quant, verify, protobuf).
+    files: ['src-main/engine/**/*.ts'],
+    plugins: { owlery },
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [electron] }],
+      'owlery/import-targets': ['error', {
+        allow: ['src-main/engine/', 'src-shared/', 'models/owl2/', 'models/package/', 'models/onnx/', 'models/quant/', 'models/verify.ts', 'models/protobuf.ts'],
+        why: 'the engine imports only src-shared and the graph contract, never the rest of src-main or the package makers',
+      }],
     },
   },
 );

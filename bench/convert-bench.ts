@@ -25,6 +25,7 @@ import type { ConvertOptions, ConvertProgress } from '../models/convert.ts';
 import { checkSynthPreset, synthConfigJson } from '../models/synth/presets.ts';
 import { writeSyntheticCheckpoint } from '../models/synth/write.ts';
 import { SyntheticCheckpointReader } from '../models/synth/reader.ts';
+import { verifyPackage } from '../src-main/engine/index.ts';
 
 const GB = 1e9;
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -67,7 +68,7 @@ async function child(src: string, dst: string, quant: string, verify: boolean): 
   const manifest = await convertCheckpoint(src, dst, {
     prefer: 'pytorch',
     preset: quant,
-    verify,
+    verify: verify ? { run: verifyPackage } : false,
     onProgress: (p) => {
       if (p.phase !== last) {
         phases[p.phase] = performance.now() - t0;

@@ -18,8 +18,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { readPackage } from '../models/package/read.ts';
-import { DECODER_IO, DecoderKvCache } from '../models/owl2/decoder-graph.ts';
-import { decoderFeedTensor } from '../models/owl2/decoder-feeds.ts';
+import { DECODER_IO } from '../models/owl2/decoder-graph.ts';
+import { DecoderKvCache, decoderFeedTensor } from '../src-main/engine/index.ts';
 import { mulberry32 } from '../src-shared/random.ts';
 import { median } from './stats.ts';
 

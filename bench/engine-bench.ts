@@ -29,8 +29,7 @@ import { convertCheckpoint } from '../models/convert.ts';
 import { mulberry32 } from '../src-shared/random.ts';
 import { median } from './stats.ts';
 import type { ExecutionProviderName } from '../src-shared/engine.ts';
-import { Owl2Engine } from '../src-main/engine/owl2-engine.ts';
-import { buildChatPrompt } from '../src-main/engine/prompt.ts';
+import { Owl2Engine, buildChatPrompt, verifyPackage } from '../src-main/engine/index.ts';
 import { ensureTinyCheckpoint } from '../test/helpers/tiny-model.ts';
 
 const { values: opt } = parseArgs({
@@ -88,7 +87,7 @@ async function packageDir(): Promise<{ dir: string; label: string; temporary: bo
   if (opt.package) return { dir: resolve(opt.package), label: resolve(opt.package), temporary: false };
   // Converted afresh each time (a few seconds): a cached conversion would silently keep an older graph.
   const dir = await mkdtemp(join(tmpdir(), 'owlery-bench-tiny-'));
-  await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), join(dir, 'pkg'));
+  await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), join(dir, 'pkg'), { verify: { run: verifyPackage } });
   return { dir: join(dir, 'pkg'), label: 'tiny (seed 1)', temporary: true };
 }
 
@@ -126,20 +125,18 @@ async function childRun(dir: string): Promise<void> {
     const pixels = await engine.preprocess(photo);
     record('image_decode_preprocess_ms', now() - tp);
     const tv = now();
-    await engine.embedPixels(pixels);
+    await engine.model.embedPixels(pixels);
     record('vision_encode_ms', now() - tv);
 
     const vocab = engine.config.llm.vocabSize;
     const ids = Array.from({ length: promptTokens }, () => 100 + Math.floor(rng() * (vocab - 100)));
-    const inputs = await engine.buildInputs(ids, []);
+    const inputs = await engine.model.buildInputs(ids, []);
     const tpf = now();
-    let { cache } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
+    const cache = engine.model.emptyCache();
+    await engine.model.decode(inputs.embeds, inputs.modality, cache);
     record('prefill_tok_per_s', (promptTokens * 1000) / (now() - tpf));
-    const text = new BigInt64Array(1);
     const td = now();
-    for (let i = 0; i < decodeTokens; i++) {
-      ({ cache } = await engine.decode(await engine.embedTokens([ids[i]]), text, cache));
-    }
+    for (let i = 0; i < decodeTokens; i++) await engine.model.step(ids[i], cache);
     record('decode_tok_per_s', (decodeTokens * 1000) / (now() - td));
 
     const turn1 = [{ role: 'user' as const, content: QUESTION, images: 1 }];

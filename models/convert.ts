@@ -37,8 +37,8 @@ import type {
 } from './package/manifest.ts';
 import { PRESETS, embedFormat, linearFormat, resolvePlan } from './quant/plan.ts';
 import type { LinearFormat, PlanOverrides, PresetName, QuantizationPlan } from './quant/plan.ts';
-import { isQuantized, readImageNorm, verifyPackage } from './verify.ts';
-import type { GraphPaths, VerifyOptions } from './verify.ts';
+import { isQuantized, readImageNorm } from './verify.ts';
+import type { GraphPaths, PackageVerifier, VerifyOptions } from './verify.ts';
 
 /** Version of this converter, recorded in each manifest. */
 export const CONVERTER_VERSION = '1.0.0';
@@ -79,8 +79,11 @@ export interface ConvertOptions {
   preset?: PresetName;
   /** Overrides of the preset's precisions (`embed`/`lmHead` follow `llm` unless given). */
   precision?: PlanOverrides;
-  /** Verify the package after writing it (default true); or options for it. */
-  verify?: boolean | VerifyOptions;
+  /**
+   * Verify the package after writing it: the verifier to run (the engine's `verifyPackage`,
+   * src-main/engine: models/ never loads onnxruntime) and its options; or `false` to skip.
+   */
+  verify: false | (VerifyOptions & { run: PackageVerifier });
   /**
    * Free space to assume at the destination instead of asking the file system (tests, or a
    * caller that knows better).
@@ -406,7 +409,7 @@ export async function convertFromReader(
   rawConfig: object,
   sideFiles: SideFiles,
   packageDir: string,
-  opts: ConvertFromReaderOptions = {},
+  opts: ConvertFromReaderOptions,
 ): Promise<PackageManifest> {
   const { signal } = opts;
   const srcDir = sideFiles.dir === undefined ? undefined : resolve(sideFiles.dir);
@@ -429,8 +432,8 @@ export async function convertFromReader(
   const plan = resolvePlan(opts.preset ?? 'reference', opts.precision);
   const presetName = Object.entries(PRESETS).find(([, p]) => (Object.keys(p) as (keyof QuantizationPlan)[]).every((k) => p[k] === plan[k]))?.[0] ?? 'custom';
   const graphs = await buildPackageGraphs(config, reader, plan);
-  const verify = opts.verify ?? true;
-  const verifyOpts: VerifyOptions = typeof verify === 'object' ? verify : {};
+  const verify = opts.verify;
+  const { run: verifier, ...verifyOpts }: Partial<VerifyOptions & { run: PackageVerifier }> = verify === false ? {} : verify;
 
   // 0. Disk space, before anything is written.
   let sideBytes = 0;
@@ -549,7 +552,7 @@ export async function convertFromReader(
     };
 
     // 5. Verification: load the package and run the probe (and compare with float32).
-    if (verify !== false) {
+    if (verifier) {
       throwIfAborted(signal);
       const paths: GraphPaths = {
         vision: join(staging.dir, graphEntries.vision.file),
@@ -558,7 +561,7 @@ export async function convertFromReader(
       };
       const norm = await readImageNorm(join(staging.dir, 'preprocessor_config.json'));
       const refGraphs = referenceGraphs;
-      manifest.verification = await verifyPackage({
+      manifest.verification = await verifier({
         graphs: paths,
         config,
         plan,
@@ -599,7 +602,7 @@ export async function convertFromReader(
  * Converts the checkpoint in `checkpointDir` into a package at `packageDir`, which must not exist
  * or be an empty folder. Returns the manifest written. A thin wrapper over `convertFromReader`.
  */
-export async function convertCheckpoint(checkpointDir: string, packageDir: string, opts: ConvertOptions = {}): Promise<PackageManifest> {
+export async function convertCheckpoint(checkpointDir: string, packageDir: string, opts: ConvertOptions): Promise<PackageManifest> {
   const src = resolve(checkpointDir);
   const { config, raw } = await readConfig(src);
   for (const f of COPIED_FILES) {

@@ -1,5 +1,7 @@
 /**
- * Post-conversion verification of a model package (docs/engine-contract.md, "Verification").
+ * Post-conversion verification of a model package (docs/engine-contract.md, "Verification"): what
+ * it runs and how it is reported. It is run by the engine (src-main/engine/verify.ts, which owns
+ * onnxruntime); the converter gets it injected as a {@link PackageVerifier}.
  *
  * The probe is a deterministic synthetic image (smooth colour gradients, rings and a checker
  * patch, generated directly as normalised pixel values) and the fixed prompt `PROBE_PROMPT`
@@ -19,23 +21,16 @@
  *   and relative error of each output. This measures the weight quantization, not its effect on
  *   the generated text.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { totalmem } from 'node:os';
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { OwleryError } from '../src-shared/errors.ts';
+import { readFile } from 'node:fs/promises';
 import { GraphBuilder } from './onnx/graph.ts';
 import { DataType } from './onnx/proto.ts';
-import { MS_DOMAIN, linearMatMul } from './onnx/weights.ts';
+import { linearMatMul } from './onnx/weights.ts';
 import type { WeightReader } from './onnx/weights.ts';
-import { throwIfAborted, writeOnnxModel } from './onnx/writer.ts';
 import type { Owl2Config } from './owl2/config.ts';
-import { DECODER_IO, DecoderKvCache } from './owl2/decoder-graph.ts';
-import { runDecoderStep } from './owl2/decoder-feeds.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX } from './owl2/vision-graph.ts';
-import type { Quantization, VerificationAgreement, VerificationReport } from './package/manifest.ts';
+import type { Quantization, VerificationReport } from './package/manifest.ts';
 import { linearFormat } from './quant/plan.ts';
-import type { Precision, QuantizationPlan } from './quant/plan.ts';
+import type { QuantizationPlan } from './quant/plan.ts';
 
 /** The probe prompt (conv_mplug_owl2 template, one image). */
 export const PROBE_PROMPT = 'USER: <|image|>Describe this picture in one sentence. ASSISTANT:';
@@ -71,101 +66,6 @@ export interface GraphPaths {
   decoder: string;
 }
 
-/** Greedy probe run over one set of graphs, step by step. */
-class ProbeRunner {
-  private kv: DecoderKvCache | undefined;
-
-  private constructor(
-    private readonly cfg: Owl2Config,
-    private readonly vision: ort.InferenceSession,
-    private readonly embed: ort.InferenceSession,
-    private readonly decoder: ort.InferenceSession,
-  ) {}
-
-  static async open(paths: GraphPaths, cfg: Owl2Config, threads?: number): Promise<ProbeRunner> {
-    const so: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], ...(threads ? { intraOpNumThreads: threads } : {}) };
-    const opened: ort.InferenceSession[] = [];
-    try {
-      for (const p of [paths.vision, paths.embed, paths.decoder]) {
-        try {
-          opened.push(await ort.InferenceSession.create(p, so));
-        } catch (err) {
-          throw new OwleryError('PACKAGE_INVALID', `verification: onnxruntime cannot load ${p}: ${(err as Error).message.split('\n')[0]}`, { path: p });
-        }
-      }
-    } catch (err) {
-      await Promise.all(opened.map((s) => s.release()));
-      throw err;
-    }
-    return new ProbeRunner(cfg, opened[0], opened[1], opened[2]);
-  }
-
-  async release(): Promise<void> {
-    await Promise.all([this.vision.release(), this.embed.release(), this.decoder.release()]);
-  }
-
-  async imageEmbeds(pixels: Float32Array): Promise<Float32Array> {
-    const s = this.cfg.vision.imageSize;
-    const out = await this.vision.run({ pixel_values: new ort.Tensor('float32', pixels, [1, 3, s, s]) }, ['image_embeds']);
-    const e = out.image_embeds;
-    const want = [1, this.cfg.imageTokens, this.cfg.llm.hiddenSize];
-    if (e.dims.join() !== want.join()) throw new OwleryError('PACKAGE_INVALID', `verification: vision.onnx gave image_embeds [${e.dims.join(', ')}], expected [${want.join(', ')}]`);
-    return e.data as Float32Array;
-  }
-
-  private async embedIds(ids: readonly number[]): Promise<Float32Array> {
-    const t = new ort.Tensor('int64', BigInt64Array.from(ids, (i) => BigInt(i)), [1, ids.length]);
-    return (await this.embed.run({ input_ids: t }, ['inputs_embeds'])).inputs_embeds.data as Float32Array;
-  }
-
-  /** Runs the decoder on new tokens; returns the last position's logits. */
-  private async decode(embeds: Float32Array, modality: BigInt64Array): Promise<Float32Array> {
-    const c = this.cfg.llm;
-    const kv = (this.kv ??= new DecoderKvCache(c.numLayers, c.numKvHeads, c.headDim, { maxCapacity: c.maxPositions }));
-    const out = await runDecoderStep(this.decoder, kv, embeds, modality, c.hiddenSize);
-    const logits = out[DECODER_IO.logits].data as Float32Array;
-    if (logits.length !== c.vocabSize) throw new OwleryError('PACKAGE_INVALID', `verification: decoder.onnx gave ${logits.length} logits, expected ${c.vocabSize}`);
-    return logits;
-  }
-
-  /** Prefill of the prompt with the image spliced in; returns the next-token logits. */
-  async prefill(ids: readonly number[], image: Float32Array): Promise<Float32Array> {
-    const H = this.cfg.llm.hiddenSize;
-    const rows = this.cfg.imageTokens;
-    const text = ids.filter((i) => i >= 0);
-    const textEmbeds = await this.embedIds(text);
-    const length = text.length + (ids.length - text.length) * rows;
-    const embeds = new Float32Array(length * H);
-    const modality = new BigInt64Array(length);
-    let pos = 0;
-    let t = 0;
-    for (const id of ids) {
-      if (id < 0) {
-        embeds.set(image, pos * H);
-        modality.fill(1n, pos, pos + rows);
-        pos += rows;
-      } else {
-        embeds.set(textEmbeds.subarray(t * H, (t + 1) * H), pos * H);
-        t++;
-        pos++;
-      }
-    }
-    this.kv?.truncate(0);
-    return this.decode(embeds, modality);
-  }
-
-  /** Feeds one text token; returns the next-token logits. */
-  async step(token: number): Promise<Float32Array> {
-    return this.decode(await this.embedIds([token]), new BigInt64Array(1));
-  }
-}
-
-function argmax(a: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
-  return best;
-}
-
 /** Cosine similarity of two vectors (float64 accumulation). */
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>, start = 0, end = a.length): number {
   let ab = 0;
@@ -180,14 +80,8 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>, start = 0, en
   return ab / Math.sqrt(aa * bb);
 }
 
-function allFinite(a: Float32Array, what: string): void {
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) throw new OwleryError('PACKAGE_INVALID', `verification: ${what} has a non-finite value at index ${i}`);
-  }
-}
-
 /** The probe's prompt ids for a vocabulary (ids past its end wrap, for toy vocabularies). */
-function probeIds(vocab: number): number[] {
+export function probeIds(vocab: number): number[] {
   return PROBE_PROMPT_IDS.map((i) => (i < 0 ? i : i % vocab));
 }
 
@@ -244,136 +138,48 @@ export function isQuantized(plan: QuantizationPlan): boolean {
   return Object.values(plan).some((p) => p !== 'fp32');
 }
 
-/**
- * Loads the graphs, runs the probe and, for quantized packages, measures agreement with float32.
- * Throws `PACKAGE_INVALID` when the package cannot run the probe.
- */
-export async function verifyPackage(target: VerifyTarget, opts: VerifyOptions = {}): Promise<VerificationReport> {
-  const cfg = target.config;
-  const steps = Math.max(1, opts.decodeSteps ?? 8);
-  const ids = probeIds(cfg.llm.vocabSize);
-  const pixels = probePixels(cfg.vision.imageSize, target.imageMean, target.imageStd);
-  const timings: Record<string, number> = {};
-  const time = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await fn();
-    } finally {
-      timings[key] = Math.round((performance.now() - t0) * 10) / 10;
-    }
-  };
-  const quantized = isQuantized(target.plan);
-  let compare = quantized ? (opts.compare ?? 'auto') : 'none';
-  if (compare === 'auto') {
-    const fits = target.writeReference && (target.referenceBytes ?? Infinity) <= (opts.referenceMaxBytes ?? 4 * 2 ** 30);
-    compare = fits ? 'end-to-end' : target.reader ? 'layer-wise' : 'none';
-  }
-  await mkdir(target.workDir, { recursive: true });
-  const maxRuntime = opts.maxRuntimeBytes ?? 0.75 * totalmem();
-  if ((target.runtimeBytes ?? 0) > maxRuntime) {
-    try {
-      const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;
-      const skipped = `the probe run needs about ${gib(target.runtimeBytes!)} of memory on the CPU provider, over the ${gib(maxRuntime)} allowed here`;
-      let agreement: VerificationAgreement | undefined;
-      if (quantized && target.reader && compare !== 'none') {
-        opts.onStage?.('comparing sampled linears with float32');
-        agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
-      }
-      return {
-        ok: true,
-        probeSkipped: skipped,
-        at: new Date().toISOString(),
-        probe: { image: PROBE_IMAGE, prompt: PROBE_PROMPT, promptTokens: ids.length, decodeSteps: 0 },
-        tokens: [],
-        ...(agreement ? { agreement } : {}),
-        timings,
-      };
-    } finally {
-      await rm(target.workDir, { recursive: true, force: true });
-    }
-  }
-  try {
-    let probe: { tokens: number[]; agreement?: VerificationAgreement };
-    opts.onStage?.('loading the package');
-    const runner = await time('loadMs', () => ProbeRunner.open(target.graphs, cfg, opts.threads));
-    let reference: ProbeRunner | undefined;
-    try {
-      if (compare === 'end-to-end') {
-        if (!target.writeReference) throw new OwleryError('INVALID_ARGUMENT', 'verification: an end-to-end comparison needs the source checkpoint');
-        opts.onStage?.('writing the float32 reference');
-        const refPaths = await time('referenceWriteMs', () => target.writeReference!(join(target.workDir, 'reference')));
-        reference = await ProbeRunner.open(refPaths, cfg, opts.threads);
-      }
-      throwIfAborted(opts.signal);
-      opts.onStage?.('running the vision graph');
-      const image = await time('visionMs', () => runner.imageEmbeds(pixels));
-      allFinite(image, 'image_embeds');
-      const refImage = reference ? await reference.imageEmbeds(pixels) : undefined;
-
-      opts.onStage?.('running the decoder');
-      const tokens: number[] = [];
-      const agreeSteps: boolean[] = [];
-      const logitCos: number[] = [];
-      const t0 = performance.now();
-      let logits = await runner.prefill(ids, image);
-      let refLogits = reference ? await reference.prefill(ids, refImage!) : undefined;
-      timings.prefillMs = Math.round((performance.now() - t0) * 10) / 10;
-      const t1 = performance.now();
-      for (let s = 0; s < steps; s++) {
-        throwIfAborted(opts.signal);
-        allFinite(logits, `logits at decode step ${s}`);
-        const mine = argmax(logits);
-        tokens.push(mine);
-        let next = mine;
-        if (refLogits) {
-          next = argmax(refLogits);
-          agreeSteps.push(next === mine);
-          logitCos.push(cosine(logits, refLogits));
-        }
-        if (s === steps - 1) break;
-        logits = await runner.step(next);
-        if (reference) refLogits = await reference.step(next);
-      }
-      timings.decodeMs = Math.round((performance.now() - t1) * 10) / 10;
-
-      let agreement: VerificationAgreement | undefined;
-      if (reference && refImage) {
-        const H = cfg.llm.hiddenSize;
-        let minTok = 1;
-        for (let t = 0; t < cfg.imageTokens; t++) minTok = Math.min(minTok, cosine(image, refImage, t * H, (t + 1) * H));
-        agreement = {
-          method: 'end-to-end',
-          imageEmbedsCosine: cosine(image, refImage),
-          imageEmbedsMinTokenCosine: minTok,
-          top1Agreement: agreeSteps.filter(Boolean).length / agreeSteps.length,
-          steps: agreeSteps.length,
-          logitsCosine: logitCos.reduce((a, b) => a + b, 0) / logitCos.length,
-        };
-      }
-      probe = { tokens, agreement };
-    } finally {
-      await runner.release();
-      await reference?.release();
-    }
-    // Layer-wise after the sessions are released: a large package and the float32 copies of the
-    // sampled weights need not be in memory together.
-    let agreement = probe.agreement;
-    if (!agreement && compare === 'layer-wise' && target.reader) {
-      opts.onStage?.('comparing sampled linears with float32');
-      agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
-    }
-    return {
-      ok: true,
-      at: new Date().toISOString(),
-      probe: { image: PROBE_IMAGE, prompt: PROBE_PROMPT, promptTokens: ids.length, decodeSteps: steps },
-      tokens: probe.tokens,
-      ...(agreement ? { agreement } : {}),
-      timings,
-    };
-  } finally {
-    await rm(target.workDir, { recursive: true, force: true });
-  }
+/** One sampled linear built twice, float32 and as the package quantizes it, for a layer-wise check. */
+export interface LayerwiseProbe {
+  /** Checkpoint key of the weight. */
+  tensor: string;
+  precision: Quantization;
+  /** Rows and columns of the input `x`. */
+  rows: number;
+  cols: number;
+  /** The input: seeded probe activations [rows, cols]. */
+  input(): Float32Array;
+  /** The graph: input `x` [rows, cols], outputs `y_ref` (float32 weight) and `y_q` (quantized). */
+  graph(): GraphBuilder;
 }
+
+/** The layer-wise probes of a quantized plan: each sampled linear the plan quantizes and the checkpoint holds. */
+export function layerwiseProbes(reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan): LayerwiseProbe[] {
+  const rows = 8;
+  const out: LayerwiseProbe[] = [];
+  for (const l of sampledLinears(cfg)) {
+    const precision = plan[l.part];
+    if (precision === 'fp32' || !reader.tensors.has(l.key)) continue;
+    const seed = out.length + 1;
+    out.push({
+      tensor: l.key,
+      precision: precision as Quantization,
+      rows,
+      cols: l.in,
+      input: () => probeActivations(rows, l.in, seed),
+      graph: () => {
+        const g = new GraphBuilder('layerwise');
+        const x = g.input('x', DataType.FLOAT, [rows, l.in]);
+        g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat('fp32'), 'w_ref'), 'y_ref', DataType.FLOAT, [rows, l.out]);
+        g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat(precision), 'w_q'), 'y_q', DataType.FLOAT, [rows, l.out]);
+        return g;
+      },
+    });
+  }
+  return out;
+}
+
+/** Verifies a package (the engine's implementation: src-main/engine/verify.ts). */
+export type PackageVerifier = (target: VerifyTarget, opts?: VerifyOptions) => Promise<VerificationReport>;
 
 /** One sampled linear: checkpoint key, [out, in], and which plan part quantizes it. */
 interface SampledLinear {
@@ -428,45 +234,6 @@ function probeActivations(rows: number, cols: number, seed: number): Float32Arra
   for (let i = 0; i < out.length; i++) out[i] = (u() + u() + u() + u() - 2) * Math.sqrt(3);
   for (let r = 0; r < rows; r++) for (let c = 7; c < cols; c += 251) out[r * cols + c] *= 20;
   return out;
-}
-
-/** Layer-wise agreement: each sampled quantized linear against float32 on probe activations. */
-export async function layerwiseAgreement(
-  reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan, dir: string, signal?: AbortSignal,
-): Promise<VerificationAgreement> {
-  await mkdir(dir, { recursive: true });
-  const layers: NonNullable<VerificationAgreement['layers']> = [];
-  const rows = 8;
-  let n = 0;
-  for (const l of sampledLinears(cfg)) {
-    const precision: Precision = plan[l.part];
-    if (precision === 'fp32' || !reader.tensors.has(l.key)) continue;
-    throwIfAborted(signal);
-    const g = new GraphBuilder('layerwise');
-    const x = g.input('x', DataType.FLOAT, [rows, l.in]);
-    g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat('fp32'), 'w_ref'), 'y_ref', DataType.FLOAT, [rows, l.out]);
-    g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat(precision), 'w_q'), 'y_q', DataType.FLOAT, [rows, l.out]);
-    const path = join(dir, `l${n++}.onnx`);
-    await writeOnnxModel(g, path, { extraOpsets: [{ domain: MS_DOMAIN, version: 1 }] });
-    const s = await ort.InferenceSession.create(path, { executionProviders: ['cpu'] });
-    try {
-      const out = await s.run({ x: new ort.Tensor('float32', probeActivations(rows, l.in, n), [rows, l.in]) });
-      const ref = out.y_ref.data as Float32Array;
-      const q = out.y_q.data as Float32Array;
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < ref.length; i++) {
-        num += (q[i] - ref[i]) ** 2;
-        den += ref[i] ** 2;
-      }
-      layers.push({ tensor: l.key, precision: precision as Quantization, cosine: cosine(q, ref), relError: Math.sqrt(num / (den || 1)) });
-    } finally {
-      await s.release();
-      await rm(path, { force: true });
-      await rm(`${path}.data`, { force: true });
-    }
-  }
-  return { method: 'layer-wise', layers };
 }
 
 /** image_mean / image_std of a package's preprocessor_config.json, when it has them. */

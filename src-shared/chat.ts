@@ -89,7 +89,13 @@ export type ChatPhase = 'queued' | GenerationPhase;
  * A cancelled answer ends with `done` and finish `cancelled`: cancelling is a normal outcome.
  */
 export type ChatEvent =
-  | { type: 'phase'; requestId: ChatRequestId; phase: ChatPhase }
+  | {
+      type: 'phase';
+      requestId: ChatRequestId;
+      phase: ChatPhase;
+      /** Photos the phase works on (`decode-image`, `encode-image`). */
+      images?: number;
+    }
   | {
       type: 'delta';
       requestId: ChatRequestId;

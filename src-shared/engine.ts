@@ -2,7 +2,6 @@
  * Engine-facing types shared by the engine, the CLI, the main process and the renderer:
  * generation options, streamed events, statistics and execution-provider reports.
  */
-import type { SerializedError } from './errors.ts';
 
 /** Execution providers a user can ask for. `auto` tries what the platform offers, then the CPU. */
 export type ExecutionProviderName = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
@@ -56,12 +55,14 @@ export interface GenerationStats {
 /** Phases a request goes through, so a user can tell "slow" from "stuck". */
 export type GenerationPhase = 'decode-image' | 'encode-image' | 'prefill' | 'generate';
 
-/** Events streamed while one request runs. */
+/**
+ * Events streamed while one request runs; a failure is the request's error, not an event. The
+ * photo phases say how many photos they work on (photos whose embeddings were cached skip them).
+ */
 export type GenerationEvent =
-  | { type: 'phase'; phase: GenerationPhase }
+  | { type: 'phase'; phase: GenerationPhase; images?: number }
   | { type: 'tokens'; ids: number[]; text: string }
-  | { type: 'done'; finish: FinishReason; outputIds: number[]; text: string; stats: GenerationStats }
-  | { type: 'error'; error: SerializedError };
+  | { type: 'done'; finish: FinishReason; outputIds: number[]; text: string; stats: GenerationStats };
 
 /** One provider the engine tried, and what happened. */
 export interface ProviderAttempt {

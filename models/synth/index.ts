@@ -62,7 +62,7 @@ export function synthSourceFiles(preset: SynthPreset, seed: number, dtype: Synth
  * written, and memory stays bounded by the largest tensor. The same options give the same graphs
  * as converting `writeSyntheticCheckpoint`'s (or, for `tiny`, the tiny factory's) checkpoint.
  */
-export async function synthesizePackage(preset: SynthPreset, packageDir: string, opts: SynthPackageOptions = {}): Promise<PackageManifest> {
+export async function synthesizePackage(preset: SynthPreset, packageDir: string, opts: SynthPackageOptions): Promise<PackageManifest> {
   const { seed = 0, dtype = 'F16', ...convertOpts } = opts;
   const { text, json, config } = synthConfigJson(preset, dtype);
   const reader = new SyntheticCheckpointReader(config, { seed, dtype });

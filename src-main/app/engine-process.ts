@@ -13,8 +13,7 @@
  * @see docs/adr/0001-processes.md, docs/security.md
  */
 import { utilityProcess } from 'electron';
-import type { EngineProcess, EngineProcessHandlers, EngineSpawner } from '../engine/engine-host.ts';
-import type { WorkerResponse } from '../engine/protocol.ts';
+import type { EngineProcess, EngineProcessHandlers, EngineSpawner, WorkerResponse } from '../engine/index.ts';
 
 /** Starts the engine in a utility process (`serviceName` shows in the OS's process list). */
 export const utilityEngineProcess: EngineSpawner = (entry: string, handlers: EngineProcessHandlers): EngineProcess => {

@@ -9,7 +9,7 @@ import { net, protocol } from 'electron';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { APP_PROTOCOL, IMAGE_PROTOCOL } from '../../src-shared/ipc/contract.ts';
 import { serveImage } from '../services/image-serving.ts';
-import type { Services } from '../services/services.ts';
+import type { Services } from '../services/composition.ts';
 import { CONTENT_SECURITY_POLICY } from './csp.ts';
 import { mimeOf, resolveRendererFile } from './renderer-files.ts';
 

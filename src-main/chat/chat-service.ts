@@ -2,11 +2,11 @@
  * The chat service: turns a user message (with photos) into an engine request built from the
  * stored conversation, streams the answer to subscribers in batches, and saves it as it grows.
  *
- * - The prompt is the thread from the first message to the one answered (see `history.ts`), with
- *   the photos read from the image store, in order. It is built when the request reaches the
- *   engine (an answer finished meanwhile is part of it); when it would not leave room for an answer
- *   in the model's context window, the oldest question/answer pairs are left out of the prompt
- *   (never out of the history) until it does.
+ * - The request is the thread from the first message to the one answered (see `history.ts`) as
+ *   chat turns, with the photos as files of the image store and their sha256, in order. It is
+ *   built when the request reaches the engine (an answer finished meanwhile is part of it); when it
+ *   would not leave room for an answer in the model's context window, the engine leaves the oldest
+ *   question/answer pairs out of the prompt (never out of the history) until it does.
  * - The answer is created as a `partial` message before generation starts; its text is written at
  *   most `saveIntervalMs` (default 500 ms) plus one batch behind the stream, so a crash or kill
  *   loses at most that much. It ends `complete`, `cancelled` (a normal outcome: the partial text
@@ -35,17 +35,16 @@ import type {
   SendRequest,
 } from '../../src-shared/chat.ts';
 import type { ConversationId, GenerationSettings, Message, MessageId, ModelRef } from '../../src-shared/domain.ts';
-import type { FinishReason, GenerationEvent, GenerationStats, SamplingOptions } from '../../src-shared/engine.ts';
+import type { FinishReason, GenerationEvent, GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
 import { MANIFEST_FILE, sha256File } from '../../models/package/index.ts';
-import type { EngineHost } from '../engine/engine-host.ts';
+import type { ChatMessage, EngineInfo, GenerateRequest, GenerateResult, HostGenerateOptions, ImageInput } from '../engine/index.ts';
 import { toStoreError } from '../store/errors.ts';
 import type { ImageStore } from '../store/images.ts';
 import type { AnswerWriter, Store } from '../store/store.ts';
 import { DEFAULT_DELTA_INTERVAL_MS, DeltaBatcher } from './delta-batcher.ts';
-import { droppablePairs, renderTurns, threadTurns, titleFromMessage } from './history.ts';
-import type { HistoryMessage, ThreadPrompt } from './history.ts';
-import { IMAGE_TOKEN_INDEX } from '../engine/tokenizer/llama-tokenizer.ts';
+import { threadRequest, titleFromMessage } from './history.ts';
+import type { HistoryMessage } from './history.ts';
 
 /** Default longest time streamed text waits before it is saved, in ms. */
 export const DEFAULT_SAVE_INTERVAL_MS = 500;
@@ -56,14 +55,19 @@ export const MAX_MESSAGE_CHARS = 100_000;
 /** Most photos on one message. */
 export const MAX_IMAGES_PER_MESSAGE = 16;
 
+/** What the chat service needs of the engine (the app's `EngineService`, or an `EngineHost` with a model loaded). */
+export interface ChatEngine {
+  generate(request: GenerateRequest, options?: HostGenerateOptions): Promise<GenerateResult>;
+  /** The model the engine process has loaded now. */
+  readonly info: EngineInfo | undefined;
+}
+
 /** Options for {@link ChatService}. */
 export interface ChatServiceOptions {
   store: Store;
   images: ImageStore;
   /** The engine (one loaded model); generations on it run one at a time. */
-  engine: EngineHost;
-  /** Sampling and aspect settings used where a request leaves them out. */
-  defaults?: ChatGenerationOptions;
+  engine: ChatEngine;
   /** Time between two `delta` events of a request (default 40 ms). */
   deltaIntervalMs?: number;
   /** Longest time streamed text stays unsaved (default 500 ms). */
@@ -88,7 +92,7 @@ export interface RequestOptions {
 
 interface Job {
   started: ChatStarted;
-  sampling: SamplingOptions;
+  /** Sampling, aspect mode and provider of this request (saved with the answer). */
   settings: GenerationSettings;
   writer: AnswerWriter;
   controller: AbortController;
@@ -103,8 +107,7 @@ interface Job {
 export class ChatService {
   private readonly store: Store;
   private readonly imageStore: ImageStore;
-  private readonly engine: EngineHost;
-  private readonly defaults: ChatGenerationOptions;
+  private readonly engine: ChatEngine;
   private readonly deltaIntervalMs: number;
   private readonly saveIntervalMs: number;
   private readonly maxQueued: number;
@@ -121,7 +124,6 @@ export class ChatService {
     this.store = opts.store;
     this.imageStore = opts.images;
     this.engine = opts.engine;
-    this.defaults = opts.defaults ?? {};
     this.deltaIntervalMs = Math.max(0, opts.deltaIntervalMs ?? DEFAULT_DELTA_INTERVAL_MS);
     this.saveIntervalMs = Math.max(0, opts.saveIntervalMs ?? DEFAULT_SAVE_INTERVAL_MS);
     this.maxQueued = Math.max(0, opts.maxQueued ?? DEFAULT_MAX_QUEUED);
@@ -166,7 +168,7 @@ export class ChatService {
       if (parentId !== null) this.requireInConversation(parentId, existing.id);
     }
     const history = existing && parentId !== null ? this.historyThrough(existing.id, parentId) : [];
-    this.buildPrompt([...history, { role: 'user', text, images: attachments }]); // refuse bad input before writing
+    this.engineRequest([...history, { role: 'user', text, images: attachments }]); // refuse bad input before writing
     this.checkCapacity();
 
     const settings = this.settingsFor(req);
@@ -183,7 +185,7 @@ export class ChatService {
       });
       return { userMessage, writer: this.beginAnswer(conversation.id, userMessage.id, settings) };
     });
-    return this.enqueue(userMessage.id, writer, req, settings, opts);
+    return this.enqueue(userMessage.id, writer, settings, opts);
   }
 
   /**
@@ -202,10 +204,10 @@ export class ChatService {
       question = target;
     }
     if (question.role !== 'user') throw new OwleryError('INVALID_ARGUMENT', 'Only answers to your messages can be regenerated.');
-    this.buildPrompt(this.historyThrough(question.conversationId, question.id));
+    this.engineRequest(this.historyThrough(question.conversationId, question.id));
     const settings = this.settingsFor(req);
     const writer = this.beginAnswer(question.conversationId, question.id, settings);
-    return this.enqueue(question.id, writer, req, settings, opts);
+    return this.enqueue(question.id, writer, settings, opts);
   }
 
   /**
@@ -225,13 +227,13 @@ export class ChatService {
     }
     this.checkCapacity();
     const history = original.parentId === null ? [] : this.historyThrough(original.conversationId, original.parentId);
-    this.buildPrompt([...history, { role: 'user', text, images: attachments }]);
+    this.engineRequest([...history, { role: 'user', text, images: attachments }]);
     const settings = this.settingsFor(req);
     const { edited, writer } = this.transaction(() => {
       const edited = this.store.editMessage(original.id, { text, images: attachments });
       return { edited, writer: this.beginAnswer(original.conversationId, edited.id, settings) };
     });
-    return this.enqueue(edited.id, writer, req, settings, opts);
+    return this.enqueue(edited.id, writer, settings, opts);
   }
 
   /**
@@ -311,56 +313,22 @@ export class ChatService {
     return thread.slice(0, end + 1).map((m) => ({ role: m.role, text: m.text, images: m.images.map((i) => ({ sha256: i.sha256 })) }));
   }
 
-  /** Checks that a thread makes a prompt (markers match photos, something to answer, photos stored). */
-  private buildPrompt(thread: readonly HistoryMessage[]): void {
-    this.withFiles(renderTurns(threadTurns(thread)));
-  }
-
-  /** The prompt with its photos as files of the image store, in marker order. */
-  private withFiles(built: ThreadPrompt<Pick<Attachment, 'sha256'>>): { prompt: string; images: string[] } {
+  /**
+   * The engine request answering a thread: its turns and its photos as stored files with their
+   * sha256 (the engine's embeddings-cache key). Throws when the thread makes no valid prompt
+   * (markers that do not match photos, nothing to answer) or a photo is missing from the store.
+   * The engine fits the turns to its context window.
+   */
+  private engineRequest(thread: readonly HistoryMessage[]): { turns: ChatMessage[]; images: ImageInput[] } {
+    const { turns, images } = threadRequest(thread);
     return {
-      prompt: built.prompt,
-      images: built.images.map((img) => {
+      turns,
+      images: images.map((img) => {
         const record = this.store.getImage(img.sha256);
         if (!record) throw new OwleryError('NOT_FOUND', `A photo of this conversation (${img.sha256.slice(0, 12)}…) is missing from the image store.`);
-        return this.imageStore.pathOf(record);
+        return { path: this.imageStore.pathOf(record), sha256: record.sha256 };
       }),
     };
-  }
-
-  /**
-   * The prompt answering `messageId`: the whole thread when it fits the model's context window
-   * with room for an answer, else without as many of the oldest question/answer pairs as needed
-   * (the question itself is always kept; if it alone is too long, the engine says so).
-   */
-  private async fittedPrompt(conversationId: ConversationId, messageId: MessageId, sampling: SamplingOptions): Promise<{ prompt: string; images: string[] }> {
-    const turns = threadTurns(this.historyThrough(conversationId, messageId));
-    const droppable = droppablePairs(turns);
-    const built = (drop: number) => this.withFiles(renderTurns(turns, drop));
-    /** Whether the prompt without the oldest `drop` pairs fits; `undefined` when the engine cannot say. */
-    const fits = async (drop: number): Promise<boolean | undefined> => {
-      const ids = await this.engine.tokenize(built(drop).prompt);
-      const info = this.engine.engineInfo;
-      if (!info) return undefined;
-      const images = ids.filter((id) => id === IMAGE_TOKEN_INDEX).length;
-      const length = ids.length - images + images * info.imageTokens;
-      const room = Math.min(sampling.maxNewTokens ?? 512, Math.floor(info.contextLimit / 4));
-      return length + room <= info.contextLimit;
-    };
-    if (droppable === 0 || (await fits(0)) !== false) return built(0);
-    // Leaving out more pairs never makes the prompt longer: find the fewest that make it fit by
-    // bisection. (One tokenization per pair made a long thread quadratic: ten 100k-character
-    // questions took 15 s before the first token.) Leaving out all of them is the fallback.
-    let lo = 1;
-    let hi = droppable;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const f = await fits(mid);
-      if (f === undefined) return built(mid);
-      if (f) hi = mid;
-      else lo = mid + 1;
-    }
-    return built(lo);
   }
 
   private async storeImages(inputs: ChatImageInput[]): Promise<Attachment[]> {
@@ -381,10 +349,10 @@ export class ChatService {
     return out;
   }
 
+  /** A request's settings as saved with its answer: sampling, aspect mode and the provider asked for. */
   private settingsFor(req: ChatGenerationOptions): GenerationSettings {
-    const sampling = { ...this.defaults.sampling, ...req.sampling };
-    const settings: GenerationSettings = { ...sampling, aspectMode: req.aspectMode ?? this.defaults.aspectMode ?? 'resize' };
-    const provider = this.engine.engineInfo?.provider.requested;
+    const settings: GenerationSettings = { ...req.sampling, aspectMode: req.aspectMode ?? 'resize' };
+    const provider = this.engine.info?.provider.requested;
     if (provider) settings.provider = provider;
     return settings;
   }
@@ -396,13 +364,7 @@ export class ChatService {
     );
   }
 
-  private enqueue(
-    userMessageId: MessageId,
-    writer: AnswerWriter,
-    req: ChatGenerationOptions,
-    settings: GenerationSettings,
-    opts: RequestOptions,
-  ): ChatStarted {
+  private enqueue(userMessageId: MessageId, writer: AnswerWriter, settings: GenerationSettings, opts: RequestOptions): ChatStarted {
     const started: ChatStarted = {
       requestId: randomUUID(),
       conversationId: writer.conversationId,
@@ -416,7 +378,6 @@ export class ChatService {
     this.outcomes.set(started.requestId, outcome);
     const job: Job = {
       started,
-      sampling: { ...this.defaults.sampling, ...req.sampling },
       settings,
       writer,
       controller: new AbortController(),
@@ -451,21 +412,19 @@ export class ChatService {
       if (e.type === 'tokens') batcher.push(e.text);
       else if (e.type === 'phase') {
         batcher.flush();
-        this.emit(job, { type: 'phase', requestId, phase: e.phase });
+        this.emit(job, { type: 'phase', requestId, phase: e.phase, ...(e.images ? { images: e.images } : {}) });
       }
     };
     try {
       // Built now, not when queued: an answer finished meanwhile in the same conversation is part of it.
-      const { prompt, images } = await this.fittedPrompt(job.started.conversationId, job.started.userMessageId, job.sampling);
+      const request = this.engineRequest(this.historyThrough(job.started.conversationId, job.started.userMessageId));
       if (job.controller.signal.aborted) {
         batcher.close();
         this.finishJob(job, { finish: 'cancelled', stats: null }, null);
         return;
       }
-      const result = await this.engine.generate(
-        { prompt, images, sampling: job.sampling, aspect: job.settings.aspectMode },
-        { onEvent, signal: job.controller.signal },
-      );
+      const { aspectMode, provider: _provider, ...sampling } = job.settings;
+      const result = await this.engine.generate({ ...request, sampling, aspect: aspectMode }, { onEvent, signal: job.controller.signal });
       batcher.close();
       // The streamed pieces make up the answer; should the engine's final text hold more, send the rest.
       const streamed = job.writer.text;
@@ -523,7 +482,7 @@ export class ChatService {
   }
 
   private withProvider(settings: GenerationSettings): GenerationSettings {
-    const provider = this.engine.engineInfo?.provider.requested;
+    const provider = this.engine.info?.provider.requested;
     return provider && !settings.provider ? { ...settings, provider } : settings;
   }
 
@@ -537,7 +496,7 @@ export class ChatService {
 
   /** Learns which model package the engine has loaded (its id and manifest hash). */
   private async refreshModel(): Promise<void> {
-    const info = this.engine.engineInfo;
+    const info = this.engine.info;
     if (!info || this.model?.dir === info.dir) return;
     const sha256 = await sha256File(join(info.dir, MANIFEST_FILE));
     this.model = { dir: info.dir, ref: { packageId: info.packageId, sha256 } };

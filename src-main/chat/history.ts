@@ -1,6 +1,7 @@
 /**
  * From stored messages to the engine's input: the thread from the first message to the one being
- * answered becomes an `mplug_owl2` prompt plus its photos in marker order.
+ * answered becomes the chat turns the engine renders with the `mplug_owl2` template (and fits to
+ * its context window), plus their photos in marker order.
  *
  * The stored tree can hold turns the template cannot express as they are, so the thread is
  * normalised first:
@@ -12,8 +13,8 @@
  */
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { MessageImage, MessageRole } from '../../src-shared/domain.ts';
-import { buildChatPrompt, placeImageMarkers } from '../engine/prompt.ts';
-import type { ChatMessage } from '../engine/prompt.ts';
+import { buildChatPrompt, placeImageMarkers } from '../engine/index.ts';
+import type { ChatMessage } from '../engine/index.ts';
 
 /** A message of the thread, as far as the prompt is concerned. */
 export interface HistoryMessage {
@@ -22,11 +23,11 @@ export interface HistoryMessage {
   images: readonly Pick<MessageImage, 'sha256'>[];
 }
 
-/** A prompt ready for the engine. */
-export interface ThreadPrompt<I> {
-  /** The rendered `mplug_owl2` prompt, ending with the open `ASSISTANT:` turn. */
-  prompt: string;
-  /** The photos, in the order of their markers in the prompt. */
+/** A thread ready for the engine. */
+export interface ThreadRequest<I> {
+  /** Alternating turns, ending with the question to answer. */
+  turns: ChatMessage[];
+  /** The photos, in the order of their markers in the turns. */
   images: I[];
 }
 
@@ -71,23 +72,14 @@ export function threadTurns<I extends Pick<MessageImage, 'sha256'>>(thread: read
 }
 
 /**
- * Renders turns (from {@link threadTurns}) as the prompt, leaving out the oldest `dropPairs`
- * question/answer pairs (to fit the context window; the last question is always kept).
+ * The engine request for a thread (see {@link threadTurns}). Throws `OwleryError('INVALID_ARGUMENT')`
+ * for a thread that makes no valid prompt, so a request can be refused before anything is saved.
  */
-export function renderTurns<I>(turns: readonly PromptTurn<I>[], dropPairs = 0): ThreadPrompt<I> {
-  const kept = turns.slice(Math.min(2 * Math.max(0, dropPairs), turns.length - 1));
-  const messages: ChatMessage[] = kept.map((t) => ({ role: t.role, content: t.text, images: t.images.length }));
-  return { prompt: buildChatPrompt(messages), images: kept.flatMap((t) => t.images) };
-}
-
-/** How many question/answer pairs {@link renderTurns} can leave out (all but the last question). */
-export function droppablePairs(turns: readonly PromptTurn<unknown>[]): number {
-  return Math.floor((turns.length - 1) / 2);
-}
-
-/** Builds the prompt that answers the last message of `thread` (see {@link threadTurns}). */
-export function promptForThread<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): ThreadPrompt<I> {
-  return renderTurns(threadTurns(thread));
+export function threadRequest<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): ThreadRequest<I> {
+  const turns = threadTurns(thread);
+  const messages: ChatMessage[] = turns.map((t) => ({ role: t.role, content: t.text, images: t.images.length }));
+  buildChatPrompt(messages);
+  return { turns: messages, images: turns.flatMap((t) => t.images) };
 }
 
 /** Longest automatic title, in characters (before the ellipsis). */

@@ -17,11 +17,7 @@ import { PRECISIONS, PRESET_NAMES, type PlanOverrides, type PresetName } from '.
 import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
-import { EngineHost } from '../engine/engine-host.ts';
-import { LlamaTokenizer } from '../engine/tokenizer/llama-tokenizer.ts';
-import { buildChatPrompt } from '../engine/prompt.ts';
-import { decodeImage } from '../engine/image/decode.ts';
-import { parsePreprocessorConfig, preprocessImage } from '../engine/image/preprocess.ts';
+import { EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, preprocessImage, verifyPackage } from '../engine/index.ts';
 
 const USAGE = `usage: owlery <command> [options]
 
@@ -184,7 +180,7 @@ async function chat(positionals: string[], v: Values): Promise<number> {
       { signal: controller.signal, onEvent: (e) => { if (!v.json && e.type === 'tokens' && e.text) process.stdout.write(e.text); } },
     );
     if (v['dump-logits']) {
-      const vocab = host.engineInfo!.vocabSize;
+      const vocab = host.info!.vocabSize;
       await writeNpyFloat32(resolve(v['dump-logits']), result.stepLogits!, [result.stepLogits!.length / vocab, vocab]);
     }
     if (v.json) {
@@ -275,7 +271,7 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
     const manifest = await convertCheckpoint(src, dst, {
       preset,
       precision,
-      verify: v['no-verify'] !== true,
+      verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(renderConvertProgress(p)),
     });
@@ -376,7 +372,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
       seed: numberOption(v, 'seed', true) ?? 0,
       dtype: dtype as SynthDType,
       preset: quant as PresetName,
-      verify: v['no-verify'] !== true,
+      verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(`${p.phase} ${p.tensorsDone}/${p.tensorsTotal} tensors`),
     });

@@ -7,8 +7,8 @@
  * 1.30 segfaults when it runs in a worker thread of a process started with a long command line,
  * e.g. a long prompt as a CLI argument; a process also gives the isolation docs/design.md asks for.)
  * If the process dies (crash, out of memory, killed), every pending request fails with
- * ENGINE_CRASHED, listeners are told, and the next request starts a fresh process and reloads
- * the last model.
+ * ENGINE_CRASHED and listeners are told; the next call starts a fresh process, which has no model
+ * until one is loaded again (the app's `EngineService` does that, src-main/services).
  *
  * How the process is started is pluggable ({@link EngineSpawner}): plain Node forks it
  * ({@link forkEngineProcess}, the default, running the TypeScript sources through the tsx
@@ -19,8 +19,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { OwleryError, deserializeError } from '../../src-shared/errors.ts';
 import type { AspectMode, GenerationEvent } from '../../src-shared/engine.ts';
-import type { EngineLoadOptions, GenerateRequest } from './owl2-engine.ts';
-import type { EngineInfo, WorkerRequest, WorkerResponse, WorkerResults } from './protocol.ts';
+import type { EngineInfo, EngineLoadOptions, GenerateRequest, ImageInput, WorkerRequest, WorkerResponse, WorkerResults } from './protocol.ts';
 
 type Pending = {
   resolve: (v: unknown) => void;
@@ -94,9 +93,8 @@ export class EngineHost {
   private worker: EngineProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private lastLoad: { dir: string; options: EngineLoadOptions } | undefined;
   private readonly crashListeners = new Set<(err: OwleryError) => void>();
-  private info: EngineInfo | undefined;
+  private loaded: EngineInfo | undefined;
   private disposed = false;
 
   private readonly spawn: EngineSpawner;
@@ -112,9 +110,9 @@ export class EngineHost {
     this.spawn = options.spawn ?? forkEngineProcess;
   }
 
-  /** What the loaded model reports (provider, context), if one is loaded. */
-  get engineInfo(): EngineInfo | undefined {
-    return this.info;
+  /** What the loaded model reports (provider, context), while the engine process has one loaded. */
+  get info(): EngineInfo | undefined {
+    return this.loaded;
   }
 
   /** Calls `fn` whenever the worker dies unexpectedly. Returns an unsubscribe function. */
@@ -123,16 +121,23 @@ export class EngineHost {
     return () => this.crashListeners.delete(fn);
   }
 
-  /** Loads a model package in the worker (starting the worker if needed). */
+  /** Loads a model package in the engine process (starting it if needed), replacing the one loaded. */
   async load(dir: string, options: EngineLoadOptions = {}): Promise<EngineInfo> {
-    this.lastLoad = { dir, options };
-    this.info = await this.call('load', { dir, options });
-    return this.info;
+    this.loaded = undefined;
+    this.loaded = await this.call('load', { dir, options });
+    return this.loaded;
+  }
+
+  /** Releases the loaded model's sessions (the process stays, ready for the next load). */
+  async unload(): Promise<void> {
+    if (!this.worker) return;
+    this.loaded = undefined;
+    await this.call('unload', {});
   }
 
   /** Generates an answer, streaming events; resolves with the final result. */
   async generate(request: GenerateRequest, opts: HostGenerateOptions = {}): Promise<WorkerResults['generate']> {
-    await this.ensureLoaded();
+    this.requireLoaded();
     const id = this.nextId;
     const abort = () => this.worker?.send({ type: 'cancel', id: this.nextId++, target: id } satisfies WorkerRequest);
     const result = this.call('generate', { request }, opts.onEvent);
@@ -147,19 +152,19 @@ export class EngineHost {
 
   /** `tokenizer_image_token` ids for a prompt (-200 where each image goes). */
   async tokenize(text: string): Promise<number[]> {
-    await this.ensureLoaded();
+    this.requireLoaded();
     return this.call('tokenize', { text });
   }
 
   /** Float32 pixel values [3, S, S] for one photo. */
-  async preprocess(image: string | Uint8Array, aspect: AspectMode = 'resize'): Promise<Float32Array> {
-    await this.ensureLoaded();
+  async preprocess(image: ImageInput, aspect: AspectMode = 'resize'): Promise<Float32Array> {
+    this.requireLoaded();
     return this.call('preprocess', { image, aspect });
   }
 
   /** Image embeddings [Q+1, H] for one photo. */
-  async embedImage(image: string | Uint8Array, aspect: AspectMode = 'resize'): Promise<Float32Array> {
-    await this.ensureLoaded();
+  async embedImage(image: ImageInput, aspect: AspectMode = 'resize'): Promise<Float32Array> {
+    this.requireLoaded();
     return this.call('embed-image', { image, aspect });
   }
 
@@ -177,10 +182,8 @@ export class EngineHost {
     return this.worker?.pid;
   }
 
-  private async ensureLoaded(): Promise<void> {
-    if (this.worker && this.info) return;
-    if (!this.lastLoad) throw new OwleryError('PACKAGE_INVALID', 'no model is loaded: load a model package first');
-    await this.load(this.lastLoad.dir, this.lastLoad.options);
+  private requireLoaded(): void {
+    if (!this.worker || !this.loaded) throw new OwleryError('PACKAGE_INVALID', 'no model is loaded: load a model package first');
   }
 
   private start(): EngineProcess {
@@ -198,7 +201,7 @@ export class EngineHost {
   private onDeath(w: EngineProcess | undefined, message: string): void {
     if (!w || this.worker !== w) return;
     this.worker = undefined;
-    this.info = undefined;
+    this.loaded = undefined;
     const err = new OwleryError('ENGINE_CRASHED', `${message}; it will be restarted for the next request`);
     this.failAll(err);
     for (const fn of this.crashListeners) fn(err);

@@ -7,7 +7,7 @@
  * `cancel` requests are handled immediately.
  */
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
-import { Owl2Engine } from './owl2-engine.ts';
+import { Owl2Engine } from './mplug-owl2/engine.ts';
 import type { EngineInfo, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { connectToHost } from './worker-port.ts';
 
@@ -58,7 +58,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'preprocess':
       return loaded().preprocess(req.image, req.aspect);
     case 'embed-image':
-      return (await loaded().embedImage(req.image, req.aspect)).embeds;
+      return loaded().embedImage(req.image, req.aspect);
     case 'unload':
       await engine?.dispose();
       engine = undefined;

@@ -7,11 +7,12 @@
  * leaves nothing half-written.
  * @see docs/export-format.md
  */
-import type { ExportFormat } from '../../src-shared/chat.ts';
+import type { ExportFormat, ImportResult } from '../../src-shared/chat.ts';
+import type { ConversationId } from '../../src-shared/domain.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { exportHtml, exportPdf } from './html.ts';
 import type { PrintToPdf } from './html.ts';
-import { exportJson } from './json.ts';
+import { exportJson, importJson } from './json.ts';
 import { exportMarkdown } from './markdown.ts';
 import type { ExportSummary } from './markdown.ts';
 import type { ConversationSelection, ExportContext } from './source.ts';
@@ -72,4 +73,23 @@ export function suggestedFileName(title: string | null, format: ExportFormat): s
     .trim();
   const reserved = /^(con|prn|aux|nul|com\d|lpt\d)$/i.test(safe);
   return `${safe === '' || reserved ? 'owlery-conversations' : safe}.${EXPORT_EXTENSIONS[format]}`;
+}
+
+/** Writes exports and reads imports: what the IPC handlers call (implemented by {@link exportBackend}). */
+export interface ExportBackend {
+  /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many. */
+  exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number }>;
+  /** Imports an exported JSON file. */
+  importFrom(path: string): Promise<ImportResult>;
+}
+
+/** The exporter over this module, for a store and its images. */
+export function exportBackend(ctx: ExportContext, printToPdf?: PrintToPdf): ExportBackend {
+  return {
+    async exportTo(path, format, which) {
+      const summary = await exportConversations(ctx, { format, conversations: which === 'all' ? 'all' : [which], dest: path, printToPdf });
+      return { conversations: summary.conversations };
+    },
+    importFrom: (path) => importJson(ctx, path),
+  };
 }

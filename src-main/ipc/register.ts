@@ -6,7 +6,7 @@
  */
 import { CHANNELS, EVENT_CHANNEL } from '../../src-shared/ipc/contract.ts';
 import type { OwleryEvent } from '../../src-shared/ipc/contract.ts';
-import type { Services } from '../services/services.ts';
+import type { Services } from '../services/composition.ts';
 import { createDispatcher } from './dispatch.ts';
 import type { Dispatch, DispatchOptions, HandlerTable } from './dispatch.ts';
 import { createHandlers } from './handlers/index.ts';

@@ -32,21 +32,20 @@ import type {
   TaskId,
 } from '../../src-shared/ipc/contract.ts';
 import { MODEL_ID_PATTERN } from '../../src-shared/settings.ts';
-import type { EngineLoadOptions } from '../engine/owl2-engine.ts';
+import { verifyPackage } from '../engine/index.ts';
 
-/** What the models service needs from the engine (the engine controller implements it). */
+/** What the models service needs from the engine (the `EngineService` implements it). */
 export interface ModelEngine {
   /** The model loaded now, if any. */
   readonly modelId: string | null;
-  /** True while an answer is being generated. */
-  readonly busy: boolean;
-  load(modelId: string, dir: string, options: EngineLoadOptions): Promise<EngineStatus>;
+  /** Loads a package by id (from {@link ModelsService.dirOf}). */
+  load(modelId: string): Promise<EngineStatus>;
   providerFor(modelId: string): EngineStatus['provider'];
 }
 
 /** What the models service needs from settings. */
 export interface ModelSettings {
-  get(): { activeModelId: string | null; offlineMode: boolean; executionProvider: EngineLoadOptions['provider']; threads: number; fasterStart: boolean };
+  get(): { activeModelId: string | null; offlineMode: boolean };
   set(patch: { activeModelId: string | null }): unknown;
 }
 
@@ -58,7 +57,7 @@ export interface ModelDownloads {
 
 /** Options of {@link ModelsService}. */
 export interface ModelsServiceOptions {
-  /** The app's data folder: packages go to `models/`, downloads to `downloads/`, caches to `cache/`. */
+  /** The app's data folder: packages go to `models/`, downloads to `downloads/`. */
   dataDir: string;
   engine: ModelEngine;
   settings: ModelSettings;
@@ -95,9 +94,6 @@ export class ModelsService {
   /** `<dataDir>/models`. */
   readonly modelsDir: string;
   private readonly downloadsDir: string;
-  private readonly cacheDir: string;
-  /** The faster-start cache (src-main/engine/prepacked-cache.ts). */
-  readonly prepackedDir: string;
   private readonly tasks = new Map<TaskId, TaskEntry>();
   private readonly verification = new Map<string, ModelVerification>();
   private readonly now: () => number;
@@ -107,8 +103,6 @@ export class ModelsService {
   constructor(private readonly opts: ModelsServiceOptions) {
     this.modelsDir = join(opts.dataDir, 'models');
     this.downloadsDir = join(opts.dataDir, 'downloads');
-    this.cacheDir = join(opts.dataDir, 'cache', 'embeddings');
-    this.prepackedDir = join(opts.dataDir, 'cache', 'prepacked');
     this.now = opts.now ?? Date.now;
     this.progressIntervalMs = opts.progressIntervalMs ?? 100;
   }
@@ -175,8 +169,7 @@ export class ModelsService {
 
   /** The folder of a package (id checked against the id pattern: never a path). */
   dirOf(id: string): string {
-    if (!MODEL_ID_PATTERN.test(id)) throw new OwleryError('INVALID_ARGUMENT', `${JSON.stringify(id)} is not a model package id.`);
-    return join(this.modelsDir, id);
+    return packageDir(this.modelsDir, id);
   }
 
   /**
@@ -189,7 +182,7 @@ export class ModelsService {
     const s = this.opts.settings.get();
     let status: EngineStatus;
     try {
-      status = await this.opts.engine.load(id, dir, this.loadOptions());
+      status = await this.opts.engine.load(id);
       this.verification.set(id, { state: 'verified', error: null });
     } catch (err) {
       if (err instanceof OwleryError && err.code === 'PACKAGE_INVALID') this.verification.set(id, { state: 'failed', error: plainError(err) });
@@ -198,20 +191,6 @@ export class ModelsService {
     if (s.activeModelId !== id) this.opts.settings.set({ activeModelId: id });
     this.opts.onChange?.([id]);
     return status;
-  }
-
-  /** Engine load options from settings (the engine verifies checksums, skipping files its stamp vouches for). */
-  loadOptions(): EngineLoadOptions {
-    const s = this.opts.settings.get();
-    return {
-      provider: s.executionProvider, threads: s.threads > 0 ? s.threads : undefined, verify: true, cacheDir: this.cacheDir,
-      prepackedCacheDir: s.fasterStart ? this.prepackedDir : undefined,
-    };
-  }
-
-  /** Deletes the faster-start cache (the setting was turned off; the engine no longer maps it). */
-  async clearPrepacked(): Promise<void> {
-    await rm(this.prepackedDir, { recursive: true, force: true });
   }
 
   /**
@@ -381,6 +360,7 @@ export class ModelsService {
     await mkdir(staging, { recursive: true });
     try {
       const manifest = await convertCheckpoint(checkpointDir, pkgDir, {
+        verify: { run: verifyPackage },
         signal: entry.controller.signal,
         name: options.name,
         prefer: options.prefer,
@@ -404,6 +384,12 @@ export class ModelsService {
       await rm(staging, { recursive: true, force: true });
     }
   }
+}
+
+/** The folder of package `id` under `modelsDir` (id checked against the id pattern: never a path). */
+export function packageDir(modelsDir: string, id: string): string {
+  if (!MODEL_ID_PATTERN.test(id)) throw new OwleryError('INVALID_ARGUMENT', `${JSON.stringify(id)} is not a model package id.`);
+  return join(modelsDir, id);
 }
 
 function contextLengthOf(m: PackageManifest): number | null {

@@ -11,6 +11,13 @@ export const PHASE_LABELS: Readonly<Record<ChatPhase, string>> = {
   generate: 'Writing…',
 };
 
+/** The phase in words, with how many photos it works on when there are several ("Looking at 3 photos…"). */
+export function phaseLabel(phase: ChatPhase | null, images = 0): string {
+  if (images > 1 && phase === 'decode-image') return `Reading ${images} photos…`;
+  if (images > 1 && phase === 'encode-image') return `Looking at ${images} photos…`;
+  return PHASE_LABELS[phase ?? 'queued'];
+}
+
 /** `340 ms`, `2.4 s`, `1 min 5 s`. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '–';

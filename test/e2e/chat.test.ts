@@ -75,7 +75,11 @@ describe('chat in Chromium', () => {
     // Text grew in steps while the phase line said Owlery was writing.
     const partial = seen.filter((s) => s.phase.includes('Writing…') && s.length > 0 && s.length < final.length);
     expect(partial.length).toBeGreaterThan(0);
-    expect(seen.some((s) => /Looking at photo|Reading photo|Thinking/.test(s.phase))).toBe(true);
+    // While the engine encoded the two photos, the answer said so, before it started writing.
+    const phases = seen.map((s) => s.phase);
+    const looking = phases.indexOf('Looking at 2 photos…');
+    expect(looking, phases.join(' | ')).toBeGreaterThanOrEqual(0);
+    expect(looking).toBeLessThan(phases.findIndex((p) => p.includes('Writing…')));
 
     const stats = lastAnswer().getByRole('group', { name: 'Answer statistics' });
     expect(await stats.textContent()).toMatch(/Photo encoding.*First token.*Speed.*tok\/s.*Context.*of 4,096 tokens/);

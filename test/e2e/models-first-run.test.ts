@@ -69,7 +69,7 @@ describe.skipIf(!CHROMIUM)('first run → import → active model (browser)', ()
 
     const modelId = mine.at(-1)!.modelId!;
     expect(harness.services.settings.get().activeModelId).toBe(modelId);
-    expect(harness.services.engineController.status()).toMatchObject({ modelId, state: 'ready' });
+    expect(harness.services.engine.status()).toMatchObject({ modelId, state: 'ready' });
   });
 
   it('shows the model with its information on the Models screen', async () => {

@@ -10,6 +10,7 @@ import { convertCheckpoint } from '../../models/convert.ts';
 import { Store } from '../../src-main/store/store.ts';
 import { ImageStore } from '../../src-main/store/images.ts';
 import { ensureTinyCheckpoint } from './tiny-model.ts';
+import { VERIFY } from './verify.ts';
 
 /** A small synthetic photo (PNG): a colour gradient with a disc, different per seed. */
 export async function makePhoto(seed: number, w: number, h: number, format: 'png' | 'jpeg' = 'png'): Promise<Uint8Array> {
@@ -39,7 +40,7 @@ export function tempDir(prefix: string): Promise<string> {
 export async function tinyPackage(dir: string, seed = 1, config?: Record<string, unknown>): Promise<string> {
   const ckpt = await ensureTinyCheckpoint({ seed, config });
   const pkg = join(dir, config ? 'tiny-package-custom' : 'tiny-package');
-  await convertCheckpoint(ckpt, pkg);
+  await convertCheckpoint(ckpt, pkg, { verify: VERIFY });
   return pkg;
 }
 

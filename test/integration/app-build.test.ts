@@ -22,8 +22,9 @@ import { convertCheckpoint } from '../../models/convert.ts';
 import { APP_OUTPUTS, ENGINE_EXTERNALS, MAIN_EXTERNALS } from '../../scripts/build-app.ts';
 import { API } from '../../src-shared/ipc/api.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
-import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
+import { buildChatPrompt } from '../../src-main/engine/mplug-owl2/prompt.ts';
 import { REPO_ROOT, ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 const run = promisify(execFile);
 const OUT = join(REPO_ROOT, 'out');
@@ -123,7 +124,7 @@ describe('the compiled engine worker under plain Node', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'owlery-build-engine-'));
     pkgDir = join(work, 'pkg');
-    await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), pkgDir);
+    await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), pkgDir, { verify: VERIFY });
   });
   afterAll(async () => {
     await host?.dispose();

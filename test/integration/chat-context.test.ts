@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { ChatService } from '../../src-main/chat/chat-service.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
-import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
+import { buildChatPrompt } from '../../src-main/engine/mplug-owl2/prompt.ts';
 import { openStoreEnv, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
 
@@ -24,7 +24,7 @@ beforeAll(async () => {
   host = new EngineHost();
   const info = await host.load(pkg, { provider: 'cpu' });
   expect(info.contextLimit).toBe(CONTEXT);
-  chat = new ChatService({ store: env.store, images: env.images, engine: host, defaults: { sampling: { greedy: true, maxNewTokens: 24 } } });
+  chat = new ChatService({ store: env.store, images: env.images, engine: host });
 });
 
 afterAll(async () => {
@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 async function answer(req: Parameters<ChatService['send']>[0]) {
-  const started = await chat.send(req);
+  const started = await chat.send({ sampling: { greedy: true, maxNewTokens: 24 }, ...req });
   return { started, outcome: await chat.outcome(started.requestId) };
 }
 

@@ -3,8 +3,8 @@
  * cannot express as they are, leaving out old turns, and automatic titles.
  */
 import { describe, expect, it } from 'vitest';
-import { droppablePairs, promptForThread, renderTurns, threadTurns, titleFromMessage } from '../../src-main/chat/history.ts';
-import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
+import { threadRequest, threadTurns, titleFromMessage } from '../../src-main/chat/history.ts';
+import { buildChatPrompt } from '../../src-main/engine/index.ts';
 
 const img = (sha256: string) => ({ sha256 });
 
@@ -15,7 +15,8 @@ describe('prompt from a thread', () => {
       { role: 'assistant' as const, text: 'Two photos.', images: [] },
       { role: 'user' as const, text: 'And <|image|> this?', images: [img('c')] },
     ];
-    const { prompt, images } = promptForThread(thread);
+    const { turns, images } = threadRequest(thread);
+    const prompt = buildChatPrompt(turns);
     expect(prompt).toBe(buildChatPrompt([
       { role: 'user', content: 'What is this?', images: 2 },
       { role: 'assistant', content: 'Two photos.' },
@@ -33,7 +34,11 @@ describe('prompt from a thread', () => {
       { role: 'user', text: 'Second?', images: [img('b')] },
     ]);
     expect(turns).toEqual([{ role: 'user', text: '<|image|>First?\n\n<|image|>Second?', images: [img('a'), img('b')] }]);
-    expect(renderTurns(turns).prompt).toBe('USER: <|image|>First?\n\n<|image|>Second? ASSISTANT:');
+    expect(buildChatPrompt(threadRequest([
+      { role: 'user', text: 'First?', images: [img('a')] },
+      { role: 'assistant', text: '', images: [] },
+      { role: 'user', text: 'Second?', images: [img('b')] },
+    ]).turns)).toBe('USER: <|image|>First?\n\n<|image|>Second? ASSISTANT:');
   });
 
   it('drops a leading answer and refuses a thread that does not end with a question', () => {
@@ -45,17 +50,23 @@ describe('prompt from a thread', () => {
     expect(() => threadTurns([{ role: 'user', text: '<|image|><|image|>', images: [img('a')] }])).toThrow(/markers?/);
   });
 
-  it('leaves out the oldest question/answer pairs, never the last question', () => {
-    const turns = threadTurns([
+  it('gives the engine each turn with its photo count, photos in order (the engine fits them to its window)', () => {
+    const { turns, images } = threadRequest([
       { role: 'user', text: 'one', images: [img('a')] },
       { role: 'assistant', text: 'uno', images: [] },
       { role: 'user', text: 'two', images: [] },
       { role: 'assistant', text: 'dos', images: [] },
       { role: 'user', text: 'three', images: [img('c')] },
     ]);
-    expect(droppablePairs(turns)).toBe(2);
-    expect(renderTurns(turns, 1)).toEqual({ prompt: 'USER: two ASSISTANT: dos</s>USER: <|image|>three ASSISTANT:', images: [img('c')] });
-    expect(renderTurns(turns, 5).prompt).toBe('USER: <|image|>three ASSISTANT:');
+    expect(turns).toEqual([
+      { role: 'user', content: '<|image|>one', images: 1 },
+      { role: 'assistant', content: 'uno', images: 0 },
+      { role: 'user', content: 'two', images: 0 },
+      { role: 'assistant', content: 'dos', images: 0 },
+      { role: 'user', content: '<|image|>three', images: 1 },
+    ]);
+    expect(images).toEqual([img('a'), img('c')]);
+    expect(() => threadRequest([{ role: 'user', text: '<|image|> and <|image|>', images: [img('a')] }])).toThrow(/markers?/);
   });
 });
 

@@ -8,8 +8,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChatEvent, ChatOutcome, ChatStarted } from '../../src-shared/chat.ts';
 import { ChatService } from '../../src-main/chat/chat-service.ts';
-import { EngineHost } from '../../src-main/engine/engine-host.ts';
-import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
+import { EngineHost, buildChatPrompt } from '../../src-main/engine/index.ts';
+import { EngineService } from '../../src-main/services/engine-service.ts';
 import { makePhoto, openStoreEnv, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
 
@@ -17,6 +17,7 @@ let work: string;
 let pkg: string;
 let env: StoreEnv;
 let host: EngineHost;
+let engine: EngineService;
 let chat: ChatService;
 let photoA: Uint8Array;
 let photoB: Uint8Array;
@@ -29,8 +30,10 @@ beforeAll(async () => {
   pkg = await tinyPackage(work);
   env = openStoreEnv(join(work, 'data'));
   host = new EngineHost();
-  await host.load(pkg, { provider: 'cpu' });
-  chat = new ChatService({ store: env.store, images: env.images, engine: host });
+  // As the app wires them: the engine service restarts the engine after a crash.
+  engine = new EngineService({ host, modelDir: () => pkg, loadOptions: () => ({ provider: 'cpu' }) });
+  await engine.load('tiny');
+  chat = new ChatService({ store: env.store, images: env.images, engine });
   photoA = await makePhoto(1, 40, 30);
   photoB = await makePhoto(2, 25, 50, 'jpeg');
   fileB = join(work, 'beach.jpg');
@@ -39,7 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await chat?.dispose();
-  await host?.dispose();
+  await engine?.dispose();
   env?.close();
   await removeDir(work);
 });
@@ -66,7 +69,7 @@ describe('chat service', () => {
 
     // Events: queued, the engine's phases, deltas numbered from 0, then exactly one final event.
     const phases = events.flatMap((e) => (e.type === 'phase' ? [e.phase] : []));
-    expect(phases).toEqual(['queued', 'decode-image', 'prefill', 'generate']);
+    expect(phases).toEqual(['queued', 'decode-image', 'encode-image', 'prefill', 'generate']);
     const deltas = events.filter((e) => e.type === 'delta');
     expect(deltas.map((d) => d.seq)).toEqual(deltas.map((_, i) => i));
     expect(deltas.every((d) => d.requestId === started.requestId && d.text.length > 0)).toBe(true);
@@ -85,7 +88,7 @@ describe('chat service', () => {
     expect(saved.stats).toMatchObject({ imageCount: 2, outputTokens: direct.outputIds.length, provider: 'cpu' });
     expect(saved.settings).toEqual({ greedy: true, maxNewTokens: 24, aspectMode: 'resize', provider: 'cpu' });
     const manifestSha = sha(await readFile(join(pkg, 'manifest.json')));
-    expect(saved.model).toEqual({ packageId: host.engineInfo!.packageId, sha256: manifestSha });
+    expect(saved.model).toEqual({ packageId: host.info!.packageId, sha256: manifestSha });
 
     // The question with its photos, in order; the conversation titled after it.
     const user = env.store.getMessage(started.userMessageId);

@@ -14,6 +14,7 @@ import { buildPackageGraphs, convertCheckpoint, estimatePackageBytes, freeDiskBy
 import type { ConvertProgress } from '../../models/convert.ts';
 import { resolvePlan } from '../../models/quant/plan.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 const run = promisify(execFile);
 const BIN = resolve('bin/owlery.js');
@@ -42,7 +43,7 @@ afterAll(async () => {
 describe('disk space', () => {
   it('refuses with DISK_FULL before writing anything, saying how much is needed', async () => {
     const dest = join(work, 'full', 'pkg');
-    const err = await convertCheckpoint(ckpt, dest, { preset: 'cpu', freeBytes: 1_000_000 }).catch((e: unknown) => e);
+    const err = await convertCheckpoint(ckpt, dest, { verify: VERIFY, preset: 'cpu', freeBytes: 1_000_000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DISK_FULL' });
     expect((err as Error).message).toMatch(/needs about [\d.]+ MiB.*temporarily, for verification.*976\.6 KiB is free/);
     await expect(readdir(join(work, 'full'))).rejects.toMatchObject({ code: 'ENOENT' }); // nothing created
@@ -83,7 +84,7 @@ describe('disk space', () => {
 describe('progress', () => {
   it('reports each tensor, then verification stages, and ends with done; renders a bar', async () => {
     const events: ConvertProgress[] = [];
-    await convertCheckpoint(ckpt, join(work, 'progress'), { preset: 'cpu', onProgress: (p) => events.push(p) });
+    await convertCheckpoint(ckpt, join(work, 'progress'), { verify: VERIFY, preset: 'cpu', onProgress: (p) => events.push(p) });
     const writes = events.filter((p) => p.phase === 'writing-graphs');
     expect(writes).toHaveLength(writes[0].tensorsTotal);
     expect(writes.at(-1)!.bytesDone).toBe(writes.at(-1)!.bytesTotal);

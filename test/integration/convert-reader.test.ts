@@ -11,6 +11,7 @@ import { convertCheckpoint, convertFromReader } from '../../models/convert.ts';
 import { readPackage } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 let work: string;
 let ckpt: string;
@@ -19,7 +20,7 @@ let fromDir: PackageManifest;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'owlery-convert-reader-'));
   ckpt = await ensureTinyCheckpoint({ seed: 11 });
-  fromDir = await convertCheckpoint(ckpt, join(work, 'from-dir'));
+  fromDir = await convertCheckpoint(ckpt, join(work, 'from-dir'), { verify: VERIFY });
 });
 
 afterAll(async () => {
@@ -36,7 +37,7 @@ describe('convertFromReader', () => {
     for (const n of ['tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json']) files[n] = await readFile(join(ckpt, n));
     let m: PackageManifest;
     try {
-      m = await convertFromReader(reader, config, raw, { files }, join(work, 'from-reader'), {
+      m = await convertFromReader(reader, config, raw, { files }, join(work, 'from-reader'), { verify: VERIFY,
         sourceFiles: [{ path: 'synthetic-seed-11', size: 0, sha256: '0'.repeat(64) }],
         defaultName: 'synthetic',
       });
@@ -61,7 +62,7 @@ describe('convertFromReader', () => {
     const { config, raw } = await readConfig(ckpt);
     const reader = await openCheckpoint(ckpt);
     try {
-      await expect(convertFromReader(reader, config, raw, {}, join(work, 'no-tokenizer')))
+      await expect(convertFromReader(reader, config, raw, {}, join(work, 'no-tokenizer'), { verify: VERIFY }))
         .rejects.toMatchObject({ code: 'FILE_NOT_FOUND', message: expect.stringContaining('tokenizer.model') });
     } finally {
       await reader.close();

@@ -9,14 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { convertCheckpoint } from '../../models/convert.ts';
-import { Owl2Engine } from '../../src-main/engine/owl2-engine.ts';
+import { Owl2Engine } from '../../src-main/engine/mplug-owl2/engine.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
-import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
+import { buildChatPrompt } from '../../src-main/engine/mplug-owl2/prompt.ts';
 import { IMAGE_TOKEN_INDEX } from '../../src-main/engine/tokenizer/llama-tokenizer.ts';
 import { argmax } from '../../src-main/engine/generation/sampler.ts';
 import { Owl2Reference } from '../reference/owl2-f64.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 import { maxAbsDiff } from '../helpers/arrays.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 let work: string;
 let pkg: string;
@@ -45,7 +46,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'owlery-engine-'));
   ckpt = await ensureTinyCheckpoint({ seed: 1 });
   pkg = join(work, 'pkg');
-  await convertCheckpoint(ckpt, pkg);
+  await convertCheckpoint(ckpt, pkg, { verify: VERIFY });
   engine = await Owl2Engine.load(pkg, { provider: 'cpu' });
   reference = await Owl2Reference.load(ckpt);
   photoA = await makePhoto(1, 40, 30);
@@ -69,10 +70,10 @@ describe('engine on the seeded tiny model', () => {
     const ids = engine.tokenizer.tokenizeWithImages(prompt);
     expect(ids.filter((i) => i === IMAGE_TOKEN_INDEX)).toHaveLength(2);
     const pixels = [await engine.preprocess(photoA), await engine.preprocess(photoB)];
-    const embeds = [await engine.embedPixels(pixels[0]), await engine.embedPixels(pixels[1])];
+    const embeds = [await engine.model.embedPixels(pixels[0]), await engine.model.embedPixels(pixels[1])];
     for (let i = 0; i < 2; i++) expect(maxAbsDiff(embeds[i], reference.encodeImage(pixels[i]))).toBeLessThan(1e-4);
-    const inputs = await engine.buildInputs(ids, embeds);
-    const { logits } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
+    const inputs = await engine.model.buildInputs(ids, embeds);
+    const logits = await engine.model.decode(inputs.embeds, inputs.modality, engine.model.emptyCache());
     const ref = reference.buildInputs(ids, pixels);
     expect(Array.from(inputs.modality, Number)).toEqual(Array.from(ref.modality));
     expect(maxAbsDiff(logits, reference.forward(ref.embeds, ref.modality).lastLogits)).toBeLessThan(1e-4);
@@ -84,12 +85,12 @@ describe('engine on the seeded tiny model', () => {
     expect(result.outputIds.length).toBeGreaterThan(0);
     // No cache: feed prompt + generated ids from scratch at every step.
     const pixels = [await engine.preprocess(photoA), await engine.preprocess(photoB)];
-    const embeds = [await engine.embedPixels(pixels[0]), await engine.embedPixels(pixels[1])];
+    const embeds = [await engine.model.embedPixels(pixels[0]), await engine.model.embedPixels(pixels[1])];
     const ids = [...result.promptIds];
     const noCache: number[] = [];
     for (let step = 0; step < result.outputIds.length; step++) {
-      const inputs = await engine.buildInputs(ids, embeds);
-      const { logits } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
+      const inputs = await engine.model.buildInputs(ids, embeds);
+      const logits = await engine.model.decode(inputs.embeds, inputs.modality, engine.model.emptyCache());
       const next = argmax(logits);
       noCache.push(next);
       ids.push(next);
@@ -241,17 +242,24 @@ describe('engine host (separate engine process)', () => {
     expect(result.outputIds).toEqual(seen);
   });
 
-  it('reports a killed engine process and works again on the next request', async () => {
+  it('reports a killed engine process; the next load starts a fresh one, which works', async () => {
     const crashes: string[] = [];
     host.onDidCrash((e) => crashes.push(e.code));
     const prompt = buildChatPrompt([{ role: 'user', content: 'Count to one hundred.' }]);
     let killed = false;
+    const killedPid = host.enginePid;
     const pending = host.generate({ prompt, sampling: { greedy: true, maxNewTokens: 500 } }, {
       onEvent: (e) => { if (e.type === 'tokens' && !killed) { killed = true; process.kill(host.enginePid!, 'SIGKILL'); } },
     });
     await expect(pending).rejects.toMatchObject({ code: 'ENGINE_CRASHED' });
     expect(crashes).toEqual(['ENGINE_CRASHED']);
+    // The host remembers no model (the app's EngineService reloads it: test/robustness/engine-faults.test.ts).
+    expect(host.info).toBeUndefined();
+    await expect(host.generate({ prompt })).rejects.toMatchObject({ code: 'PACKAGE_INVALID', message: expect.stringMatching(/no model is loaded/) });
+    await host.load(pkg, { provider: 'cpu' });
+    expect(host.enginePid).not.toBe(killedPid);
     const after = await host.generate({ prompt, sampling: { greedy: true, maxNewTokens: 3 } });
     expect(after.outputIds).toHaveLength(3);
   });
+
 });

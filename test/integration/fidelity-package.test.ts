@@ -17,6 +17,7 @@ import { parseNpy } from '../../models/npy.ts';
 import { parseOwl2Config } from '../../models/owl2/config.ts';
 import { MANIFEST_FILE, PACKAGE_FORMAT_VERSION, VERIFIED_STAMP_FILE, readPackage } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/owl2-public');
 const CHECKPOINT = join(FIXTURE, 'checkpoint');
@@ -53,7 +54,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'owlery-package-'));
   pristine = join(work, 'pristine');
   progress = [];
-  manifest = await convertCheckpoint(CHECKPOINT, pristine, { onProgress: (p) => progress.push(p) });
+  manifest = await convertCheckpoint(CHECKPOINT, pristine, { verify: VERIFY, onProgress: (p) => progress.push(p) });
   const r = await openCheckpoint(CHECKPOINT, { prefer: 'safetensors' });
   try {
     fixtureTensors = [];
@@ -103,14 +104,14 @@ describe('convertCheckpoint', () => {
     const dest = join(work, 'occupied');
     await mkdir(dest);
     await writeFile(join(dest, 'keep.txt'), 'mine');
-    await expect(convertCheckpoint(CHECKPOINT, dest)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(convertCheckpoint(CHECKPOINT, dest, { verify: VERIFY })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await readdir(dest)).toEqual(['keep.txt']);
   });
 
   it('converts into an existing empty folder', async () => {
     const dest = join(work, 'empty-dest');
     await mkdir(dest);
-    await convertCheckpoint(CHECKPOINT, dest);
+    await convertCheckpoint(CHECKPOINT, dest, { verify: VERIFY });
     await expect(readPackage(dest)).resolves.toMatchObject({ verified: true });
   });
 
@@ -118,7 +119,7 @@ describe('convertCheckpoint', () => {
     const parent = join(work, 'cancel');
     await mkdir(parent);
     const ctl = new AbortController();
-    const run = convertCheckpoint(CHECKPOINT, join(parent, 'pkg'), {
+    const run = convertCheckpoint(CHECKPOINT, join(parent, 'pkg'), { verify: VERIFY,
       signal: ctl.signal,
       onProgress: (p) => { if (p.tensorsDone >= 20) ctl.abort(); },
     });
@@ -129,7 +130,7 @@ describe('convertCheckpoint', () => {
   it('gives byte-identical graphs from a sharded checkpoint', async () => {
     const dir = await makeCheckpoint('sharded', fixtureTensors, { shards: 3 });
     const out = join(work, 'from-sharded');
-    const m = await convertCheckpoint(dir, out);
+    const m = await convertCheckpoint(dir, out, { verify: VERIFY });
     expect(m.source.files.map((f) => f.path)).toEqual(['config.json', 'model.safetensors.index.json', 'model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors']);
     for (const g of ['vision', 'embed', 'decoder'] as const) {
       const a = m.files.find((f) => f.path === `${g}.onnx.data`)!;
@@ -140,7 +141,7 @@ describe('convertCheckpoint', () => {
 
   it('computes the abstractor position tables when the checkpoint has no q/k_pos_embed buffers', async () => {
     const dir = await makeCheckpoint('no-pos', fixtureTensors.filter((t) => !/\.(q|k)_pos_embed$/.test(t.name)));
-    await convertCheckpoint(dir, join(work, 'no-pos-out'));
+    await convertCheckpoint(dir, join(work, 'no-pos-out'), { verify: VERIFY });
     const pkg = await readPackage(join(work, 'no-pos-out'));
     const session = await ort.InferenceSession.create(pkg.graphPaths.vision);
     try {
@@ -163,7 +164,7 @@ describe('convertCheckpoint', () => {
     const key = 'model.layers.1.self_attn.k_proj.multiway.1.weight';
     const tensors = fixtureTensors.map((t) => (t.name === key ? { ...t, shape: [48, 192] } : t));
     const dir = await makeCheckpoint('bad-shape', tensors);
-    await expect(convertCheckpoint(dir, join(work, 'bad-shape-out'))).rejects.toMatchObject({
+    await expect(convertCheckpoint(dir, join(work, 'bad-shape-out'), { verify: VERIFY })).rejects.toMatchObject({
       code: 'CHECKPOINT_INVALID',
       message: expect.stringMatching(new RegExp(`${key.replaceAll('.', '\\.')}.*\\[48, 192\\].*\\[96, 96\\]`)),
     });
@@ -173,7 +174,7 @@ describe('convertCheckpoint', () => {
   it('names a missing tensor', async () => {
     const key = 'model.visual_abstractor.encoder.layers.1.crossattention.normk.bias';
     const dir = await makeCheckpoint('missing', fixtureTensors.filter((t) => t.name !== key));
-    await expect(convertCheckpoint(dir, join(work, 'missing-out'))).rejects.toMatchObject({
+    await expect(convertCheckpoint(dir, join(work, 'missing-out'), { verify: VERIFY })).rejects.toMatchObject({
       code: 'CHECKPOINT_INVALID', message: expect.stringContaining(key),
     });
   });
@@ -181,14 +182,14 @@ describe('convertCheckpoint', () => {
   it('names an unexpected tensor', async () => {
     const extra: WritableTensor = { name: 'model.layers.0.self_attn.mystery.weight', dtype: 'F32', shape: [2], data: new Uint8Array(8) };
     const dir = await makeCheckpoint('extra', [...fixtureTensors, extra]);
-    await expect(convertCheckpoint(dir, join(work, 'extra-out'))).rejects.toMatchObject({
+    await expect(convertCheckpoint(dir, join(work, 'extra-out'), { verify: VERIFY })).rejects.toMatchObject({
       code: 'CHECKPOINT_INVALID', message: expect.stringContaining(extra.name),
     });
   });
 
   it('refuses other models by their config', async () => {
     const dir = await makeCheckpoint('qwen', fixtureTensors, { config: (c) => { c.architectures = ['MPLUGOwl2QWenForCausalLM']; } });
-    await expect(convertCheckpoint(dir, join(work, 'qwen-out'))).rejects.toMatchObject({ code: 'CHECKPOINT_UNSUPPORTED' });
+    await expect(convertCheckpoint(dir, join(work, 'qwen-out'), { verify: VERIFY })).rejects.toMatchObject({ code: 'CHECKPOINT_UNSUPPORTED' });
   });
 
   it('knows every tensor of the fixture checkpoint, and requires all its parameters', () => {

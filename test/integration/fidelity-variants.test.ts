@@ -13,13 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritableTensor } from '../../models/checkpoint/write-common.ts';
 import { writeSafetensorsCheckpoint } from '../../models/checkpoint/write-safetensors.ts';
 import { convertCheckpoint, expectedCheckpointTensors } from '../../models/convert.ts';
-import { DECODER_IO, DecoderKvCache } from '../../models/owl2/decoder-graph.ts';
-import { decoderFeedTensor } from '../../models/owl2/decoder-feeds.ts';
+import { DECODER_IO } from '../../models/owl2/decoder-graph.ts';
+import { DecoderKvCache, decoderFeedTensor } from '../../src-main/engine/mplug-owl2/kv-cache.ts';
 import { parseOwl2Config } from '../../models/owl2/config.ts';
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import { readPackage } from '../../models/package/index.ts';
 import { Owl2Reference, abstractorPosEmbeds, argmax } from '../reference/owl2-f64.ts';
 import { maxAbsDiff as maxAbs } from '../helpers/arrays.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 const FIXTURE_CHECKPOINT = join(import.meta.dirname, '../fixtures/owl2-public/checkpoint');
 
@@ -90,7 +91,7 @@ beforeAll(async () => {
   const ckpt = join(work, 'ckpt');
   cfg = await writeRandomCheckpoint(ckpt, raw, 1234);
   expect(cfg.llm).toMatchObject({ numHeads: 6, numKvHeads: 2, attentionBias: true, tieWordEmbeddings: true });
-  await convertCheckpoint(ckpt, join(work, 'pkg'));
+  await convertCheckpoint(ckpt, join(work, 'pkg'), { verify: VERIFY });
   const pkg = await readPackage(join(work, 'pkg'));
   [vision, embed, decoder] = await Promise.all([
     ort.InferenceSession.create(pkg.graphPaths.vision),

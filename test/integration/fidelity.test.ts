@@ -11,11 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../models/checkpoint/index.ts';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { parseNpy } from '../../models/npy.ts';
-import { DECODER_IO, DecoderKvCache, ropeInvFreq } from '../../models/owl2/decoder-graph.ts';
-import { decoderFeedTensor } from '../../models/owl2/decoder-feeds.ts';
+import { DECODER_IO, ropeInvFreq } from '../../models/owl2/decoder-graph.ts';
+import { DecoderKvCache, decoderFeedTensor } from '../../src-main/engine/mplug-owl2/kv-cache.ts';
 import { readPackage } from '../../models/package/index.ts';
 import type { LoadedPackage, PackageManifest } from '../../models/package/index.ts';
 import { maxAbsDiff as maxAbs } from '../helpers/arrays.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/owl2-public');
 const CHECKPOINT = join(FIXTURE, 'checkpoint');
@@ -180,8 +181,8 @@ let f16: Runner;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'owlery-fidelity-'));
-  await convertCheckpoint(CHECKPOINT, join(work, 'f32'), { prefer: 'safetensors' });
-  await convertCheckpoint(CHECKPOINT, join(work, 'f16'), { prefer: 'pytorch' });
+  await convertCheckpoint(CHECKPOINT, join(work, 'f32'), { verify: VERIFY, prefer: 'safetensors' });
+  await convertCheckpoint(CHECKPOINT, join(work, 'f16'), { verify: VERIFY, prefer: 'pytorch' });
   f32 = await Runner.open(join(work, 'f32'));
   f16 = await Runner.open(join(work, 'f16'));
 });

@@ -13,8 +13,8 @@ import { CHANNELS, EVENT_CHANNEL } from '../../src-shared/ipc/contract.ts';
 import type { ChannelName, IpcResult, OwleryEvent, RequestOf, ResponseOf } from '../../src-shared/ipc/contract.ts';
 import { createDispatcher, createHandlers, createSenderCheck, forwardEvents, registerHandlers } from '../../src-main/ipc/index.ts';
 import type { InvokeEventLike, IpcMainLike, Registration } from '../../src-main/ipc/index.ts';
-import { createServices } from '../../src-main/services/services.ts';
-import type { Services } from '../../src-main/services/services.ts';
+import { createServices } from '../../src-main/services/composition.ts';
+import type { Services } from '../../src-main/services/composition.ts';
 import { makePhoto } from '../helpers/chat-env.ts';
 
 const APP_URL = 'app://owlery/index.html';

@@ -14,11 +14,12 @@ import type { ChannelName, IpcResult, ModelTask, RequestOf, ResponseOf } from '.
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import type { Dispatch } from '../../src-main/ipc/index.ts';
 import { CANCELLING_DIALOGS } from '../../src-main/services/dialogs.ts';
-import { createServices } from '../../src-main/services/services.ts';
-import type { Services } from '../../src-main/services/services.ts';
+import { createServices } from '../../src-main/services/composition.ts';
+import type { Services } from '../../src-main/services/composition.ts';
 import { removeDir, tempDir } from '../helpers/chat-env.ts';
 import { serveHubTree } from '../helpers/fake-hub.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { prepackedDir } from '../../src-main/services/engine-service.ts';
 
 let root: string;
 let checkpoint: string;
@@ -138,7 +139,7 @@ describe('models service', () => {
         if (e.payload.state === 'crashed') resolve();
       });
     });
-    process.kill(services.engine.enginePid!, 'SIGKILL');
+    process.kill(services.engine.host.enginePid!, 'SIGKILL');
     await crashed;
     expect(await call('engine:status', undefined)).toMatchObject({ state: 'crashed', error: { code: 'ENGINE_CRASHED' } });
 
@@ -193,7 +194,7 @@ describe('models service', () => {
   });
 
   it('faster start reloads the model through a prepared copy, and turning it off deletes the copy', async () => {
-    const dir = services.models.prepackedDir;
+    const dir = prepackedDir(services.dataDir);
     const entries = async () => (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
     const reloaded = () => new Promise<void>((resolve) => {
       const off = services.events.subscribe((e) => {

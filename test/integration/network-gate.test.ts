@@ -18,7 +18,7 @@ import { pullCheckpoint } from '../../models/pull/index.ts';
 import type { IpcResult, ModelTask, NetworkLogPage } from '../../src-shared/ipc/contract.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import { NetworkGate, NetworkLog, originOf } from '../../src-main/services/network.ts';
-import { createServices } from '../../src-main/services/services.ts';
+import { createServices } from '../../src-main/services/composition.ts';
 import { serveHubTree } from '../helpers/fake-hub.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 

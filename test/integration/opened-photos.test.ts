@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IpcResult, OwleryEvent, StoredImage } from '../../src-shared/ipc/contract.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import { isPhotoPath, photoPathsFromArgv } from '../../src-main/services/opened-photos.ts';
-import { createServices } from '../../src-main/services/services.ts';
-import type { Services } from '../../src-main/services/services.ts';
+import { createServices } from '../../src-main/services/composition.ts';
+import type { Services } from '../../src-main/services/composition.ts';
 import { REPO_ROOT } from '../helpers/tiny-model.ts';
 
 describe('photo paths from a command line', () => {

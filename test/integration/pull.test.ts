@@ -20,6 +20,7 @@ import type { PullOptions } from '../../models/pull/index.ts';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 const REPO = 'owl-test/tiny-owl2';
 
@@ -195,7 +196,7 @@ describe('pullCheckpoint', () => {
     expect(log.some((l) => l.path.endsWith('README.md'))).toBe(false);
 
     const pkg = join(work, 'pkg-pulled');
-    const manifest = await convertCheckpoint(dir, pkg);
+    const manifest = await convertCheckpoint(dir, pkg, { verify: VERIFY });
     const loaded = await readPackage(pkg, { verify: true });
     expect(loaded.manifest.id).toBe(manifest.id);
     expect(manifest.source.format).toBe('pytorch');

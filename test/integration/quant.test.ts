@@ -24,9 +24,11 @@ import { decodeModel } from '../../models/onnx/proto.ts';
 import { VERIFIED_STAMP_FILE, readPackage } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
 import { resolvePlan } from '../../models/quant/plan.ts';
-import { PROBE_PROMPT, PROBE_PROMPT_IDS, probePixels, verifyPackage } from '../../models/verify.ts';
-import { Owl2Engine } from '../../src-main/engine/owl2-engine.ts';
+import { PROBE_PROMPT, PROBE_PROMPT_IDS, probePixels } from '../../models/verify.ts';
+import { verifyPackage } from '../../src-main/engine/index.ts';
+import { Owl2Engine } from '../../src-main/engine/index.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { VERIFY } from '../helpers/verify.ts';
 
 const STEPS = 32;
 let work: string;
@@ -36,7 +38,7 @@ const pkgs: Record<string, { dir: string; m: PackageManifest }> = {};
 
 async function convert(name: string, opts: Parameters<typeof convertCheckpoint>[2], from = ckpt): Promise<void> {
   const dir = join(work, name);
-  pkgs[name] = { dir, m: await convertCheckpoint(from, dir, { ...opts, verify: { decodeSteps: STEPS } }) };
+  pkgs[name] = { dir, m: await convertCheckpoint(from, dir, { ...opts, verify: { ...VERIFY, decodeSteps: STEPS } }) };
 }
 
 const totalSize = (m: PackageManifest): number => m.files.reduce((s, f) => s + f.size, 0);
@@ -45,11 +47,11 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'owlery-quant-'));
   ckpt = await ensureTinyCheckpoint({ seed: 3 });
   other = await ensureTinyCheckpoint({ seed: 4 });
-  await convert('reference', { preset: 'reference' });
-  await convert('cpu', { preset: 'cpu' });
-  await convert('gpu', { preset: 'gpu' });
-  await convert('llm-int8', { preset: 'cpu', precision: { llm: 'int8' } });
-  await convert('other-reference', { preset: 'reference' }, other);
+  await convert('reference', { verify: VERIFY, preset: 'reference' });
+  await convert('cpu', { verify: VERIFY, preset: 'cpu' });
+  await convert('gpu', { verify: VERIFY, preset: 'gpu' });
+  await convert('llm-int8', { verify: VERIFY, preset: 'cpu', precision: { llm: 'int8' } });
+  await convert('other-reference', { verify: VERIFY, preset: 'reference' }, other);
 });
 
 afterAll(async () => {
@@ -132,9 +134,9 @@ describe('quantized packages of the tiny model', () => {
       const engine = await Owl2Engine.load(pkgs[p].dir, { provider: 'cpu' });
       try {
         expect(engine.tokenizer.tokenizeWithImages(PROBE_PROMPT)).toEqual([...PROBE_PROMPT_IDS]);
-        const image = await engine.embedPixels(probePixels(engine.config.vision.imageSize));
-        const inputs = await engine.buildInputs(PROBE_PROMPT_IDS, [image]);
-        const { logits } = await engine.decode(inputs.embeds, inputs.modality, engine.emptyCache());
+        const image = await engine.model.embedPixels(probePixels(engine.config.vision.imageSize));
+        const inputs = await engine.model.buildInputs(PROBE_PROMPT_IDS, [image]);
+        const logits = await engine.model.decode(inputs.embeds, inputs.modality, engine.model.emptyCache());
         let best = 0;
         for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
         expect(best, p).toBe(pkgs[p].m.verification!.tokens[0]);
@@ -181,7 +183,7 @@ describe('quantized packages of the tiny model', () => {
 
   it('layer-wise agreement (the mode for models too large for a float32 copy)', async () => {
     const dir = join(work, 'layerwise');
-    const m = await convertCheckpoint(ckpt, dir, { preset: 'cpu', verify: { compare: 'layer-wise' } });
+    const m = await convertCheckpoint(ckpt, dir, { preset: 'cpu', verify: { ...VERIFY, compare: 'layer-wise' } });
     const a = m.verification!.agreement!;
     expect(a.method).toBe('layer-wise');
     expect(a.top1Agreement).toBeUndefined();
@@ -193,11 +195,11 @@ describe('quantized packages of the tiny model', () => {
       expect(l.relError, l.tensor).toBeGreaterThan(0);
     }
     // The same selection through `auto` when the float32 copy would be over the limit.
-    const auto = await convertCheckpoint(ckpt, join(work, 'layerwise-auto'), { preset: 'cpu', verify: { referenceMaxBytes: 1000 } });
+    const auto = await convertCheckpoint(ckpt, join(work, 'layerwise-auto'), { preset: 'cpu', verify: { ...VERIFY, referenceMaxBytes: 1000 } });
     expect(auto.verification!.agreement!.method).toBe('layer-wise');
     expect((await readPackage(join(work, 'layerwise-auto'))).manifest.verification).toEqual(auto.verification);
     // A package too large for this machine's memory skips the probe run, says why, and still compares layer-wise.
-    const big = await convertCheckpoint(ckpt, join(work, 'layerwise-big'), { preset: 'cpu', verify: { maxRuntimeBytes: 1000 } });
+    const big = await convertCheckpoint(ckpt, join(work, 'layerwise-big'), { preset: 'cpu', verify: { ...VERIFY, maxRuntimeBytes: 1000 } });
     expect(big.verification).toMatchObject({ ok: true, tokens: [], agreement: { method: 'layer-wise' } });
     expect(big.verification!.probeSkipped).toMatch(/needs about [\d.]+ GiB of memory/);
   });

@@ -25,8 +25,8 @@ import type { EngineStatus } from '../../src-shared/ipc/contract.ts';
 import { ChatService } from '../../src-main/chat/chat-service.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
-import { EngineController } from '../../src-main/services/engine-controller.ts';
-import { createServices } from '../../src-main/services/services.ts';
+import { EngineService } from '../../src-main/services/engine-service.ts';
+import { createServices } from '../../src-main/services/composition.ts';
 import { restoreLatestBackup } from '../../src-main/store/database.ts';
 import { ImageStore } from '../../src-main/store/images.ts';
 import { Store } from '../../src-main/store/store.ts';
@@ -58,23 +58,22 @@ afterAll(async () => {
 describe('the engine process killed or frozen', () => {
   let env: StoreEnv;
   let host: EngineHost;
-  let controller: EngineController;
+  let controller: EngineService;
   let chat: ChatService;
   const statuses: EngineStatus[] = [];
 
   beforeAll(async () => {
     env = openStoreEnv(join(work, 'engine'));
     host = new EngineHost();
-    controller = new EngineController(host, (s) => statuses.push(s));
-    await controller.load('tiny', pkg, { provider: 'cpu' });
-    chat = new ChatService({ store: env.store, images: env.images, engine: host, saveIntervalMs: 0, deltaIntervalMs: 5 });
-    chat.subscribe((e) => controller.observeChat(e)); // as services.ts wires them
+    // As the app wires them: the chat service generates through the engine service.
+    controller = new EngineService({ host, modelDir: () => pkg, loadOptions: () => ({ provider: 'cpu' }), onStatus: (s) => statuses.push(s) });
+    await controller.load('tiny');
+    chat = new ChatService({ store: env.store, images: env.images, engine: controller, saveIntervalMs: 0, deltaIntervalMs: 5 });
   });
 
   afterAll(async () => {
     await chat?.dispose();
-    controller?.dispose();
-    await host?.dispose();
+    await controller?.dispose();
     env?.close();
   });
 

@@ -13,7 +13,7 @@ import {
   parsePreprocessorConfig,
   preprocessImage,
   squareBudget,
-} from '../../src-main/engine/image/preprocess.ts';
+} from '../../src-main/engine/mplug-owl2/image-processing.ts';
 import type { RgbImage } from '../../src-main/engine/image/decode.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 

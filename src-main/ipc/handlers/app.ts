@@ -1,5 +1,5 @@
 /** Handlers of the `app:` and `engine:` channels. */
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 /** `app:info`, `app:take-opened-photos`, `engine:status`. */
@@ -7,6 +7,6 @@ export function appHandlers(services: Services): Pick<HandlerTable, 'app:info' |
   return {
     'app:info': () => ({ ...services.appInfo, versions: { ...services.appInfo.versions } }),
     'app:take-opened-photos': () => services.openedPhotos.take(),
-    'engine:status': () => services.engineController.status(),
+    'engine:status': () => services.engine.status(),
   };
 }

@@ -4,8 +4,8 @@
  */
 import type { ChatImageInput } from '../../../src-shared/chat.ts';
 import type { ImageAttachmentRef } from '../../../src-shared/ipc/contract.ts';
-import { generationFor } from '../../services/services.ts';
-import type { Services } from '../../services/services.ts';
+import { generationFor } from '../../chat/generation.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 function stored(images: ImageAttachmentRef[] | undefined): ChatImageInput[] | undefined {
@@ -17,25 +17,25 @@ export function chatHandlers(services: Services): Pick<HandlerTable, 'chat:send'
   const { chat, events } = services;
   return {
     'chat:send': async (req) => {
-      await services.ensureModel();
+      await services.engine.ensureModel();
       const isNew = req.conversationId === undefined || req.conversationId === null;
       const started = await chat.send({
         conversationId: req.conversationId ?? null,
         ...(req.parentId !== undefined ? { parentId: req.parentId } : {}),
         text: req.text,
         images: stored(req.images),
-        ...generationFor(services, req.overrides),
+        ...generationFor(services.settings.get(), req.overrides),
       });
       events.emit('conversations:changed', { reason: isNew ? 'created' : 'updated', ids: [started.conversationId] });
       return started;
     },
     'chat:regenerate': async (req) => {
-      await services.ensureModel();
-      return chat.regenerate({ messageId: req.messageId, ...generationFor(services, req.overrides) });
+      await services.engine.ensureModel();
+      return chat.regenerate({ messageId: req.messageId, ...generationFor(services.settings.get(), req.overrides) });
     },
     'chat:edit': async (req) => {
-      await services.ensureModel();
-      return chat.edit({ messageId: req.messageId, text: req.text, images: stored(req.images), ...generationFor(services, req.overrides) });
+      await services.engine.ensureModel();
+      return chat.edit({ messageId: req.messageId, text: req.text, images: stored(req.images), ...generationFor(services.settings.get(), req.overrides) });
     },
     'chat:cancel': (req) => ({ cancelled: chat.cancel(req.requestId) }),
   };

@@ -1,6 +1,6 @@
 /** Handlers of the `conversations:` channels: the sidebar, the thread on screen, the trash, search. */
 import { OwleryError } from '../../../src-shared/errors.ts';
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 type Channels =

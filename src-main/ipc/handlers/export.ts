@@ -4,7 +4,7 @@
  */
 import { basename } from 'node:path';
 import { suggestedFileName } from '../../export/index.ts';
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 /** `export:conversation`, `export:all`, `export:import`. */

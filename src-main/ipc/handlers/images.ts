@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { OwleryError } from '../../../src-shared/errors.ts';
 import { imageUrl, thumbnailUrl } from '../../../src-shared/ipc/contract.ts';
 import type { StoredImage } from '../../../src-shared/ipc/contract.ts';
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { ImageRecord } from '../../store/store.ts';
 import type { HandlerTable } from '../dispatch.ts';
 

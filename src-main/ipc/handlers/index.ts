@@ -1,5 +1,5 @@
 /** The full handler table: one module per domain, merged; the type makes a missing channel a compile error. */
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 import { appHandlers } from './app.ts';
 import { chatHandlers } from './chat.ts';

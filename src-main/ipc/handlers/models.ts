@@ -1,5 +1,5 @@
 /** Handlers of the `models:` channels. */
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 type Channels =

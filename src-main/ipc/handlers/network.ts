@@ -1,5 +1,5 @@
 /** Handlers of the `network:` channels. */
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 /** `network:log`: the requests this session made or blocked, and whether offline mode is on. */

@@ -1,5 +1,5 @@
 /** Handlers of the `settings:` channels (main is the only writer; changes go out as events). */
-import type { Services } from '../../services/services.ts';
+import type { Services } from '../../services/composition.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 /** `settings:get`, `settings:set`, `settings:reset`. */

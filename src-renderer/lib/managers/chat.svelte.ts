@@ -26,6 +26,8 @@ export class AnswerStream {
   conversationId = $state<ConversationId | null>(null);
   assistantMessageId = $state<MessageId | null>(null);
   phase = $state<ChatPhase | null>(null);
+  /** Photos the current phase works on (reading or looking at photos). */
+  phaseImages = $state(0);
   text = $state('');
   finished = $state(false);
   /** Set once this window started the request (its answer is announced). */
@@ -175,6 +177,7 @@ export class ChatManager {
     switch (e.type) {
       case 'phase':
         s.phase = e.phase;
+        s.phaseImages = e.images ?? 0;
         break;
       case 'delta':
         if (e.seq < s.nextSeq) break;

@@ -42,7 +42,7 @@ export async function startChatHarness(settings: Partial<Settings> = {}): Promis
   const harness = await startHarness({ dataDir, services: { autoLoadModel: false } });
   try {
     harness.services.settings.set({ activeModelId: TINY_MODEL_ID, maxNewTokens: 48, temperature: 1, ...settings });
-    await harness.services.ensureModel();
+    await harness.services.engine.ensureModel();
   } catch (err) {
     await harness.close();
     await removeDir(root);

@@ -10,8 +10,8 @@ import { parseNpy } from '../../../models/npy.ts';
 import type { NpyArray } from '../../../models/npy.ts';
 import { decodeImage } from '../../../src-main/engine/image/decode.ts';
 import type { RgbImage } from '../../../src-main/engine/image/decode.ts';
-import { clipProcess, clipResize, parsePreprocessorConfig, preprocessImage, rescaleNormalize, toSquare } from '../../../src-main/engine/image/preprocess.ts';
-import type { AspectMode } from '../../../src-main/engine/image/preprocess.ts';
+import { clipProcess, clipResize, parsePreprocessorConfig, preprocessImage, rescaleNormalize, toSquare } from '../../../src-main/engine/mplug-owl2/image-processing.ts';
+import type { AspectMode } from '../../../src-main/engine/mplug-owl2/image-processing.ts';
 import { resizeBicubic } from '../../../src-main/engine/image/resize.ts';
 import { maxAbsDiff as maxAbs } from '../../helpers/arrays.ts';
 

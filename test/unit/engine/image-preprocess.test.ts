@@ -16,8 +16,8 @@ import {
   shortestEdgeSize,
   stretchToSquare,
   toSquare,
-} from '../../../src-main/engine/image/preprocess.ts';
-import type { AspectMode, PreprocessorConfig } from '../../../src-main/engine/image/preprocess.ts';
+} from '../../../src-main/engine/mplug-owl2/image-processing.ts';
+import type { AspectMode, PreprocessorConfig } from '../../../src-main/engine/mplug-owl2/image-processing.ts';
 
 const MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
 const STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];

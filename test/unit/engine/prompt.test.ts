@@ -4,8 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildChatPrompt, countImageMarkers, placeImageMarkers, renderConversation } from '../../../src-main/engine/prompt.ts';
-import type { ChatMessage, ConversationTurn } from '../../../src-main/engine/prompt.ts';
+import { buildChatPrompt, countImageMarkers, placeImageMarkers, renderConversation } from '../../../src-main/engine/mplug-owl2/prompt.ts';
+import type { ConversationTurn } from '../../../src-main/engine/mplug-owl2/prompt.ts';
+import type { ChatMessage } from '../../../src-main/engine/protocol.ts';
 import { LlamaTokenizer } from '../../../src-main/engine/tokenizer/llama-tokenizer.ts';
 import { OwleryError } from '../../../src-shared/errors.ts';
 

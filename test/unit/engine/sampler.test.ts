@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Sampler, applyRepetitionPenalty, argmax, resolveSampling } from '../../../src-main/engine/generation/sampler.ts';
-import { StopStringStream } from '../../../src-main/engine/generation/text-stream.ts';
+import { StopStringStream } from '../../../src-main/engine/generation/stopping.ts';
 
 function logits(values: number[]): Float32Array {
   return Float32Array.from(values);

@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import { convertCheckpoint } from '../../../models/convert.ts';
 import { readPackage } from '../../../models/package/read.ts';
 import { SYNTH_SOURCE_NAME, synthesizePackage } from '../../../models/synth/index.ts';
-import { Owl2Engine } from '../../../src-main/engine/owl2-engine.ts';
-import { buildChatPrompt } from '../../../src-main/engine/prompt.ts';
+import { Owl2Engine } from '../../../src-main/engine/mplug-owl2/engine.ts';
+import { buildChatPrompt } from '../../../src-main/engine/mplug-owl2/prompt.ts';
 import { ensureTinyCheckpoint } from '../../helpers/tiny-model.ts';
 
 const run = promisify(execFile);

@@ -22,8 +22,8 @@
  * (IMAGE_TOO_LARGE beyond 100 MP: aspect ratios over ~500:1 at 448 px).
  */
 import { OwleryError } from '../../../src-shared/errors.ts';
-import type { RgbImage } from './decode.ts';
-import { resizeBicubic } from './resize.ts';
+import type { RgbImage } from '../image/decode.ts';
+import { resizeBicubic } from '../image/resize.ts';
 
 import type { AspectMode } from '../../../src-shared/engine.ts';
 

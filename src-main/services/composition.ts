@@ -1,7 +1,7 @@
 /**
- * The composition root: `createServices({ dataDir, … })` opens the history store and image store,
- * the settings, the engine host, the chat service, the models service and the exporter on one data
- * folder, and wires their events to one {@link EventBus}. It runs in plain Node: the Electron app
+ * The composition root, wiring only: `createServices({ dataDir, … })` opens the history store and
+ * image store, the settings, the engine service, the chat service, the models service and the
+ * exporter on one data folder, and wires their events to one {@link EventBus}. It runs in plain Node: the Electron app
  * (`src-main/app`), the web test harness (`test/harness`) and integration tests all call it, and
  * differ only in the dialogs, the settings storage and the transport that carries IPC.
  *
@@ -15,19 +15,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConversationId } from '../../src-shared/domain.ts';
-import type { ExportFormat, ImportResult } from '../../src-shared/chat.ts';
-import { OwleryError } from '../../src-shared/errors.ts';
 import { DEFAULT_IMAGE_BASE } from '../../src-shared/ipc/contract.ts';
 import type { AppInfo } from '../../src-shared/ipc/contract.ts';
-import { samplingFromSettings } from '../../src-shared/settings.ts';
 import { ChatService } from '../chat/chat-service.ts';
 import type { ChatServiceOptions } from '../chat/chat-service.ts';
-import { EngineHost } from '../engine/engine-host.ts';
-import type { EngineSpawner } from '../engine/engine-host.ts';
-import { exportConversations, importJson } from '../export/index.ts';
-import type { PrintToPdf } from '../export/index.ts';
-import { ModelsService } from '../models-service/models-service.ts';
+import { EngineHost } from '../engine/index.ts';
+import type { EngineSpawner } from '../engine/index.ts';
+import { exportBackend } from '../export/index.ts';
+import type { ExportBackend, PrintToPdf } from '../export/index.ts';
+import { ModelsService, packageDir } from '../models-service/models-service.ts';
 import { JsonFileSettingsStorage } from '../settings/json-file-storage.ts';
 import { SettingsService } from '../settings/settings-service.ts';
 import type { SettingsStorage } from '../settings/storage.ts';
@@ -36,20 +32,12 @@ import type { Store } from '../store/store.ts';
 import { openHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
 import { CANCELLING_DIALOGS } from './dialogs.ts';
 import type { Dialogs } from './dialogs.ts';
-import { EngineController } from './engine-controller.ts';
+import { EngineService, clearPrepacked, engineLoadOptions } from './engine-service.ts';
 import { EventBus } from './events.ts';
 import { FolderGrants } from './folders.ts';
 import { NetworkGate, NetworkLog } from './network.ts';
 import { OpenedPhotos } from './opened-photos.ts';
 import { toStoredImage } from '../ipc/handlers/images.ts';
-
-/** Writes exports and reads imports (implemented over `src-main/export`). */
-export interface ExportBackend {
-  /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many. */
-  exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number }>;
-  /** Imports an exported JSON file. */
-  importFrom(path: string): Promise<ImportResult>;
-}
 
 /** Options of {@link createServices}. */
 export interface ServicesOptions {
@@ -92,8 +80,8 @@ export interface Services {
   readonly appInfo: AppInfo;
   readonly store: Store;
   readonly images: ImageStore;
-  readonly engine: EngineHost;
-  readonly engineController: EngineController;
+  /** Which model is loaded, on which provider; generation goes through it. */
+  readonly engine: EngineService;
   readonly chat: ChatService;
   readonly settings: SettingsService;
   readonly models: ModelsService;
@@ -106,8 +94,6 @@ export interface Services {
   /** Photos the operating system opened with the app, waiting for the window. */
   readonly openedPhotos: OpenedPhotos;
   readonly maxImageBytes: number;
-  /** Loads the active model if none is loaded; throws `NO_MODEL` when none is chosen. */
-  ensureModel(): Promise<void>;
   /** Stops everything: cancels chats and tasks, stops the engine, closes the database. */
   close(): Promise<void>;
 }
@@ -134,12 +120,18 @@ export function createServices(opts: ServicesOptions): Services {
     isOffline: () => settings.get().offlineMode,
     log: new NetworkLog({ file: join(dataDir, 'logs', 'network.jsonl') }),
   });
-  const engine = new EngineHost(opts.engineWorkerUrl, { spawn: opts.engineSpawner });
-  const engineController = new EngineController(engine, (status) => events.emit('engine:status', status));
+  const modelsDir = join(dataDir, 'models');
+  const engine = new EngineService({
+    host: new EngineHost(opts.engineWorkerUrl, { spawn: opts.engineSpawner }),
+    modelDir: (id) => packageDir(modelsDir, id),
+    loadOptions: () => engineLoadOptions(settings.get(), dataDir),
+    activeModel: () => settings.get().activeModelId,
+    onStatus: (status) => events.emit('engine:status', status),
+  });
   const chat = new ChatService({ store, images, engine, ...opts.chat });
   const models = new ModelsService({
     dataDir,
-    engine: engineController,
+    engine,
     settings,
     hubEndpoint: opts.hubEndpoint,
     network,
@@ -158,74 +150,34 @@ export function createServices(opts: ServicesOptions): Services {
   });
 
   const unsubscribers = [
-    chat.subscribe((event) => {
-      engineController.observeChat(event);
-      events.emit('chat:event', event);
-    }),
+    chat.subscribe((event) => events.emit('chat:event', event)),
     settings.onChange((next, changed) => {
       events.emit('settings:changed', { settings: next, changed });
       if (changed.includes('offlineMode')) network.offlineChanged();
-      // Choosing a model in settings loads it (models.select sets the same id: no loop).
-      if (changed.includes('activeModelId') && next.activeModelId && next.activeModelId !== engineController.modelId && !engineController.busy) {
-        models.select(next.activeModelId).catch(() => {
-          // The status event carries the error.
-        });
+      // Choosing a model in settings loads it (models.select sets the same id: no loop). Its error
+      // is in the engine status.
+      if (changed.includes('activeModelId') && next.activeModelId && next.activeModelId !== engine.modelId && !engine.busy) {
+        models.select(next.activeModelId).catch(() => {});
         return;
       }
       // A new provider, thread count or faster-start choice takes effect by reloading the model,
       // when one is loaded and idle. Turning faster start off deletes its copy once the engine no
       // longer maps it: after that reload, or at once when no model is loaded (otherwise the next
-      // start deletes it).
-      const id = engineController.modelId;
+      // start deletes it). Errors: in the engine status; a copy not deleted is deleted next start.
       const dropCopy = changed.includes('fasterStart') && !next.fasterStart;
-      const reload = changed.includes('executionProvider') || changed.includes('threads') || changed.includes('fasterStart');
-      if (id && !engineController.busy && reload) {
-        engineController.load(id, models.dirOf(id), models.loadOptions()).then(
-          () => (dropCopy ? models.clearPrepacked() : undefined),
-          () => {
-            // The status event carries the error.
-          },
-        ).catch(() => {
-          // Best effort: the next start deletes the copy.
-        });
-      } else if (!id && dropCopy) {
-        models.clearPrepacked().catch(() => {
-          // Best effort: the next start deletes the copy.
-        });
+      if (changed.includes('executionProvider') || changed.includes('threads') || changed.includes('fasterStart')) {
+        engine.reload().then(
+          (reloaded) => (dropCopy && (reloaded || !engine.modelId) ? clearPrepacked(dataDir) : undefined),
+          () => {},
+        ).catch(() => {});
       }
     }),
   ];
 
-  let loadingActive: Promise<void> | null = null;
-  const ensureModel = async (): Promise<void> => {
-    if (engineController.modelId && engine.engineInfo) return;
-    // After a crash the engine host reloads the last model by itself on the next request.
-    if (engineController.status().state === 'crashed') return;
-    const active = settings.get().activeModelId;
-    if (!active) throw new OwleryError('NO_MODEL', 'No model is chosen yet: import or download one in Settings → Models.');
-    loadingActive ??= models.select(active).then(
-      () => {
-        loadingActive = null;
-      },
-      (err: unknown) => {
-        loadingActive = null;
-        throw err;
-      },
-    );
-    await loadingActive;
-  };
-
   // A faster-start copy left behind (turned off while an answer was running, or before a crash).
-  if (!settings.get().fasterStart) {
-    models.clearPrepacked().catch(() => {
-      // Best effort: the next start tries again.
-    });
-  }
-  if ((opts.autoLoadModel ?? true) && settings.get().activeModelId) {
-    ensureModel().catch(() => {
-      // Reported through the engine status.
-    });
-  }
+  if (!settings.get().fasterStart) clearPrepacked(dataDir).catch(() => {});
+  // The active model loads in the background; a failure is reported through the engine status.
+  if ((opts.autoLoadModel ?? true) && settings.get().activeModelId) engine.ensureModel().catch(() => {});
 
   let closed: Promise<void> | null = null;
   return {
@@ -234,7 +186,6 @@ export function createServices(opts: ServicesOptions): Services {
     store,
     images,
     engine,
-    engineController,
     chat,
     settings,
     models,
@@ -245,13 +196,11 @@ export function createServices(opts: ServicesOptions): Services {
     network,
     openedPhotos,
     maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
-    ensureModel,
     close() {
       closed ??= (async () => {
         for (const u of unsubscribers) u();
         await chat.dispose().catch(() => {});
         await models.dispose().catch(() => {});
-        engineController.dispose();
         await engine.dispose().catch(() => {});
         await openedPhotos.settled();
         await network.log.flush();
@@ -260,27 +209,4 @@ export function createServices(opts: ServicesOptions): Services {
       return closed;
     },
   };
-}
-
-/** The exporter over `src-main/export`. */
-export function exportBackend(ctx: { store: Store; images: ImageStore; appVersion: string }, printToPdf?: PrintToPdf): ExportBackend {
-  return {
-    async exportTo(path, format, which) {
-      const summary = await exportConversations(ctx, { format, conversations: which === 'all' ? 'all' : [which], dest: path, printToPdf });
-      return { conversations: summary.conversations };
-    },
-    importFrom: (path) => importJson(ctx, path),
-  };
-}
-
-/** Sampling options and aspect mode for a chat request: settings, then the request's overrides. */
-export function generationFor(
-  services: Pick<Services, 'settings'>,
-  overrides: { temperature?: number; topP?: number; topK?: number; repetitionPenalty?: number; maxNewTokens?: number; seed?: number; aspectMode?: 'resize' | 'pad' | 'crop' } = {},
-): { sampling: ReturnType<typeof samplingFromSettings>; aspectMode: 'resize' | 'pad' | 'crop' } {
-  const s = services.settings.get();
-  const { aspectMode, ...sampling } = overrides;
-  const merged = { ...samplingFromSettings(s), ...sampling };
-  if (sampling.temperature !== undefined) merged.greedy = sampling.temperature === 0;
-  return { sampling: merged, aspectMode: aspectMode ?? s.aspectMode };
 }

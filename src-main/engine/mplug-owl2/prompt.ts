@@ -9,8 +9,9 @@
  * with images and the user did not write `<|image|>` markers, one marker per image is put at the very
  * start of the message (no space, text untouched).
  */
-import { OwleryError } from '../../src-shared/errors.ts';
-import { IMAGE_MARKER } from './tokenizer/llama-tokenizer.ts';
+import { OwleryError } from '../../../src-shared/errors.ts';
+import type { ChatMessage } from '../protocol.ts';
+import { IMAGE_MARKER } from '../tokenizer/llama-tokenizer.ts';
 
 /** One turn of a conversation; `text: null` is the open assistant turn the model is to complete. */
 export interface ConversationTurn {
@@ -18,12 +19,6 @@ export interface ConversationTurn {
   text: string | null;
 }
 
-/** One chat message as the app stores it; `images` is how many images were attached to it. */
-export interface ChatMessage {
-  role: 'user' | 'assistant';
-  content: string;
-  images?: number;
-}
 
 const ROLE_NAMES = { user: 'USER', assistant: 'ASSISTANT' } as const;
 const SEPARATORS = [' ', '</s>'] as const;
