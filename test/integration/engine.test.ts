@@ -4,7 +4,8 @@
  * cancellation, context overflow, and the worker host surviving a crash.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, truncate } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -126,6 +127,72 @@ describe('engine on the seeded tiny model', () => {
     expect(again.stats.imagesFromCache).toBe(1);
   });
 
+  it('reports reading and looking at the photos it has to encode, with their count, and skips both for cached ones', async () => {
+    const fresh = await Owl2Engine.load(pkg, { provider: 'cpu', verify: false });
+    try {
+      const prompt = buildChatPrompt([{ role: 'user', content: 'Compare.', images: 2 }]);
+      const phases = async (): Promise<string[]> => {
+        const seen: string[] = [];
+        await fresh.generate({ prompt, images: [photoA, photoB], sampling: { greedy: true, maxNewTokens: 1 } }, (e) => {
+          if (e.type === 'phase') seen.push(`${e.phase}${e.images ? `:${e.images}` : ''}`);
+        });
+        return seen;
+      };
+      expect(await phases()).toEqual(['decode-image:2', 'encode-image:2', 'prefill', 'generate']);
+      expect(await phases()).toEqual(['prefill', 'generate']);
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('takes a stored photo\'s sha256 as its cache key: a cached photo is not read again, a new hash is', async () => {
+    const fresh = await Owl2Engine.load(pkg, { provider: 'cpu', verify: false });
+    const file = join(work, 'stored-photo.png');
+    try {
+      await writeFile(file, photoB);
+      const sha256 = createHash('sha256').update(photoB).digest('hex');
+      const prompt = buildChatPrompt([{ role: 'user', content: 'What is it?', images: 1 }]);
+      const ask = (image: { path: string; sha256: string }) => fresh.generate({ prompt, images: [image], sampling: { greedy: true, maxNewTokens: 3 } });
+      const first = await ask({ path: file, sha256 });
+      expect(first.stats.imagesFromCache).toBe(0);
+      const byBytes = await fresh.generate({ prompt, images: [photoB], sampling: { greedy: true, maxNewTokens: 3 } });
+      expect(byBytes.stats.imagesFromCache).toBe(1); // the same key as hashing the bytes
+      expect(byBytes.outputIds).toEqual(first.outputIds);
+      await rm(file);
+      const again = await ask({ path: file, sha256 }); // the file is gone: only the cache can answer
+      expect(again.stats.imagesFromCache).toBe(1);
+      expect(again.outputIds).toEqual(first.outputIds);
+      await expect(ask({ path: file, sha256: 'f'.repeat(64) })).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('fits a chat given as turns to the context window, dropping the oldest pairs and their photos', async () => {
+    const small = await Owl2Engine.load(pkg, { provider: 'cpu', verify: false });
+    try {
+      const limit = small.config.llm.maxPositions;
+      const long = 'river '.repeat(Math.ceil(limit / 2)); // two of these do not fit, one does
+      const turns = [
+        { role: 'user' as const, content: long, images: 1 },
+        { role: 'assistant' as const, content: 'A river.' },
+        { role: 'user' as const, content: long },
+        { role: 'assistant' as const, content: 'Another river.' },
+        { role: 'user' as const, content: 'Which photo?', images: 1 },
+      ];
+      const fitted = await small.generate({ turns, images: [photoA, photoB], sampling: { greedy: true, maxNewTokens: 4 } });
+      expect(fitted.droppedPairs).toBeGreaterThan(0);
+      expect(fitted.stats.imageCount).toBe(1);
+      expect(fitted.stats.promptTokens + 4).toBeLessThanOrEqual(limit);
+      const kept = turns.slice(2 * fitted.droppedPairs);
+      const direct = await small.generate({ prompt: buildChatPrompt(kept), images: [photoB], sampling: { greedy: true, maxNewTokens: 4 } });
+      expect(fitted.outputIds).toEqual(direct.outputIds);
+      await expect(small.generate({ turns, images: [photoA] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    } finally {
+      await small.dispose();
+    }
+  });
+
   it('reuses the KV cache of the conversation so far, with the same answers as a fresh prefill', async () => {
     const fresh = await Owl2Engine.load(pkg, { provider: 'cpu', prefixReuse: false, verify: false });
     try {
@@ -240,6 +307,18 @@ describe('engine host (separate engine process)', () => {
     expect(result.outputIds.length).toBeGreaterThanOrEqual(3);
     expect(result.outputIds.length).toBeLessThan(400);
     expect(result.outputIds).toEqual(seen);
+  });
+
+  it('unloads the model: its sessions are released, requests are refused until the next load', async () => {
+    const prompt = buildChatPrompt([{ role: 'user', content: 'Hello' }]);
+    const pid = host.enginePid;
+    await host.unload();
+    expect(host.info).toBeUndefined();
+    await expect(host.generate({ prompt })).rejects.toMatchObject({ message: expect.stringMatching(/no model is loaded/) });
+    const info = await host.load(pkg, { provider: 'cpu' });
+    expect(host.enginePid).toBe(pid); // the same process, loaded again
+    expect(info.packageId).toBeTruthy();
+    expect((await host.generate({ prompt, sampling: { greedy: true, maxNewTokens: 2 } })).outputIds).toHaveLength(2);
   });
 
   it('reports a killed engine process; the next load starts a fresh one, which works', async () => {
