@@ -146,13 +146,13 @@ export default tseslint.config(
     rules: { 'owlery/engine-face': 'error' },
   },
   {
-    // The engine: src-shared, onnxruntime and the graph contract (models/owl2, package, onnx, quant, verify, protobuf).
+    // The engine: src-shared, the logger, onnxruntime and the graph contract (models/owl2, package, onnx, quant, verify, protobuf).
     files: ['src-main/engine/**/*.ts'],
     plugins: { owlery },
     rules: {
       'no-restricted-imports': ['error', { patterns: [electron] }],
       'owlery/import-targets': ['error', {
-        allow: ['src-main/engine/', 'src-shared/', 'models/owl2/', 'models/package/', 'models/onnx/', 'models/quant/', 'models/verify.ts', 'models/protobuf.ts'],
+        allow: ['src-main/engine/', 'src-main/logging/', 'src-shared/', 'models/owl2/', 'models/package/', 'models/onnx/', 'models/quant/', 'models/verify.ts', 'models/protobuf.ts'],
         why: 'the engine imports only src-shared and the graph contract, never the rest of src-main or the package makers',
       }],
     },

@@ -13,11 +13,11 @@
  * @see docs/adr/0001-processes.md, docs/security.md
  */
 import { utilityProcess } from 'electron';
-import type { EngineProcess, EngineProcessHandlers, EngineSpawner, WorkerResponse } from '../engine/index.ts';
+import type { EngineProcess, EngineProcessHandlers, EngineProcessOptions, EngineSpawner, WorkerResponse } from '../engine/index.ts';
 
 /** Starts the engine in a utility process (`serviceName` shows in the OS's process list). */
-export const utilityEngineProcess: EngineSpawner = (entry: string, handlers: EngineProcessHandlers): EngineProcess => {
-  const child = utilityProcess.fork(entry, [], { serviceName: 'Owlery engine', stdio: 'inherit' });
+export const utilityEngineProcess: EngineSpawner = (entry: string, handlers: EngineProcessHandlers, options: EngineProcessOptions = {}): EngineProcess => {
+  const child = utilityProcess.fork(entry, [], { serviceName: 'Owlery engine', stdio: 'inherit', env: { ...process.env, ...options.env } });
   let running = true;
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {

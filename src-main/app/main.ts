@@ -28,6 +28,8 @@ import { createServices } from '../services/composition.ts';
 import type { CorruptChoice, CorruptDatabaseInfo } from '../store/recovery.ts';
 import type { Services } from '../services/composition.ts';
 import { ElectronStoreSettingsStorage } from '../settings/electron-store-storage.ts';
+import { createLogger } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
 import { electronDialogs } from './dialogs.ts';
 import { utilityEngineProcess } from './engine-process.ts';
 import { guardSessionNetwork } from './network.ts';
@@ -94,8 +96,13 @@ if (!app.requestSingleInstanceLock()) {
   app.whenReady().then(start).catch((err: unknown) => fatal(err));
 }
 
+/** The main log, before and after the services exist (the same file: `<userData>/logs/main.log`). */
+function mainLog(): Logger {
+  return services?.log ?? createLogger({ dir: join(app.getPath('userData'), 'logs'), name: 'main', echo: 'error' });
+}
+
 function fatal(err: unknown): void {
-  console.error('Owlery failed to start', err);
+  mainLog().error('Owlery failed to start', err);
   app.exit(1);
 }
 
@@ -146,13 +153,16 @@ function start(): void {
   guardSessionNetwork(session.defaultSession, gate, { devOrigin });
   app.on('session-created', (created) => guardSessionNetwork(created, gate, { devOrigin }));
   const report = services.settings.loadReport;
-  if (report.quarantined) console.warn(`settings: ${report.quarantined} could not be read; using ${report.source}`);
+  if (report.quarantined) services.log.warn('the settings file could not be read; it was set aside', { quarantined: report.quarantined, using: report.source });
+  services.log.info('Owlery started', { version: app.getVersion(), electron: process.versions.electron, platform: process.platform, arch: process.arch, packaged: app.isPackaged });
+  process.on('uncaughtException', (err) => mainLog().error('uncaught exception in the main process', err));
+  process.on('unhandledRejection', (err) => mainLog().error('unhandled rejection in the main process', err));
 
   handleAppProtocol(rendererDir);
   handleImageProtocol(services);
   registerHandlers(ipcMain, services, {
     isTrustedSender,
-    onException: (channel, err) => console.error(`IPC ${channel} failed unexpectedly`, err),
+    onException: (channel, err) => services?.log.error('an IPC handler failed unexpectedly', err, { channel }),
   });
 
   const send = (command: AppCommand) => services?.events.emit('app:command', { command });

@@ -59,7 +59,7 @@ export function handleImageProtocol(services: Services): void {
       const file = await net.fetch(pathToFileURL(image.path).href);
       return new Response(file.body, { status: file.status, headers });
     } catch (err) {
-      if (!(err instanceof OwleryError)) console.error('owlery-image:', err);
+      if (!(err instanceof OwleryError)) services.log.error('owlery-image: a photo could not be served', err);
       return notFound();
     }
   });

@@ -7,7 +7,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProviderName, type SamplingOptions } from '../../src-shared/engine.ts';
 import { writeNpyFloat32 } from '../../models/npy.ts';
@@ -18,6 +18,8 @@ import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
 import { EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, preprocessImage, verifyPackage } from '../engine/index.ts';
+import { SILENT, appDataDir, createLogger, redactHome } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
 
 const USAGE = `usage: owlery <command> [options]
 
@@ -40,7 +42,10 @@ commands:
 chat options:
   --image FILE (repeatable)  --greedy  --max-new-tokens N  --temperature T  --top-p P  --top-k K
   --repetition-penalty R  --seed S  --json  --dump-logits FILE.npy  --aspect resize|pad|crop
-  --provider auto|cpu|cuda|dml|coreml|webgpu  --threads N`;
+  --provider auto|cpu|cuda|dml|coreml|webgpu  --threads N
+
+every command: --verbose (-v)  progress and timings on stderr and in the app's logs folder
+                               (logs/cli.log and engine.log under OWLERY_DATA_DIR or the app's data folder)`;
 
 class UsageError extends Error {}
 
@@ -70,6 +75,7 @@ const chatOptions = {
   llm: { type: 'string' },
   vision: { type: 'string' },
   'no-verify': { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -166,7 +172,7 @@ async function chat(positionals: string[], v: Values): Promise<number> {
     prompt = v['raw-prompt'] ? positionals[0] : buildChatPrompt([{ role: 'user', content: positionals[0], images: images.length }]);
   }
   await checkFilesExist(images, 'image');
-  const host = new EngineHost();
+  const host = new EngineHost(undefined, { logDir: cliLog.dir ?? undefined });
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -174,11 +180,13 @@ async function chat(positionals: string[], v: Values): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
+    const info = await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
+    cliLog.log.debug('model loaded', { packageId: info.packageId, provider: info.provider.used, attempts: info.provider.attempts });
     const result = await host.generate(
       { prompt, images, sampling, aspect: aspectOption(v), collectLogits: Boolean(v['dump-logits']) },
       { signal: controller.signal, onEvent: (e) => { if (!v.json && e.type === 'tokens' && e.text) process.stdout.write(e.text); } },
     );
+    cliLog.log.debug('answer', { finish: result.finish, ...result.stats });
     if (v['dump-logits']) {
       const vocab = host.info!.vocabSize;
       await writeNpyFloat32(resolve(v['dump-logits']), result.stepLogits!, [result.stepLogits!.length / vocab, vocab]);
@@ -241,7 +249,7 @@ async function embedImage(v: Values): Promise<number> {
   const model = requireModel(v);
   const { image, out } = oneImageToNpy(v, 'embed-image');
   await checkFilesExist([image], 'image');
-  const host = new EngineHost();
+  const host = new EngineHost(undefined, { logDir: cliLog.dir ?? undefined });
   try {
     const info = await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
     const embeds = await host.embedImage(image, aspectOption(v));
@@ -385,6 +393,13 @@ async function synth(positionals: string[], v: Values): Promise<number> {
   }
 }
 
+/**
+ * `--verbose`: progress and timings on stderr, and the same in `<data folder>/logs/cli.log` (the
+ * engine process writes `engine.log` beside it) — the app's logs folder, where "Copy diagnostics"
+ * looks. Without it the CLI logs nothing.
+ */
+let cliLog: { log: Logger; dir: string | null } = { log: SILENT, dir: null };
+
 /** Runs the CLI with the given arguments; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -397,6 +412,11 @@ export async function main(argv: string[]): Promise<number> {
     if (values.help) {
       process.stdout.write(USAGE + '\n');
       return 0;
+    }
+    if (values.verbose) {
+      const dir = join(appDataDir(), 'logs');
+      cliLog = { log: createLogger({ dir, name: 'cli', level: 'debug', echo: 'debug' }), dir };
+      cliLog.log.info(`owlery ${command}`, { args: rest.length, node: process.versions.node, platform: process.platform, arch: process.arch, logs: redactHome(dir) });
     }
     switch (command) {
       case 'convert': return await convert(positionals, values);
@@ -415,6 +435,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const msg = err instanceof Error ? err.message : String(err);
+    cliLog.log.error(`owlery ${command} failed`, err);
     process.stderr.write(`owlery: error: ${msg.split('\n')[0]}\n`);
     if (!(err instanceof OwleryError) && process.env.OWLERY_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;

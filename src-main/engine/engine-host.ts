@@ -54,18 +54,27 @@ export interface EngineProcess {
   kill(): Promise<void>;
 }
 
+/** How to start the engine process, besides its entry. */
+export interface EngineProcessOptions {
+  /** Environment variables added to the process's (e.g. `OWLERY_LOG_DIR`). */
+  env?: Record<string, string>;
+}
+
 /** Starts the engine process from `entry` (a file path). */
-export type EngineSpawner = (entry: string, handlers: EngineProcessHandlers) => EngineProcess;
+export type EngineSpawner = (entry: string, handlers: EngineProcessHandlers, options?: EngineProcessOptions) => EngineProcess;
 
 /** Options of {@link EngineHost}. */
 export interface EngineHostOptions {
   /** Starts the process (default {@link forkEngineProcess}: `child_process.fork` with an IPC channel). */
   spawn?: EngineSpawner;
+  /** The `logs` folder the engine process writes `engine.log` to (default: none). */
+  logDir?: string;
 }
 
 /** The default spawner: `child_process.fork` of `entry` with an IPC channel and V8 serialization. */
-export function forkEngineProcess(entry: string, handlers: EngineProcessHandlers): EngineProcess {
+export function forkEngineProcess(entry: string, handlers: EngineProcessHandlers, options: EngineProcessOptions = {}): EngineProcess {
   const child = fork(entry, [], {
+    env: { ...process.env, ...options.env },
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: [],
@@ -98,6 +107,7 @@ export class EngineHost {
   private disposed = false;
 
   private readonly spawn: EngineSpawner;
+  private readonly logDir: string | undefined;
 
   /**
    * A host for the engine process started from `workerUrl` (default: the tsx bootstrap next to
@@ -108,6 +118,7 @@ export class EngineHost {
     options: EngineHostOptions = {},
   ) {
     this.spawn = options.spawn ?? forkEngineProcess;
+    this.logDir = options.logDir;
   }
 
   /** What the loaded model reports (provider, context), while the engine process has one loaded. */
@@ -193,7 +204,7 @@ export class EngineHost {
     w = this.spawn(fileURLToPath(this.workerUrl), {
       onMessage: (msg) => this.onMessage(msg),
       onExit: (reason) => this.onDeath(w, reason),
-    });
+    }, this.logDir ? { env: { OWLERY_LOG_DIR: this.logDir } } : {});
     this.worker = w;
     return w;
   }

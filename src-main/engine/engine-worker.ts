@@ -5,13 +5,23 @@
  * sources, or the compiled `out/engine/engine-worker.js`), or as an Electron utility process in the
  * app. {@link connectToHost} hides the difference. One request runs at a time, in arrival order;
  * `cancel` requests are handled immediately.
+ *
+ * With `OWLERY_LOG_DIR` set (the app and the CLI's `--verbose` set it), it writes `engine.log`
+ * there: loads (provider, timings), each answer's statistics, failures. Never prompts or answers.
  */
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
+import { SILENT, createLogger } from '../logging/logger.ts';
 import { Owl2Engine } from './mplug-owl2/engine.ts';
 import type { EngineInfo, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { connectToHost } from './worker-port.ts';
 
 const host = connectToHost();
+const log = process.env.OWLERY_LOG_DIR ? createLogger({ dir: process.env.OWLERY_LOG_DIR, name: 'engine' }) : SILENT;
+process.on('uncaughtException', (err) => {
+  log.error('uncaught exception in the engine process', err);
+  process.exit(70);
+});
+process.on('unhandledRejection', (err) => log.error('unhandled rejection in the engine process', err));
 let engine: Owl2Engine | undefined;
 const cancelFlags = new Map<number, { cancelled: boolean }>();
 
@@ -27,7 +37,12 @@ function loaded(): Owl2Engine {
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.type) {
     case 'load': {
+      const t0 = performance.now();
       const next = await Owl2Engine.load(req.dir, req.options);
+      log.info('model loaded', {
+        packageId: next.manifest.id, provider: next.providerReport.used, requested: next.providerReport.requested,
+        attempts: next.providerReport.attempts, decoder: next.decoderSource.from, ms: Math.round(performance.now() - t0),
+      });
       await engine?.dispose();
       engine = next;
       const info: EngineInfo = {
@@ -46,7 +61,9 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'generate': {
       const cancel = cancelFlags.get(req.id)!;
       try {
-        return await loaded().generate(req.request, (event) => send({ type: 'event', id: req.id, event }), cancel);
+        const result = await loaded().generate(req.request, (event) => send({ type: 'event', id: req.id, event }), cancel);
+        log.info('answer', { finish: result.finish, droppedPairs: result.droppedPairs, ...result.stats });
+        return result;
       } finally {
         cancelFlags.delete(req.id);
       }
@@ -81,6 +98,7 @@ host.onMessage((req: WorkerRequest) => {
       const value = await handle(req);
       send({ type: 'result', id: req.id, value });
     } catch (err) {
+      log.warn(`${req.type} failed`, undefined, err);
       send({ type: 'error', id: req.id, error: serializeError(err) });
     }
   });

@@ -179,3 +179,16 @@ export function readRecentLogs(dir: string, names: readonly string[], opts: { le
   out.sort((a, b) => a.t.localeCompare(b.t));
   return out.slice(-(opts.count ?? 20));
 }
+
+/**
+ * The app's data folder, where the desktop app keeps its history, models and `logs/` (Electron's
+ * `userData` for the product name Owlery), for code that runs without Electron (the CLI):
+ * `OWLERY_DATA_DIR` when set, else `%APPDATA%\Owlery`, `~/Library/Application Support/Owlery` or
+ * `$XDG_CONFIG_HOME/Owlery` (default `~/.config/Owlery`).
+ */
+export function appDataDir(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string {
+  if (env.OWLERY_DATA_DIR) return env.OWLERY_DATA_DIR;
+  if (platform === 'win32') return join(env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'Owlery');
+  if (platform === 'darwin') return join(homedir(), 'Library', 'Application Support', 'Owlery');
+  return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'Owlery');
+}

@@ -21,6 +21,8 @@ ipcRenderer.on(EVENT_CHANNEL, (_event, message: OwleryEvent) => {
     try {
       listener(message.payload);
     } catch (err) {
+      // The sandboxed preload has no file access: a renderer listener's failure goes to the
+      // renderer's own console (DevTools), where renderer errors belong.
       console.error(`owlery: a ${message.type} listener failed`, err);
     }
   }

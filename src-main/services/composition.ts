@@ -6,7 +6,8 @@
  * differ only in the dialogs, the settings storage and the transport that carries IPC.
  *
  * Data folder layout: `owlery.sqlite` (+ `backups/`), `images/`, `models/`, `downloads/`,
- * `cache/`, `settings.json`, `logs/network.jsonl` (the network log, see `network.ts`).
+ * `cache/`, `settings.json`, `logs/` (`main.log` and `engine.log`, src-main/logging/logger.ts; the
+ * network log `network.jsonl`, see `network.ts`).
  *
  * Network: the only requests the services make are model downloads the user started, through the
  * {@link NetworkGate} (refused in offline mode, each request logged). Offline mode turns itself back
@@ -14,7 +15,7 @@
  * @see docs/adr/0001-processes.md
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { DEFAULT_IMAGE_BASE } from '../../src-shared/ipc/contract.ts';
 import type { AppInfo } from '../../src-shared/ipc/contract.ts';
 import { ChatService } from '../chat/chat-service.ts';
@@ -32,6 +33,8 @@ import type { Store } from '../store/store.ts';
 import { openHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
 import { CANCELLING_DIALOGS } from './dialogs.ts';
 import type { Dialogs } from './dialogs.ts';
+import { createLogger } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
 import { EngineService, clearPrepacked, engineLoadOptions } from './engine-service.ts';
 import { EventBus } from './events.ts';
 import { FolderGrants } from './folders.ts';
@@ -72,6 +75,8 @@ export interface ServicesOptions {
   printToPdf?: PrintToPdf;
   /** Chat service tuning (batching and save intervals) for tests. */
   chat?: Pick<ChatServiceOptions, 'deltaIntervalMs' | 'saveIntervalMs' | 'maxQueued'>;
+  /** The main log (default: `<dataDir>/logs/main.log`). */
+  log?: Logger;
 }
 
 /** Everything the IPC handlers call. */
@@ -94,6 +99,8 @@ export interface Services {
   /** Photos the operating system opened with the app, waiting for the window. */
   readonly openedPhotos: OpenedPhotos;
   readonly maxImageBytes: number;
+  /** The main process's log (`logs/main.log`); the engine process writes `logs/engine.log`. */
+  readonly log: Logger;
   /** Stops everything: cancels chats and tasks, stops the engine, closes the database. */
   close(): Promise<void>;
 }
@@ -102,7 +109,9 @@ export interface Services {
 export function createServices(opts: ServicesOptions): Services {
   const dataDir = opts.dataDir;
   mkdirSync(dataDir, { recursive: true });
-  const events = new EventBus();
+  const logDir = join(dataDir, 'logs');
+  const log = opts.log ?? createLogger({ dir: logDir, name: 'main' });
+  const events = new EventBus(log);
   const imageBase = opts.imageBase ?? DEFAULT_IMAGE_BASE;
   const appInfo: AppInfo = {
     name: opts.app?.name ?? 'Owlery',
@@ -113,20 +122,21 @@ export function createServices(opts: ServicesOptions): Services {
     imageBase,
   };
 
-  const settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir));
+  const settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir), log);
   const { store } = openHistory(join(dataDir, 'owlery.sqlite'), opts.onCorruptDatabase ?? (() => 'quit'));
   const images = new ImageStore(store, dataDir);
   const network = new NetworkGate({
     isOffline: () => settings.get().offlineMode,
-    log: new NetworkLog({ file: join(dataDir, 'logs', 'network.jsonl') }),
+    log: new NetworkLog({ file: join(logDir, 'network.jsonl'), log }),
   });
   const modelsDir = join(dataDir, 'models');
   const engine = new EngineService({
-    host: new EngineHost(opts.engineWorkerUrl, { spawn: opts.engineSpawner }),
+    host: new EngineHost(opts.engineWorkerUrl, { spawn: opts.engineSpawner, logDir }),
     modelDir: (id) => packageDir(modelsDir, id),
     loadOptions: () => engineLoadOptions(settings.get(), dataDir),
     activeModel: () => settings.get().activeModelId,
     onStatus: (status) => events.emit('engine:status', status),
+    log,
   });
   const chat = new ChatService({ store, images, engine, ...opts.chat });
   const models = new ModelsService({
@@ -137,6 +147,7 @@ export function createServices(opts: ServicesOptions): Services {
     network,
     onTask: (task) => {
       events.emit('models:task', task);
+      if (task.state === 'failed') log.warn(`model ${task.kind} failed`, { taskId: task.taskId, code: task.error?.code, message: task.error?.message });
       // Offline by default once a model is installed: a finished download turns offline mode back on.
       if (task.kind === 'pull' && task.state === 'done' && !settings.get().offlineMode) settings.set({ offlineMode: true });
     },
@@ -147,6 +158,7 @@ export function createServices(opts: ServicesOptions): Services {
     put: (path, o) => images.put(path, o),
     toStoredImage: (record, name) => toStoredImage(record, name, imageBase),
     notify: (count) => events.emit('app:photos-opened', { count }),
+    onError: (path, err) => log.warn('could not open a photo the system passed to Owlery', { file: basename(path) }, err),
   });
 
   const unsubscribers = [
@@ -196,6 +208,7 @@ export function createServices(opts: ServicesOptions): Services {
     network,
     openedPhotos,
     maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
+    log,
     close() {
       closed ??= (async () => {
         for (const u of unsubscribers) u();

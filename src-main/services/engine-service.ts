@@ -19,6 +19,8 @@ import type { EngineStatus } from '../../src-shared/ipc/contract.ts';
 import type { Settings } from '../../src-shared/settings.ts';
 import { EngineHost } from '../engine/index.ts';
 import type { EngineInfo, EngineLoadOptions, GenerateRequest, GenerateResult, HostGenerateOptions } from '../engine/index.ts';
+import { SILENT } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
 
 /** Serialized error without the stack (it stays in main's log). */
 function plainError(err: unknown): EngineStatus['error'] {
@@ -38,6 +40,8 @@ export interface EngineServiceOptions {
   activeModel?: () => string | null;
   /** Receives every new status. */
   onStatus?: (status: EngineStatus) => void;
+  /** Records loads, crashes and restarts (main.log in the app). */
+  log?: Logger;
 }
 
 /** Engine load options from the app's settings and data folder. */
@@ -72,10 +76,13 @@ export class EngineService {
   private active = 0;
   private readonly providers = new Map<string, ProviderReport>();
   private readonly unsubscribe: () => void;
+  private readonly log: Logger;
 
   constructor(private readonly opts: EngineServiceOptions) {
     this.host = opts.host ?? new EngineHost();
+    this.log = opts.log ?? SILENT;
     this.unsubscribe = this.host.onDidCrash((err) => {
+      this.log.error('the engine process stopped', err, { modelId: this.modelId });
       this.crashed = true;
       this.active = 0;
       this.update({ state: 'crashed', error: plainError(err) });
@@ -119,9 +126,11 @@ export class EngineService {
         const info = await this.host.load(this.opts.modelDir(modelId), this.opts.loadOptions());
         this.crashed = false;
         this.providers.set(modelId, info.provider);
+        this.log.info('model loaded', { modelId, provider: info.provider.used, fasterStartSkipped: info.fasterStartSkipped });
         this.update({ state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null });
         return this.status();
       } catch (err) {
+        this.log.error('the model could not be loaded', err, { modelId });
         this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err) });
         throw err;
       }
@@ -176,6 +185,7 @@ export class EngineService {
       await this.loading;
       const id = this.modelId;
       if (!id) throw new OwleryError('NO_MODEL', 'No model is chosen yet: import or download one on the Models screen.');
+      this.log.info('restarting the engine for a request', { modelId: id, restarts: this.current.restarts + 1 });
       await this.host.load(this.opts.modelDir(id), this.opts.loadOptions());
     }
     this.active++;

@@ -3,6 +3,8 @@
  * forwards them to the window's `webContents`, the web harness to its WebSocket clients.
  */
 import type { EventContract, EventName, OwleryEvent } from '../../src-shared/ipc/contract.ts';
+import { SILENT } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
 
 /** A sink for every event. */
 export type EventListener = (event: OwleryEvent) => void;
@@ -11,6 +13,9 @@ export type EventListener = (event: OwleryEvent) => void;
 export class EventBus {
   private readonly listeners = new Set<EventListener>();
 
+  /** `log` records listeners that throw. */
+  constructor(private readonly log: Logger = SILENT) {}
+
   /** Publishes one event. */
   emit<E extends EventName>(type: E, payload: EventContract[E]): void {
     const event = { type, payload } as OwleryEvent;
@@ -18,7 +23,7 @@ export class EventBus {
       try {
         l(event);
       } catch (err) {
-        console.error(`event listener failed on ${type}`, err);
+        this.log.error('an event listener failed', err, { event: type });
       }
     }
   }

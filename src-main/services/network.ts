@@ -19,9 +19,10 @@
  * @see docs/security.md, "Offline mode and the network log"
  */
 import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { NetworkLogEntry, NetworkLogPage, NetworkRequestSource } from '../../src-shared/ipc/contract.ts';
+import type { Logger } from '../logging/logger.ts';
 
 /** Entries kept in memory. */
 export const DEFAULT_LOG_CAPACITY = 5000;
@@ -42,6 +43,8 @@ export interface NetworkLogOptions {
   file?: string;
   /** Rotation size of the file (default {@link DEFAULT_LOG_FILE_BYTES}). */
   maxFileBytes?: number;
+  /** Where a failure to write the file is reported (default: nowhere). */
+  log?: Logger;
   /** Clock (default `Date.now`). */
   now?: () => number;
 }
@@ -127,7 +130,7 @@ export class NetworkLog {
         await appendFile(file, line, { mode: 0o600 });
       } catch (err) {
         // The in-memory log still has the entry; a read-only data folder must not break downloads.
-        console.warn(`network log: could not write ${file}: ${(err as Error).message}`);
+        this.opts.log?.warn('could not write the network log', { file: basename(file) }, err);
       }
     });
   }

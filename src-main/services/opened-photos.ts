@@ -79,8 +79,7 @@ export class OpenedPhotos {
         try {
           added.push(this.deps.toStoredImage(await this.deps.put(path, { name }), name));
         } catch (err) {
-          if (this.deps.onError) this.deps.onError(path, err);
-          else console.warn(`Owlery could not open ${path}: ${(err as Error).message}`);
+          this.deps.onError?.(path, err);
         }
       }
       if (added.length === 0) return;

@@ -22,6 +22,8 @@ import {
 } from '../../src-shared/settings.ts';
 import type { SettingKey, Settings, SettingsFile, SettingsPatch } from '../../src-shared/settings.ts';
 import type { SettingsStorage } from './storage.ts';
+import { SILENT } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
 
 /** How the settings were loaded (for a log line and tests). */
 export interface SettingsLoadReport {
@@ -57,7 +59,11 @@ export class SettingsService {
   readonly loadReport: SettingsLoadReport;
 
   /** Loads (and, where needed, repairs) the settings in `storage`. */
-  constructor(private readonly storage: SettingsStorage) {
+  constructor(
+    private readonly storage: SettingsStorage,
+    /** Records listeners that throw. */
+    private readonly log: Logger = SILENT,
+  ) {
     const { settings, report } = this.load();
     this.current = settings;
     this.loadReport = report;
@@ -99,7 +105,7 @@ export class SettingsService {
       try {
         l({ ...snapshot }, [...changed]);
       } catch (err) {
-        console.error('settings listener failed', err);
+        this.log.error('a settings listener failed', err, { changed });
       }
     }
   }

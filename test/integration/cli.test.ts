@@ -18,8 +18,11 @@ const BIN = resolve('bin/owlery.js');
 
 interface CliResult { code: number; stdout: string; stderr: string }
 async function owlery(...args: string[]): Promise<CliResult> {
+  return owleryWith({}, ...args);
+}
+async function owleryWith(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { maxBuffer: 64 << 20, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -135,6 +138,24 @@ describe('owlery CLI reproduces the official implementation', () => {
     const r2 = await owlery('chat', '--model', pkg, '--conversation', file, '--greedy', '--max-new-tokens', '2', '--json');
     expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout).prompt_ids).toEqual(t.ids);
+  });
+});
+
+describe('owlery --verbose', () => {
+  it('prints timings on stderr and writes cli.log and engine.log in the app\'s logs folder, without the prompt', async () => {
+    const data = join(work, 'app-data');
+    const r = await owleryWith({ OWLERY_DATA_DIR: data }, 'chat', '--verbose', '--model', pkg, '--image', image('photo_48x48'), '--greedy', '--max-new-tokens', '3', 'Describe the PURPLE-ZEBRA-7 photo.');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/owlery debug: model loaded/);
+    expect(r.stderr).toMatch(/owlery debug: answer/);
+    const read = async (name: string) => (await readFile(join(data, 'logs', `${name}.log`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; name: string });
+    expect((await read('cli')).map((l) => l.msg)).toEqual(['owlery chat', 'model loaded', 'answer']);
+    expect((await read('engine')).map((l) => l.msg)).toEqual(['model loaded', 'answer']);
+    for (const name of ['cli', 'engine']) expect(await readFile(join(data, 'logs', `${name}.log`), 'utf8')).not.toContain('PURPLE-ZEBRA');
+    // Without --verbose nothing is written.
+    const quiet = join(work, 'quiet-data');
+    expect((await owleryWith({ OWLERY_DATA_DIR: quiet }, 'tokenize', '--model', pkg, 'hi')).code).toBe(0);
+    await expect(readFile(join(quiet, 'logs', 'cli.log'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 

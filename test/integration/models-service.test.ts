@@ -149,6 +149,23 @@ describe('models service', () => {
     expect(statuses).toEqual(['crashed:0', 'generating:1', 'ready:1']);
   });
 
+  it('logs loads, answers and the crash to logs/ (main.log, engine.log), never what was said', async () => {
+    const logs = join(services.dataDir, 'logs');
+    const records = async (name: string) => (await readFile(join(logs, `${name}.log`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: string; data?: Record<string, unknown> });
+    const main = await records('main');
+    expect(main.map((r) => r.msg)).toEqual(expect.arrayContaining(['model loaded', 'the engine process stopped', 'restarting the engine for a request']));
+    expect(main.find((r) => r.msg === 'the engine process stopped')!.level).toBe('error');
+    const engine = await records('engine');
+    expect(engine.find((r) => r.msg === 'model loaded')!.data).toMatchObject({ provider: 'cpu', packageId: modelId });
+    expect(engine.filter((r) => r.msg === 'answer').length).toBeGreaterThanOrEqual(2);
+    expect(engine.find((r) => r.msg === 'answer')!.data).toMatchObject({ finish: expect.any(String), outputTokens: expect.any(Number) });
+    for (const name of ['main', 'engine']) {
+      const text = await readFile(join(logs, `${name}.log`), 'utf8');
+      expect(text).not.toContain('Describe the photo.');
+      expect(text).not.toContain('Again, please.');
+    }
+  });
+
   it('refuses deleting the loaded model', async () => {
     expect(await raw('models:delete', { id: modelId })).toMatchObject({ ok: false, error: { code: 'ENGINE_BUSY' } });
   });
