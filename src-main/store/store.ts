@@ -17,9 +17,8 @@
  * SQLite failures into `OwleryError`s (`DB_CORRUPT`, `DB_LOCKED`, `DB_READONLY`, `DISK_FULL`); a
  * missing conversation or message is `NOT_FOUND`, a bad argument `INVALID_ARGUMENT`.
  *
- * Messages form a tree per conversation: regenerating an answer adds an assistant sibling under
- * the same user message, editing a message adds a sibling under the same parent. The branch on
- * screen ends at the conversation's active leaf; {@link Store.getThread} walks it.
+ * Messages form a tree per conversation (edits and regenerations add siblings; see `messages.ts`);
+ * the branch on screen ends at the conversation's active leaf, and {@link Store.getThread} walks it.
  * @see docs/design.md, "Storage"
  */
 import type Database from 'better-sqlite3';
