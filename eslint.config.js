@@ -2,7 +2,8 @@
 // src-shared imports nothing outside itself, the renderer only src-shared, models/ only src-shared
 // (and never onnxruntime: the engine owns it), only src-main/app, src-main/preload and src-main/ipc
 // may import electron, code outside src-main/engine imports the engine only through its face
-// (src-main/engine/index.ts), and the engine imports only src-shared and the graph contract.
+// (src-main/engine/index.ts), the engine imports only src-shared and the graph contract, and
+// src-main/store imports none of src-main's engine, chat, services or ipc.
 // test/unit/import-graph.test.ts checks the same on the whole import graph, and that it has no loops.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -13,7 +14,11 @@ import { fileURLToPath } from 'node:url';
 
 const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'worker_threads', 'crypto', 'url', 'stream', 'util', 'zlib', 'http', 'https', 'net'];
 const electron = { group: ['electron', 'electron/*'], message: 'Only src-main/app, src-main/preload and src-main/ipc may import electron.' };
-const root = (name, why) => ({ group: [`**/${name}/**`, `${name}/**`], message: why });
+// `except`: paths that stay allowed although a folder on them has the name.
+const root = (name, why, except = []) => ({ group: [`**/${name}/**`, `${name}/**`, ...except.map((path) => `!${path}`)], message: why });
+// What any src-main file outside the Electron edges may not import (a later block that restricts
+// more repeats these: a file's last matching block sets the rule's options).
+const mainPatterns = [electron, root('src-renderer', 'src-main never imports renderer code.')];
 
 // The renderer's boundary by where a relative import lands (a glob like `**/models/**` would also
 // catch the renderer's own folders that happen to share a root's name).
@@ -133,9 +138,18 @@ export default tseslint.config(
     files: ['src-main/**/*.ts'],
     ignores: ['src-main/app/**', 'src-main/preload/**', 'src-main/ipc/**', 'src-main/engine/**'],
     rules: {
+      'no-restricted-imports': ['error', { patterns: mainPatterns }],
+    },
+  },
+  {
+    // The history store sits below the engine, the chat service, the services and the IPC handlers:
+    // it imports none of them (src-shared's own `engine.ts` and `ipc/` stay allowed).
+    files: ['src-main/store/**/*.ts'],
+    rules: {
       'no-restricted-imports': ['error', { patterns: [
-        electron,
-        root('src-renderer', 'src-main never imports renderer code.'),
+        ...mainPatterns,
+        ...['engine', 'chat', 'services', 'ipc'].map((name) =>
+          root(name, `src-main/store may not import src-main/${name}: the store sits below the engine, chat, services and ipc.`, ['**/src-shared/**'])),
       ] }],
     },
   },

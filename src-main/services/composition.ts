@@ -28,6 +28,7 @@ import { ModelsService, packageDir } from '../models-service/models-service.ts';
 import { JsonFileSettingsStorage } from '../settings/json-file-storage.ts';
 import { SettingsService } from '../settings/settings-service.ts';
 import type { SettingsStorage } from '../settings/storage.ts';
+import { toStoredImage } from '../store/image-records.ts';
 import { ImageStore } from '../store/images.ts';
 import type { Store } from '../store/store.ts';
 import { openHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
@@ -40,7 +41,6 @@ import { EventBus } from './events.ts';
 import { FolderGrants } from './folders.ts';
 import { NetworkGate, NetworkLog } from './network.ts';
 import { OpenedPhotos } from './opened-photos.ts';
-import { toStoredImage } from '../ipc/handlers/images.ts';
 
 /** Options of {@link createServices}. */
 export interface ServicesOptions {

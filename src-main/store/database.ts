@@ -8,7 +8,9 @@
  * - A file from a newer Owlery is refused (`DB_TOO_NEW`) and left untouched; a damaged file is
  *   reported as `DB_CORRUPT`, and {@link restoreLatestBackup} puts the newest good backup back.
  *
- * better-sqlite3 is synchronous: call this from the thread that hosts the store, not the UI.
+ * better-sqlite3 is synchronous, and the store runs in the main process with the other services
+ * (docs/adr/0001-processes.md): opening, migrating and the start-up backup happen before the window
+ * is shown; a backup at any other time blocks the main process while it copies the file.
  * @see docs/design.md, "Storage"; docs/style.md, H8.
  */
 import { accessSync, constants, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, renameSync, rmSync } from 'node:fs';

@@ -5,31 +5,12 @@
  */
 import { basename } from 'node:path';
 import { OwleryError } from '../../../src-shared/errors.ts';
-import { imageUrl, thumbnailUrl } from '../../../src-shared/ipc/contract.ts';
 import type { StoredImage } from '../../../src-shared/ipc/contract.ts';
 import type { Services } from '../../services/composition.ts';
-import type { ImageRecord } from '../../store/store.ts';
+import { toStoredImage } from '../../store/image-records.ts';
 import type { HandlerTable } from '../dispatch.ts';
 
 type Channels = 'images:pick' | 'images:import' | 'images:get' | 'images:pick-folder' | 'images:list-folder' | 'images:import-from-folder';
-
-/** A stored image as the renderer sees it. */
-export function toStoredImage(record: ImageRecord, name: string | null, imageBase: string): StoredImage {
-  return {
-    sha256: record.sha256,
-    mime: record.mime,
-    byteSize: record.byteSize,
-    width: record.width,
-    height: record.height,
-    orientation: record.orientation,
-    displayWidth: record.displayWidth,
-    displayHeight: record.displayHeight,
-    thumbnail: record.thumbnail,
-    name,
-    url: imageUrl(record.sha256, imageBase),
-    thumbnailUrl: thumbnailUrl(record.sha256, imageBase),
-  };
-}
 
 /** Every `images:` channel. */
 export function imageHandlers(services: Services): Pick<HandlerTable, Channels> {

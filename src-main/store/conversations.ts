@@ -1,0 +1,161 @@
+/**
+ * Conversations: creating, listing (keyset-paged, pinned first), renaming, pinning, the trash.
+ * Runs inside the {@link Store} facade's error guard (see `context.ts`).
+ */
+import { OwleryError } from '../../src-shared/errors.ts';
+import type { Conversation, ConversationId, ConversationSummary, Page } from '../../src-shared/domain.ts';
+import { requireChange } from './context.ts';
+import type { StoreContext } from './context.ts';
+import { toConversation, toSummary } from './rows.ts';
+import type { ConversationRow } from './rows.ts';
+
+/** Default and largest page sizes for listings. */
+export const DEFAULT_PAGE_SIZE = 50;
+/** Largest page a listing returns. */
+export const MAX_PAGE_SIZE = 500;
+/** Longest accepted conversation title, in characters. */
+export const MAX_TITLE_CHARS = 500;
+
+/** Input of `Store.createConversation`. */
+export interface NewConversation {
+  title?: string;
+  modelId?: string | null;
+}
+
+/** One page request: `limit` rows after the previous page's `nextCursor`. */
+export interface PageRequest {
+  limit?: number;
+  cursor?: string | null;
+}
+
+/** The conversations table. */
+export class Conversations {
+  constructor(private readonly ctx: StoreContext) {}
+
+  /** Starts an empty conversation. */
+  create(input: NewConversation = {}): Conversation {
+    const title = checkTitle(input.title ?? '');
+    const info = this.ctx.stmt('insertConversation').run({ title, now: this.ctx.now(), modelId: input.modelId ?? null });
+    return this.get(Number(info.lastInsertRowid));
+  }
+
+  /** A conversation by id, in the trash or not. Throws `NOT_FOUND`. */
+  get(id: ConversationId): Conversation {
+    const row = this.ctx.stmt('getConversation').get(id) as ConversationRow | undefined;
+    if (!row) throw new OwleryError('NOT_FOUND', `There is no conversation ${id}.`, { conversationId: id });
+    return toConversation(row);
+  }
+
+  /**
+   * Conversations not in the trash, pinned first, then by latest activity, `limit` at a time.
+   * Pass the previous page's `nextCursor` for the next page.
+   */
+  list(opts: PageRequest = {}): Page<ConversationSummary> {
+    const limit = pageSize(opts.limit);
+    let rows: ConversationRow[];
+    if (opts.cursor) {
+      const [pinned, updatedAt, id] = decodeCursor(opts.cursor, 3);
+      rows = this.ctx.stmt('listConversationsAfter').all({ pinned, updatedAt, id, limit }) as ConversationRow[];
+    } else {
+      rows = this.ctx.stmt('listConversationsFirst').all({ limit }) as ConversationRow[];
+    }
+    return toPage(rows, limit, (last) => [last.pinned, last.updated_at, last.id]);
+  }
+
+  /** Conversations in the trash, most recently deleted first, `limit` at a time. */
+  listTrash(opts: PageRequest = {}): Page<ConversationSummary> {
+    const limit = pageSize(opts.limit);
+    let rows: ConversationRow[];
+    if (opts.cursor) {
+      const [deletedAt, id] = decodeCursor(opts.cursor, 2);
+      rows = this.ctx.stmt('listTrashAfter').all({ deletedAt, id, limit }) as ConversationRow[];
+    } else {
+      rows = this.ctx.stmt('listTrashFirst').all({ limit }) as ConversationRow[];
+    }
+    return toPage(rows, limit, (last) => [last.deleted_at ?? 0, last.id]);
+  }
+
+  /** Sets a conversation's title (does not change its place in the list). */
+  rename(id: ConversationId, title: string): Conversation {
+    const clean = checkTitle(title);
+    requireChange(this.ctx.stmt('renameConversation').run({ id, title: clean }), 'conversation', id);
+    return this.get(id);
+  }
+
+  /** Pins or unpins a conversation; pinned ones list first. */
+  setPinned(id: ConversationId, pinned: boolean): Conversation {
+    requireChange(this.ctx.stmt('pinConversation').run({ id, pinned: pinned ? 1 : 0 }), 'conversation', id);
+    return this.get(id);
+  }
+
+  /** Records which model package a conversation uses. */
+  setModel(id: ConversationId, modelId: string | null): Conversation {
+    requireChange(this.ctx.stmt('setConversationModel').run({ id, modelId }), 'conversation', id);
+    return this.get(id);
+  }
+
+  /**
+   * Moves a conversation to the trash (soft delete): it leaves the list and search, and
+   * {@link restore} brings it back unchanged. Deleting a trashed one changes nothing.
+   */
+  delete(id: ConversationId): Conversation {
+    this.get(id);
+    this.ctx.stmt('softDeleteConversation').run({ id, now: this.ctx.now() });
+    return this.get(id);
+  }
+
+  /** Takes a conversation out of the trash (undo of {@link delete}). */
+  restore(id: ConversationId): Conversation {
+    requireChange(this.ctx.stmt('restoreConversation').run({ id }), 'conversation', id);
+    return this.get(id);
+  }
+
+  /** Deletes one trashed conversation for good, with its messages. Throws `NOT_FOUND` if it is not in the trash. */
+  purge(id: ConversationId): void {
+    const info = this.ctx.stmt('purgeConversation').run(id);
+    if (info.changes === 0) {
+      this.get(id);
+      throw new OwleryError('INVALID_ARGUMENT', `Conversation ${id} is not in the trash; move it there before deleting it for good.`);
+    }
+  }
+
+  /**
+   * Empties the trash: deletes for good every conversation trashed at or before `before`
+   * (default: all of them), with their messages. Returns how many were deleted. Image files no
+   * longer used are removed by `ImageStore.collectGarbage`.
+   */
+  purgeTrash(opts: { before?: number } = {}): number {
+    return this.ctx.write(() => this.ctx.stmt('purgeTrashBefore').run(opts.before ?? Number.MAX_SAFE_INTEGER).changes);
+  }
+}
+
+/** A page of summaries; a full page gets a cursor made from its last row's sort key. */
+function toPage(rows: ConversationRow[], limit: number, sortKey: (last: ConversationRow) => number[]): Page<ConversationSummary> {
+  const last = rows[rows.length - 1];
+  return {
+    items: rows.map(toSummary),
+    nextCursor: rows.length === limit && last ? sortKey(last).join('.') : null,
+  };
+}
+
+function checkTitle(title: string): string {
+  if (typeof title !== 'string') throw new OwleryError('INVALID_ARGUMENT', 'A title must be a string.');
+  const clean = title.replace(/[\p{Cc}]+/gu, ' ').trim();
+  if (clean.length > MAX_TITLE_CHARS) throw new OwleryError('INVALID_ARGUMENT', `A title can be at most ${MAX_TITLE_CHARS} characters long.`);
+  return clean;
+}
+
+function pageSize(limit: number | undefined): number {
+  const n = Math.floor(limit ?? DEFAULT_PAGE_SIZE);
+  if (!Number.isFinite(n) || n < 1) throw new OwleryError('INVALID_ARGUMENT', 'A page size must be a positive number.');
+  return Math.min(n, MAX_PAGE_SIZE);
+}
+
+function decodeCursor(cursor: string, n: number): number[] {
+  const parts = cursor.split('.');
+  const values = parts.map(Number);
+  if (parts.length !== n || values.some((v) => !Number.isSafeInteger(v))) {
+    throw new OwleryError('INVALID_ARGUMENT', 'The page cursor is not valid; start again from the first page.');
+  }
+  return values;
+}
