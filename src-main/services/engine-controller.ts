@@ -9,7 +9,7 @@
 import type { ChatEvent } from '../../src-shared/chat.ts';
 import type { ProviderReport } from '../../src-shared/engine.ts';
 import { serializeError } from '../../src-shared/errors.ts';
-import type { EngineStatus } from '../../src-shared/ipc/contract.ts';
+import type { EngineStatus } from '../../src-shared/ipc/index.ts';
 import type { EngineHost } from '../engine/engine-host.ts';
 import type { EngineLoadOptions } from '../engine/owl2-engine.ts';
 

@@ -10,8 +10,8 @@ import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { Page } from '../../src-shared/domain.ts';
-import { folderThumbnailUrl } from '../../src-shared/ipc/contract.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId } from '../../src-shared/ipc/contract.ts';
+import { folderThumbnailUrl } from '../../src-shared/ipc/index.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId } from '../../src-shared/ipc/index.ts';
 
 /** File extensions listed in the photos panel (lower case, without the dot). */
 export const PHOTO_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif', 'heic', 'heif']);

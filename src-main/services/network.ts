@@ -21,7 +21,7 @@
 import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
-import type { NetworkLogEntry, NetworkLogPage, NetworkRequestSource } from '../../src-shared/ipc/contract.ts';
+import type { NetworkLogEntry, NetworkLogPage, NetworkRequestSource } from '../../src-shared/ipc/index.ts';
 
 /** Entries kept in memory. */
 export const DEFAULT_LOG_CAPACITY = 5000;

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Metafile } from 'esbuild';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { APP_OUTPUTS, ENGINE_EXTERNALS, MAIN_EXTERNALS } from '../../scripts/build-app.ts';
-import { API } from '../../src-shared/ipc/api.ts';
+import { API } from '../../src-shared/ipc/index.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
 import { REPO_ROOT, ensureTinyCheckpoint } from '../helpers/tiny-model.ts';

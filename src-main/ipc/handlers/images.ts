@@ -5,13 +5,11 @@
  */
 import { basename } from 'node:path';
 import { OwleryError } from '../../../src-shared/errors.ts';
-import { imageUrl, thumbnailUrl } from '../../../src-shared/ipc/contract.ts';
-import type { StoredImage } from '../../../src-shared/ipc/contract.ts';
+import { imageUrl, thumbnailUrl } from '../../../src-shared/ipc/index.ts';
+import type { StoredImage } from '../../../src-shared/ipc/index.ts';
 import type { Services } from '../../services/services.ts';
 import type { ImageRecord } from '../../store/store.ts';
-import type { HandlerTable } from '../dispatch.ts';
-
-type Channels = 'images:pick' | 'images:import' | 'images:get' | 'images:pick-folder' | 'images:list-folder' | 'images:import-from-folder';
+import type { DomainHandlers } from '../dispatch.ts';
 
 /** A stored image as the renderer sees it. */
 export function toStoredImage(record: ImageRecord, name: string | null, imageBase: string): StoredImage {
@@ -32,7 +30,7 @@ export function toStoredImage(record: ImageRecord, name: string | null, imageBas
 }
 
 /** Every `images:` channel. */
-export function imageHandlers(services: Services): Pick<HandlerTable, Channels> {
+export function imageHandlers(services: Services): DomainHandlers<'images'> {
   const { images, store, folders, dialogs } = services;
   const base = services.appInfo.imageBase;
   return {

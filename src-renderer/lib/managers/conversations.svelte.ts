@@ -4,7 +4,7 @@
  * undo restores). The list reloads whenever main says conversations changed.
  */
 import type { ConversationId, ConversationSummary, SearchHit } from '../../../src-shared/domain.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import type { OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { describeError } from '../errors.ts';
 
 /** Conversations fetched per page. */
