@@ -50,8 +50,8 @@ export const MAX_QUERY_REQUEST_CHARS = 1000;
 export const MAX_QUERY_CHARS = 500;
 /** Words (or phrases) of a search the index uses; the rest are ignored. */
 export const MAX_QUERY_TERMS = 16;
-/** Largest export file `export:import` reads, in bytes: 512 MiB. */
-export const MAX_IMPORT_FILE_BYTES = 512 * 1024 * 1024;
+/** Largest export file the importer reads, in bytes: 512 MiB (2 GiB of JSON is more than a V8 string holds anyway). */
+export const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 
 // ───────────────────────────── models ─────────────────────────────
 

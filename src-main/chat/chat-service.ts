@@ -37,6 +37,7 @@ import type {
 import type { ConversationId, GenerationSettings, Message, MessageId, ModelRef } from '../../src-shared/domain.ts';
 import type { FinishReason, GenerationEvent, GenerationStats, SamplingOptions } from '../../src-shared/engine.ts';
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
+import { MAX_IMAGES_PER_MESSAGE, MAX_MESSAGE_CHARS } from '../../src-shared/limits.ts';
 import { MANIFEST_FILE, sha256File } from '../../models/package/index.ts';
 import type { EngineHost } from '../engine/engine-host.ts';
 import { toStoreError } from '../store/errors.ts';
@@ -51,10 +52,6 @@ import { IMAGE_TOKEN_INDEX } from '../engine/tokenizer/llama-tokenizer.ts';
 export const DEFAULT_SAVE_INTERVAL_MS = 500;
 /** Default number of requests that may wait for the engine. */
 export const DEFAULT_MAX_QUEUED = 8;
-/** Longest accepted message text, in UTF-16 code units. */
-export const MAX_MESSAGE_CHARS = 100_000;
-/** Most photos on one message. */
-export const MAX_IMAGES_PER_MESSAGE = 16;
 
 /** Options for {@link ChatService}. */
 export interface ChatServiceOptions {

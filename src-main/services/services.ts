@@ -20,6 +20,7 @@ import type { ExportFormat, ImportResult } from '../../src-shared/chat.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { DEFAULT_IMAGE_BASE } from '../../src-shared/ipc/index.ts';
 import type { AppInfo } from '../../src-shared/ipc/index.ts';
+import { MAX_DROPPED_IMAGE_BYTES } from '../../src-shared/limits.ts';
 import { samplingFromSettings } from '../../src-shared/settings.ts';
 import { ChatService } from '../chat/chat-service.ts';
 import type { ChatServiceOptions } from '../chat/chat-service.ts';
@@ -244,7 +245,7 @@ export function createServices(opts: ServicesOptions): Services {
     events,
     network,
     openedPhotos,
-    maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
+    maxImageBytes: opts.maxImageBytes ?? MAX_DROPPED_IMAGE_BYTES,
     ensureModel,
     close() {
       closed ??= (async () => {

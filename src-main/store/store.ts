@@ -15,6 +15,7 @@
 import type Database from 'better-sqlite3';
 import type { GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
+import { MAX_PAGE_SIZE, MAX_TITLE_CHARS } from '../../src-shared/limits.ts';
 import type {
   Conversation,
   ConversationId,
@@ -41,10 +42,8 @@ import type { SqlName } from './queries.ts';
 import { parseHighlighted, parseSearch } from './search-query.ts';
 import type { ParsedSearch } from './search-query.ts';
 
-/** Default and largest page sizes for listings. */
+/** Default page size for listings (the largest is `MAX_PAGE_SIZE`, src-shared/limits.ts). */
 export const DEFAULT_PAGE_SIZE = 50;
-/** Largest page a listing returns. */
-export const MAX_PAGE_SIZE = 500;
 /** Default number of hits per kind in {@link Store.search}. */
 export const DEFAULT_SEARCH_LIMIT = 20;
 /**
@@ -54,8 +53,6 @@ export const DEFAULT_SEARCH_LIMIT = 20;
  * instead, which FTS5 does without reading them all.
  */
 export const RELEVANCE_COST_LIMIT_US = 12_000;
-/** Longest accepted conversation title, in characters. */
-export const MAX_TITLE_CHARS = 500;
 
 /** Options for {@link Store}. */
 export interface StoreOptions {

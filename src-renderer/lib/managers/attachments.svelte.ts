@@ -33,7 +33,7 @@ export function looksLikeImage(file: Pick<FileLike, 'name' | 'type'>): boolean {
   return file.type ? file.type.startsWith('image/') && file.type !== 'image/svg+xml' : IMAGE_EXTENSIONS.test(file.name);
 }
 
-/** A file name main accepts: no folders, no NUL, at most 255 characters. */
+/** A file name main accepts: no folders, no NUL, at most `MAX_FILE_NAME_CHARS` characters. */
 function cleanName(name: string): string | null {
   // eslint-disable-next-line no-control-regex
   const base = (name.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f]/g, '').trim();
