@@ -1,6 +1,7 @@
 // Lint, including the import boundaries between the source roots (docs/design.md, "Layout"):
 // src-shared imports nothing outside itself, the renderer only src-shared, models/ only src-shared,
-// and only src-main/app, src-main/preload and src-main/ipc may import electron.
+// only src-main/app, src-main/preload and src-main/ipc may import electron, and the IPC handler
+// modules (src-main/ipc/handlers) import services, not each other.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
@@ -85,6 +86,22 @@ export default tseslint.config(
         electron,
         root('src-main', 'models/ may import src-shared only.'),
         root('src-renderer', 'models/ may import src-shared only.'),
+      ] }],
+    },
+  },
+  {
+    // One handler module per domain, each over the services: handlers never reach into each other
+    // (only handlers/index.ts merges them), nor into the engine, the Electron app or electron.
+    files: ['src-main/ipc/handlers/**/*.ts'],
+    ignores: ['src-main/ipc/handlers/index.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { ...electron, message: 'IPC handlers reach Electron (dialogs, windows) through the services only.' },
+        { group: ['./*', '../handlers/**', '**/ipc/handlers/**'], message: 'A handler module imports services, src-shared and store types, not another handler module (handlers/index.ts merges them).' },
+        root('engine', 'IPC handlers reach the engine through the services only.'),
+        root('app', 'IPC handlers never import the Electron app.'),
+        root('preload', 'IPC handlers never import the preload.'),
+        root('src-renderer', 'src-main never imports renderer code.'),
       ] }],
     },
   },

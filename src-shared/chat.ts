@@ -132,6 +132,10 @@ export const EXPORT_FILE_VERSION = 1;
 /**
  * A JSON export (schema version 1): conversations with their full message trees, and the photos
  * they use, once each. Documented in docs/export-format.md.
+ *
+ * The `Exported*` types restate the fields of `Conversation`, `Message` and `ImageRef`
+ * (`./domain.ts`) on purpose: they are a frozen file format, so a new field in the app's own types
+ * does not change what version 1 files hold.
  */
 export interface ExportFile {
   format: typeof EXPORT_FILE_FORMAT;
