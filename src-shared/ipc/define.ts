@@ -35,10 +35,11 @@ export interface EventDef<E extends string, P> {
   readonly payload?: P;
 }
 
-type AnyMember = InvokeDef<unknown, unknown> | EventDef<string, unknown>;
+/** Any member of a domain: an invoke channel or an event. */
+export type Member = InvokeDef<unknown, unknown> | EventDef<string, unknown>;
 
 /** One domain: API function name → channel or event. */
-export type DomainDef = { readonly [name: string]: AnyMember };
+export type DomainDef = { readonly [name: string]: Member };
 
 /** `invoke(schema).returns<Response>()`: an invoke channel taking what `schema` accepts. */
 export function invoke<Req>(request: Schema<Req>): { returns<Res>(): InvokeDef<Req, Res> } {

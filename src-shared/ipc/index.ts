@@ -27,7 +27,7 @@ import { appApi } from './app.ts';
 import { chatApi } from './chat.ts';
 import { conversationsApi } from './conversations.ts';
 import { channelName } from './define.ts';
-import type { DomainDef, EventDef, InvokeDef, IpcResult, Kebab, MemberFn } from './define.ts';
+import type { DomainDef, EventDef, InvokeDef, IpcResult, Kebab, Member, MemberFn } from './define.ts';
 import { engineApi } from './engine.ts';
 import { exportApi } from './export.ts';
 import { imagesApi } from './images.ts';
@@ -98,10 +98,6 @@ export type OwleryEvent = { [K in EventName]: { type: K; payload: EventContract[
 
 /** The single Electron IPC channel events travel on (`{ type, payload }` messages). */
 export const EVENT_CHANNEL = 'owlery:event';
-
-type AnyInvoke = InvokeDef<unknown, unknown>;
-type AnyEvent = EventDef<string, unknown>;
-type Member = AnyInvoke | AnyEvent;
 
 /** Every member of {@link API}: `[domain, function name, member]`, in table order. */
 function members(): [domain: string, name: string, member: Member][] {
