@@ -2,8 +2,9 @@
 // src-shared imports nothing outside itself, the renderer only src-shared, models/ only src-shared
 // (and never onnxruntime: the engine owns it), only src-main/app, src-main/preload and src-main/ipc
 // may import electron, code outside src-main/engine imports the engine only through its face
-// (src-main/engine/index.ts), the engine imports only src-shared and the graph contract, and
-// src-main/store imports none of src-main's engine, chat, services or ipc.
+// (src-main/engine/index.ts), the engine imports only src-shared and the graph contract,
+// src-main/store imports none of src-main's engine, chat, services or ipc, and the IPC handler
+// modules (src-main/ipc/handlers) import services, not each other.
 // test/unit/import-graph.test.ts checks the same on the whole import graph, and that it has no loops.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -131,6 +132,22 @@ export default tseslint.config(
         onnxruntime,
         root('src-main', 'models/ may import src-shared only.'),
         root('src-renderer', 'models/ may import src-shared only.'),
+      ] }],
+    },
+  },
+  {
+    // One handler module per domain, each over the services: handlers never reach into each other
+    // (only handlers/index.ts merges them), nor into the engine, the Electron app or electron.
+    files: ['src-main/ipc/handlers/**/*.ts'],
+    ignores: ['src-main/ipc/handlers/index.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { ...electron, message: 'IPC handlers reach Electron (dialogs, windows) through the services only.' },
+        { group: ['./*', '../handlers/**', '**/ipc/handlers/**'], message: 'A handler module imports services, src-shared and store types, not another handler module (handlers/index.ts merges them).' },
+        root('engine', 'IPC handlers reach the engine through the services only.'),
+        root('app', 'IPC handlers never import the Electron app.'),
+        root('preload', 'IPC handlers never import the preload.'),
+        root('src-renderer', 'src-main never imports renderer code.'),
       ] }],
     },
   },

@@ -23,7 +23,7 @@ import type { Metafile } from 'esbuild';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { APP_OUTPUTS, CLI_EXTERNALS, CLI_OUTPUT, ENGINE_EXTERNALS, MAIN_EXTERNALS } from '../../scripts/build-app.ts';
 import type { BuildOutput } from '../../scripts/build-app.ts';
-import { API } from '../../src-shared/ipc/api.ts';
+import { API } from '../../src-shared/ipc/index.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { buildChatPrompt } from '../../src-main/engine/mplug-owl2/prompt.ts';
 import { REPO_ROOT, ensureTinyCheckpoint } from '../helpers/tiny-model.ts';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatEvent } from '../../src-shared/chat.ts';
-import type { ChannelName, IpcResult, ModelTask, RequestOf, ResponseOf } from '../../src-shared/ipc/contract.ts';
+import type { ChannelName, IpcResult, ModelTask, RequestOf, ResponseOf } from '../../src-shared/ipc/index.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import type { Dispatch } from '../../src-main/ipc/index.ts';
 import { CANCELLING_DIALOGS } from '../../src-main/services/dialogs.ts';

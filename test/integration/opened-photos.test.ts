@@ -8,7 +8,7 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IpcResult, OwleryEvent, StoredImage } from '../../src-shared/ipc/contract.ts';
+import type { IpcResult, OwleryEvent, StoredImage } from '../../src-shared/ipc/index.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import { isPhotoPath, photoPathsFromArgv } from '../../src-main/services/opened-photos.ts';
 import { createServices } from '../../src-main/services/composition.ts';
