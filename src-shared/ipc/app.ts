@@ -43,4 +43,12 @@ export const appApi = defineDomain({
   takeOpenedPhotos: invoke(v.none()).returns<StoredImage[]>(),
   /** Photos were opened with Owlery: take them with `takeOpenedPhotos` (`count` are waiting). */
   onPhotosOpened: event('app:photos-opened').carries<{ count: number }>(),
+  /**
+   * A plain-text report for bug reports: versions, the machine, the engine's provider report,
+   * models, the settings that change how the model runs, recent warnings and errors. Never
+   * message text, photos or paths.
+   */
+  diagnostics: invoke(v.none()).returns<{ text: string }>(),
+  /** Shows the logs folder in the system's file manager; `opened` is false where it cannot (web harness). */
+  openLogsFolder: invoke(v.none()).returns<{ opened: boolean }>(),
 });

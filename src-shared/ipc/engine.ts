@@ -30,4 +30,6 @@ export const engineApi = defineDomain({
   status: invoke(v.none()).returns<EngineStatus>(),
   /** Engine status changes, crashes and restarts, with the provider report. */
   onStatus: event('engine:status').carries<EngineStatus>(),
+  /** Releases the loaded model's memory (`ENGINE_BUSY` while an answer is written); the next question loads it again. */
+  unload: invoke(v.none()).returns<EngineStatus>(),
 });

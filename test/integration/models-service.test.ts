@@ -166,6 +166,14 @@ describe('models service', () => {
     }
   });
 
+  it('unloads the model on request, and the next question loads it again', async () => {
+    expect(await call('engine:unload', undefined)).toMatchObject({ state: 'idle', modelId: null });
+    expect(services.engine.info).toBeUndefined();
+    const started = await call('chat:send', { text: 'Back?', overrides: { temperature: 0, maxNewTokens: 2 } });
+    expect((await services.chat.outcome(started.requestId)).type).toBe('done');
+    expect(await call('engine:status', undefined)).toMatchObject({ state: 'ready', modelId });
+  });
+
   it('refuses deleting the loaded model', async () => {
     expect(await raw('models:delete', { id: modelId })).toMatchObject({ ok: false, error: { code: 'ENGINE_BUSY' } });
   });
