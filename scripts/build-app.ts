@@ -95,17 +95,19 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
     // `import type` is erased; explicit `.ts` extensions resolve as written.
     resolveExtensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
   };
+  // An ESM bundle for Node of one entry.
+  const nodeBundle = (entry: string, outfile: string, target: string, external: readonly string[]): BuildOptions => ({
+    ...common,
+    entryPoints: [join(ROOT, entry)],
+    outfile,
+    platform: 'node',
+    format: 'esm',
+    target,
+    external: [...external],
+    banner: { js: ESM_REQUIRE_BANNER },
+  });
   const [main, preload, engine, cli] = await Promise.all([
-    build({
-      ...common,
-      entryPoints: [join(ROOT, 'src-main/app/main.ts')],
-      outfile: files.main,
-      platform: 'node',
-      format: 'esm',
-      target: ELECTRON_NODE_TARGET,
-      external: [...MAIN_EXTERNALS],
-      banner: { js: ESM_REQUIRE_BANNER },
-    }),
+    build(nodeBundle('src-main/app/main.ts', files.main, ELECTRON_NODE_TARGET, MAIN_EXTERNALS)),
     build({
       ...common,
       entryPoints: [join(ROOT, 'src-main/preload/index.ts')],
@@ -116,26 +118,8 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
       target: CHROME_TARGET,
       external: ['electron'],
     }),
-    build({
-      ...common,
-      entryPoints: [join(ROOT, 'src-main/engine/engine-worker.ts')],
-      outfile: files.engine,
-      platform: 'node',
-      format: 'esm',
-      target: USER_NODE_TARGET,
-      external: [...ENGINE_EXTERNALS],
-      banner: { js: ESM_REQUIRE_BANNER },
-    }),
-    build({
-      ...common,
-      entryPoints: [join(ROOT, 'src-main/cli/compiled.ts')],
-      outfile: files.cli,
-      platform: 'node',
-      format: 'esm',
-      target: USER_NODE_TARGET,
-      external: [...CLI_EXTERNALS],
-      banner: { js: ESM_REQUIRE_BANNER },
-    }),
+    build(nodeBundle('src-main/engine/engine-worker.ts', files.engine, USER_NODE_TARGET, ENGINE_EXTERNALS)),
+    build(nodeBundle('src-main/cli/compiled.ts', files.cli, USER_NODE_TARGET, CLI_EXTERNALS)),
   ]);
   // The engine worker before the CLI that starts it: a CLI run during a rebuild never finds a new
   // CLI next to an old worker.
