@@ -31,10 +31,13 @@ import type { WeightReader } from './onnx/weights.ts';
 import { throwIfAborted, writeOnnxModel } from './onnx/writer.ts';
 import type { Owl2Config } from './owl2/config.ts';
 import { DECODER_IO, DecoderKvCache } from './owl2/decoder-graph.ts';
+import { GPU_DECODER_IO, gpuDecoderStepFeeds, modalityRuns } from './owl2/decoder-graph-gpu.ts';
+import { float16ToFloat32, float32ToFloat16 } from './quant/fp16.ts';
+import type { DecoderVariant } from './quant/plan.ts';
 import { runDecoderStep } from './owl2/decoder-feeds.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX } from './owl2/vision-graph.ts';
 import type { Quantization, VerificationAgreement, VerificationReport } from './package/manifest.ts';
-import { linearFormat } from './quant/plan.ts';
+import { decoderLinearFormat, linearFormat } from './quant/plan.ts';
 import type { Precision, QuantizationPlan } from './quant/plan.ts';
 
 /** The probe prompt (conv_mplug_owl2 template, one image). */
@@ -69,11 +72,16 @@ export interface GraphPaths {
   vision: string;
   embed: string;
   decoder: string;
+  /** Which decoder graph `decoder` is (default `cpu`). */
+  decoderVariant?: DecoderVariant;
 }
 
 /** Greedy probe run over one set of graphs, step by step. */
 class ProbeRunner {
   private kv: DecoderKvCache | undefined;
+  /** The GPU decoder's KV cache: its last presents (on the CPU here) and their valid length. */
+  private gpuKv: { tensors: ort.Tensor[]; length: number } | undefined;
+  private gpuDecoder = false;
 
   private constructor(
     private readonly cfg: Owl2Config,
@@ -97,7 +105,9 @@ class ProbeRunner {
       await Promise.all(opened.map((s) => s.release()));
       throw err;
     }
-    return new ProbeRunner(cfg, opened[0], opened[1], opened[2]);
+    const runner = new ProbeRunner(cfg, opened[0], opened[1], opened[2]);
+    runner.gpuDecoder = paths.decoderVariant === 'gpu';
+    return runner;
   }
 
   async release(): Promise<void> {
@@ -120,11 +130,40 @@ class ProbeRunner {
 
   /** Runs the decoder on new tokens; returns the last position's logits. */
   private async decode(embeds: Float32Array, modality: BigInt64Array): Promise<Float32Array> {
+    if (this.gpuDecoder) return this.decodeGpu(embeds, modality);
     const c = this.cfg.llm;
     const kv = (this.kv ??= new DecoderKvCache(c.numLayers, c.numKvHeads, c.headDim, { maxCapacity: c.maxPositions }));
     const out = await runDecoderStep(this.decoder, kv, embeds, modality, c.hiddenSize);
     const logits = out[DECODER_IO.logits].data as Float32Array;
     if (logits.length !== c.vocabSize) throw new OwleryError('PACKAGE_INVALID', `verification: decoder.onnx gave ${logits.length} logits, expected ${c.vocabSize}`);
+    return logits;
+  }
+
+  /** {@link decode} for the GPU decoder graph (decoder-graph-gpu.ts), one call per run of equal modality. */
+  private async decodeGpu(embeds: Float32Array, modality: BigInt64Array): Promise<Float32Array> {
+    const c = this.cfg.llm;
+    const fp16 = (this.decoder.inputMetadata.find((m) => m.name === GPU_DECODER_IO.inputsEmbeds) as { type?: string } | undefined)?.type === 'float16';
+    const kv = (this.gpuKv ??= { tensors: [], length: 0 });
+    let logits: Float32Array | undefined;
+    for (const run of modalityRuns(modality)) {
+      const T = run.end - run.start;
+      const rows = embeds.subarray(run.start * c.hiddenSize, run.end * c.hiddenSize);
+      const feeds: Record<string, ort.Tensor> = {
+        [GPU_DECODER_IO.inputsEmbeds]: fp16 ? new ort.Tensor('float16', float32ToFloat16(rows), [1, T, c.hiddenSize]) : new ort.Tensor('float32', rows, [1, T, c.hiddenSize]),
+      };
+      for (const f of gpuDecoderStepFeeds(kv.length, T, run.image)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      const empty = new ort.Tensor(fp16 ? 'float16' : 'float32', fp16 ? new Uint16Array(0) : new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
+      for (let i = 0; i < c.numLayers; i++) {
+        feeds[GPU_DECODER_IO.pastKey(i)] = kv.tensors[2 * i] ?? empty;
+        feeds[GPU_DECODER_IO.pastValue(i)] = kv.tensors[2 * i + 1] ?? empty;
+      }
+      const out = await this.decoder.run(feeds);
+      kv.tensors = Array.from({ length: 2 * c.numLayers }, (_, j) => out[j % 2 ? GPU_DECODER_IO.presentValue(j >> 1) : GPU_DECODER_IO.presentKey(j >> 1)]);
+      kv.length += T;
+      const data = out[GPU_DECODER_IO.logits].data;
+      logits = data instanceof Uint16Array ? float16ToFloat32(data) : (data as Float32Array);
+    }
+    if (logits?.length !== c.vocabSize) throw new OwleryError('PACKAGE_INVALID', `verification: decoder.onnx gave ${logits?.length ?? 0} logits, expected ${c.vocabSize}`);
     return logits;
   }
 
@@ -151,6 +190,7 @@ class ProbeRunner {
       }
     }
     this.kv?.truncate(0);
+    this.gpuKv = undefined;
     return this.decode(embeds, modality);
   }
 
@@ -277,7 +317,7 @@ export async function verifyPackage(target: VerifyTarget, opts: VerifyOptions = 
       let agreement: VerificationAgreement | undefined;
       if (quantized && target.reader && compare !== 'none') {
         opts.onStage?.('comparing sampled linears with float32');
-        agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
+        agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal, target.graphs.decoderVariant));
       }
       return {
         ok: true,
@@ -360,7 +400,7 @@ export async function verifyPackage(target: VerifyTarget, opts: VerifyOptions = 
     let agreement = probe.agreement;
     if (!agreement && compare === 'layer-wise' && target.reader) {
       opts.onStage?.('comparing sampled linears with float32');
-      agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
+      agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal, target.graphs.decoderVariant));
     }
     return {
       ok: true,
@@ -432,7 +472,7 @@ function probeActivations(rows: number, cols: number, seed: number): Float32Arra
 
 /** Layer-wise agreement: each sampled quantized linear against float32 on probe activations. */
 export async function layerwiseAgreement(
-  reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan, dir: string, signal?: AbortSignal,
+  reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan, dir: string, signal?: AbortSignal, decoder: DecoderVariant = 'cpu',
 ): Promise<VerificationAgreement> {
   await mkdir(dir, { recursive: true });
   const layers: NonNullable<VerificationAgreement['layers']> = [];
@@ -445,7 +485,8 @@ export async function layerwiseAgreement(
     const g = new GraphBuilder('layerwise');
     const x = g.input('x', DataType.FLOAT, [rows, l.in]);
     g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat('fp32'), 'w_ref'), 'y_ref', DataType.FLOAT, [rows, l.out]);
-    g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat(precision), 'w_q'), 'y_q', DataType.FLOAT, [rows, l.out]);
+    const fmt = l.part === 'vision' ? linearFormat(precision) : decoderLinearFormat(precision, decoder);
+    g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, fmt, 'w_q'), 'y_q', DataType.FLOAT, [rows, l.out]);
     const path = join(dir, `l${n++}.onnx`);
     await writeOnnxModel(g, path, { extraOpsets: [{ domain: MS_DOMAIN, version: 1 }] });
     const s = await ort.InferenceSession.create(path, { executionProviders: ['cpu'] });

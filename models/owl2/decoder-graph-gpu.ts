@@ -307,3 +307,44 @@ function subgraph(sb: GraphBuilder, outputs: ValueInfoSpec[]): { name: string; n
 export function gpuFloatCode(linear: LinearFormat): DataTypeCode {
   return gpuActivationType(linear) === 'float32' ? DataType.FLOAT : DataType.FLOAT16;
 }
+
+/** A run of positions of one modality, `[start, end)`. */
+export interface ModalityRun {
+  start: number;
+  end: number;
+  image: boolean;
+}
+
+/**
+ * The merged sequence's runs of equal modality (text rows 0, image rows 1), at most `maxRun`
+ * positions each: the GPU decoder takes one modality per call.
+ */
+export function modalityRuns(modality: ArrayLike<number | bigint>, maxRun = Number.POSITIVE_INFINITY): ModalityRun[] {
+  const runs: ModalityRun[] = [];
+  let start = 0;
+  for (let i = 1; i <= modality.length; i++) {
+    const image = Number(modality[start]) === 1;
+    if (i === modality.length || (Number(modality[i]) === 1) !== image || i - start >= maxRun) {
+      runs.push({ start, end: i, image });
+      start = i;
+    }
+  }
+  return runs;
+}
+
+/** A small input of one GPU decoder call, as plain data (the caller wraps it in its runtime's tensor). */
+export interface GpuDecoderFeed {
+  name: string;
+  type: 'bool' | 'int32';
+  data: Uint8Array | Int32Array;
+  dims: number[];
+}
+
+/** The host-computed inputs of a call over `T` positions of one modality after `past` valid ones (batch 1). */
+export function gpuDecoderStepFeeds(past: number, T: number, image: boolean): GpuDecoderFeed[] {
+  return [
+    { name: GPU_DECODER_IO.isImage, type: 'bool', data: Uint8Array.of(image ? 1 : 0), dims: [] },
+    { name: GPU_DECODER_IO.seqlensK, type: 'int32', data: Int32Array.of(past + T - 1), dims: [1] },
+    { name: GPU_DECODER_IO.totalSequenceLength, type: 'int32', data: Int32Array.of(past + T), dims: [] },
+  ];
+}

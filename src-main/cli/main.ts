@@ -13,7 +13,7 @@ import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProvi
 import { writeNpyFloat32 } from '../../models/npy.ts';
 import { convertCheckpoint, renderConvertProgress } from '../../models/convert.ts';
 import { describePackage, describeQuantization, describeVerification, humanBytes } from '../../models/package/summary.ts';
-import { PRECISIONS, PRESET_NAMES, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
+import { DECODER_VARIANTS, PRECISIONS, PRESET_NAMES, type DecoderVariant, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
@@ -27,12 +27,14 @@ const USAGE = `usage: owlery <command> [options]
 
 commands:
   convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
-          [--preset cpu|gpu|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32] [--no-verify]
+          [--preset cpu|gpu|gpu-int4|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32]
+          [--decoder cpu|gpu] [--no-verify]
   inspect <package-dir> [--json]              manifest summary: sizes, quantization, verification results
   pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
-  synth --preset tiny|7b [--quant cpu|gpu|reference] [--seed N] [--dtype F16|BF16|F32] [--no-verify] <package-dir>
+  synth --preset tiny|7b [--quant cpu|gpu|gpu-int4|reference] [--decoder cpu|gpu] [--seed N] [--dtype F16|BF16|F32]
+        [--no-verify] <package-dir>
                                               write a package with a preset's real shapes and seeded random weights
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
   chat --model DIR --conversation FILE.json   answer the last user message of a conversation
@@ -73,6 +75,7 @@ const chatOptions = {
   dtype: { type: 'string' },
   llm: { type: 'string' },
   vision: { type: 'string' },
+  decoder: { type: 'string' },
   'no-verify': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
@@ -256,7 +259,7 @@ async function embedImage(v: Values): Promise<number> {
   }
 }
 
-function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision', allowed: readonly T[]): T | undefined {
+function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision' | 'decoder', allowed: readonly T[]): T | undefined {
   const raw = v[name];
   if (raw === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
@@ -275,6 +278,7 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
     const manifest = await convertCheckpoint(src, dst, {
       preset,
       precision,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] !== true,
       signal: controller.signal,
       onProgress: (p) => line.show(renderConvertProgress(p)),
@@ -376,6 +380,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
       seed: numberOption(v, 'seed', true) ?? 0,
       dtype: dtype as SynthDType,
       preset: quant as PresetName,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] !== true,
       signal: controller.signal,
       onProgress: (p) => line.show(`${p.phase} ${p.tensorsDone}/${p.tensorsTotal} tensors`),

@@ -33,6 +33,7 @@ import { parsePreprocessorConfig, preprocessImage, type PreprocessorConfig } fro
 import { Sampler, resolveSampling } from './generation/sampler.ts';
 import { StopStringStream } from './generation/text-stream.ts';
 import { createWithFallback } from './providers.ts';
+import { GpuDecoder, GpuKvCache, keptPrefix } from './gpu/gpu-decoder.ts';
 
 /** An image given to the engine: a file path or the file's bytes. */
 export type ImageInput = string | Uint8Array;
@@ -93,7 +94,10 @@ export type GenerateResult = Extract<GenerationEvent, { type: 'done' }> & { prom
 interface Sessions {
   vision: ort.InferenceSession;
   embed: ort.InferenceSession;
-  decoder: ort.InferenceSession;
+  /** The CPU decoder graph (decoder-graph.ts), or… */
+  decoder?: ort.InferenceSession;
+  /** …the GPU one (decoder-graph-gpu.ts, `graphs.decoder.variant: "gpu"`), with its KV cache on the device. */
+  gpu?: GpuDecoder;
 }
 
 const now = (): number => performance.now();
@@ -134,6 +138,7 @@ export class Owl2Engine {
     const { value: sessions, report } = await createWithFallback(opts.provider ?? 'auto', opts.threads, async (so) => {
       const open = (file: string) => ort.InferenceSession.create(file, so);
       const [vision, embed] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed)];
+      if (manifest.graphs.decoder.variant === 'gpu') return { vision, embed, gpu: await GpuDecoder.create(pkg.graphPaths.decoder, so, manifest.config.llm) };
       if (!opts.prepackedCacheDir || so.executionProviders?.[0] !== 'cpu') return { vision, embed, decoder: await open(pkg.graphPaths.decoder) };
       const { session: decoder, source } = await createDecoderSession(manifest, pkg.graphPaths.decoder, opts.prepackedCacheDir, so);
       decoderSource = source;
@@ -144,7 +149,9 @@ export class Owl2Engine {
 
   /** Releases every session. */
   async dispose(): Promise<void> {
-    await Promise.all([this.sessions.vision.release(), this.sessions.embed.release(), this.sessions.decoder.release()]);
+    if (this.lastSequence?.cache instanceof GpuKvCache) this.lastSequence.cache.release();
+    this.lastSequence = undefined;
+    await Promise.all([this.sessions.vision.release(), this.sessions.embed.release(), this.sessions.decoder?.release(), this.sessions.gpu?.release()]);
   }
 
   /** Decodes and preprocesses one photo into float32 pixel values [3, S, S]. */
@@ -293,6 +300,10 @@ export class Owl2Engine {
    */
   async decode(embeds: Float32Array, modality: BigInt64Array, cache: KvCache): Promise<{ logits: Float32Array; cache: KvCache }> {
     const chunk = Math.max(1, this.options.prefillChunk ?? DEFAULT_PREFILL_CHUNK);
+    if (this.sessions.gpu) {
+      if (!(cache instanceof GpuKvCache)) throw new OwleryError('INTERNAL', 'the GPU decoder needs the cache from emptyCache()');
+      return { logits: await this.sessions.gpu.decode(embeds, modality, cache, chunk), cache };
+    }
     const H = this.config.llm.hiddenSize;
     let logits: Float32Array | undefined;
     for (let s = 0; s < modality.length || logits === undefined; s += chunk) {
@@ -304,6 +315,7 @@ export class Owl2Engine {
 
   /** One decoder run (see {@link decode}); returns the last position's logits. */
   private async decodeOnce(embeds: Float32Array, modality: BigInt64Array, cache: KvCache): Promise<Float32Array> {
+    if (!this.sessions.decoder || cache instanceof GpuKvCache) throw new OwleryError('INTERNAL', 'the CPU decoder needs the cache from emptyCache()');
     const out = await runDecoderStep(this.sessions.decoder, cache, embeds, modality, this.config.llm.hiddenSize);
     return out[DECODER_IO.logits].data as Float32Array;
   }
@@ -323,6 +335,7 @@ export class Owl2Engine {
 
   /** An empty KV cache for this model. */
   emptyCache(): KvCache {
+    if (this.sessions.gpu) return this.sessions.gpu.emptyCache();
     const { numLayers, numKvHeads, headDim, maxPositions } = this.config.llm;
     // 2048 positions at once (a photo question and many turns): the buffers stay the system's zero
     // pages until a row is written (32 MB each on the 7B, so glibc maps them fresh instead of
@@ -375,7 +388,9 @@ export class Owl2Engine {
     // regenerated answer); at least the last prompt token is always run to get its logits.
     const previous = this.lastSequence;
     this.lastSequence = undefined;
-    const reused = previous && this.options.prefixReuse !== false ? Math.min(commonPrefix(previous.keys, keys), promptLength - 1) : 0;
+    let reused = previous && this.options.prefixReuse !== false ? Math.min(commonPrefix(previous.keys, keys), promptLength - 1) : 0;
+    // On the GPU, a short common prefix is recomputed rather than kept with the old conversation's rows.
+    if (previous?.cache instanceof GpuKvCache) reused = keptPrefix(previous.cache, reused);
     const inputs = await this.buildInputs(promptIds, imageEmbeds);
     const H = this.config.llm.hiddenSize;
     // The previous cache's buffers are kept either way: a reused prefix is only a shorter valid length.
@@ -466,8 +481,12 @@ export class Owl2Engine {
   }
 }
 
-/** The engine's KV cache: per layer, position-major keys and values with spare capacity (models/owl2/decoder-graph.ts). */
-export type KvCache = DecoderKvCache;
+/**
+ * The engine's KV cache: for the CPU decoder, per layer position-major keys and values with spare
+ * capacity (models/owl2/decoder-graph.ts); for the GPU decoder, the last presents, kept on the
+ * device (gpu/gpu-decoder.ts).
+ */
+export type KvCache = DecoderKvCache | GpuKvCache;
 
 function commonPrefix(a: readonly string[], b: readonly string[]): number {
   const n = Math.min(a.length, b.length);
