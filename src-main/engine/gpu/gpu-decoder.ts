@@ -17,6 +17,7 @@ import * as ort from 'onnxruntime-node';
 import type { LlmConfig } from '../../../models/owl2/config.ts';
 import { GPU_DECODER_IO as IO, gpuDecoderStepFeeds, modalityRuns } from '../../../models/owl2/decoder-graph-gpu.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../../models/quant/fp16.ts';
+import { multiTokenAttentionCheck } from './attention-check.ts';
 
 type FloatType = 'float32' | 'float16';
 
@@ -95,6 +96,11 @@ export class GpuDecoder {
     readonly float: FloatType,
     /** Where the presents are asked to stay: `gpu-buffer` on WebGPU, else `cpu`. */
     readonly kvLocation: 'gpu-buffer' | 'cpu',
+    /**
+     * Most positions per call: unlimited, or fewer where the provider's multi-token attention
+     * kernel was found inexact at load (attention-check.ts).
+     */
+    readonly maxPositionsPerCall: number,
   ) {}
 
   /**
@@ -112,9 +118,10 @@ export class GpuDecoder {
         locations[IO.presentValue(i)] = 'gpu-buffer';
       }
     }
+    const maxPositionsPerCall = onDevice ? (await multiTokenAttentionCheck(so)).maxPositionsPerCall : Number.POSITIVE_INFINITY;
     const session = await ort.InferenceSession.create(path, { ...so, preferredOutputLocation: locations });
     const meta = session.inputMetadata.find((m) => m.name === IO.inputsEmbeds) as { type?: string } | undefined;
-    return new GpuDecoder(session, llm, meta?.type === 'float16' ? 'float16' : 'float32', onDevice ? 'gpu-buffer' : 'cpu');
+    return new GpuDecoder(session, llm, meta?.type === 'float16' ? 'float16' : 'float32', onDevice ? 'gpu-buffer' : 'cpu', maxPositionsPerCall);
   }
 
   async release(): Promise<void> {
@@ -137,7 +144,7 @@ export class GpuDecoder {
   async decode(embeds: Float32Array, modality: ArrayLike<number | bigint>, cache: GpuKvCache, maxChunk = Number.POSITIVE_INFINITY): Promise<Float32Array> {
     const H = this.llm.hiddenSize;
     let logits: Float32Array | undefined;
-    for (const run of modalityRuns(modality, maxChunk)) {
+    for (const run of modalityRuns(modality, Math.min(maxChunk, this.maxPositionsPerCall))) {
       const T = run.end - run.start;
       const rows = embeds.subarray(run.start * H, run.end * H);
       const feeds: Record<string, ort.Tensor> = {
