@@ -333,6 +333,11 @@ export class Owl2Engine {
     return keys;
   }
 
+  /** The KV cache kept from the last request for prefix reuse (undefined before the first); for status and tests. */
+  get keptCache(): KvCache | undefined {
+    return this.lastSequence?.cache;
+  }
+
   /** An empty KV cache for this model. */
   emptyCache(): KvCache {
     if (this.sessions.gpu) return this.sessions.gpu.emptyCache();
