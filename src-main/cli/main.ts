@@ -18,6 +18,7 @@ import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
 import { EngineHost } from '../engine/engine-host.ts';
+import { describePlacements, placementReport } from '../engine/gpu/placements.ts';
 import { LlamaTokenizer } from '../engine/tokenizer/llama-tokenizer.ts';
 import { buildChatPrompt } from '../engine/prompt.ts';
 import { decodeImage } from '../engine/image/decode.ts';
@@ -30,6 +31,9 @@ commands:
           [--preset cpu|gpu|gpu-int4|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32]
           [--decoder cpu|gpu] [--no-verify]
   inspect <package-dir> [--json]              manifest summary: sizes, quantization, verification results
+  inspect --placements [--provider P] [--json] <package-dir>
+                                              per graph, the nodes onnxruntime puts on each provider and the
+                                              Memcpy nodes it adds; the kernels one decode step runs
   pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
@@ -76,6 +80,7 @@ const chatOptions = {
   llm: { type: 'string' },
   vision: { type: 'string' },
   decoder: { type: 'string' },
+  placements: { type: 'boolean' },
   'no-verify': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
@@ -301,6 +306,14 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
 
 async function inspect(positionals: string[], v: Values): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('inspect needs exactly one <package-dir>');
+  if (v.placements) {
+    const provider = providerOption(v);
+    if (provider === 'auto') throw new UsageError('inspect --placements needs --provider cpu|cuda|dml|coreml|webgpu');
+    await readPackage(resolve(positionals[0]), { verify: false });
+    const report = await placementReport(resolve(positionals[0]), provider);
+    process.stdout.write(v.json ? `${JSON.stringify(report, null, 2)}\n` : `${describePlacements(report).join('\n')}\n`);
+    return 0;
+  }
   const pkg = await readPackage(resolve(positionals[0]), { verify: false });
   process.stdout.write(v.json ? `${JSON.stringify(pkg.manifest, null, 2)}\n` : `${describePackage(pkg.manifest)}\n`);
   return 0;

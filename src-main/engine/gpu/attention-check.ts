@@ -78,7 +78,7 @@ export async function multiTokenAttentionCheck(so: ort.InferenceSession.SessionO
   const rand = (n: number): Float32Array => Float32Array.from({ length: n }, () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1);
   const w = HEADS * HEAD_DIM;
   const [q, k, v] = [rand(T * w), rand(T * w), rand(T * w)];
-  const session = await ort.InferenceSession.create(attentionModel(), { ...so, preferredOutputLocation: 'cpu' });
+  const session = await ort.InferenceSession.create(attentionModel(), { ...so, enableProfiling: false, preferredOutputLocation: 'cpu' });
   try {
     const empty = new ort.Tensor('float32', new Float32Array(0), [1, HEADS, 0, HEAD_DIM]);
     const out = await session.run({

@@ -128,6 +128,11 @@ export class GpuDecoder {
     await this.session.release();
   }
 
+  /** Ends onnxruntime's profiling of this session (when created with `enableProfiling`), writing its file. */
+  endProfiling(): void {
+    this.session.endProfiling();
+  }
+
   /** An empty cache for this decoder. */
   emptyCache(): GpuKvCache {
     const { numLayers, numKvHeads, headDim } = this.llm;
