@@ -7,12 +7,15 @@
  * `cancel` requests are handled immediately.
  */
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
-import { Owl2Engine } from './owl2-engine.ts';
+import { Owl2Engine, type EngineLoadOptions } from './owl2-engine.ts';
+import { failedMidAnswer, isGpuFailure, reloadOnCpu } from './gpu/cpu-fallback.ts';
 import type { EngineInfo, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { GenerationEvent } from '../../src-shared/engine.ts';
 import { connectToHost } from './worker-port.ts';
 
 const host = connectToHost();
 let engine: Owl2Engine | undefined;
+let loadOptions: EngineLoadOptions = {};
 const cancelFlags = new Map<number, { cancelled: boolean }>();
 
 function send(msg: WorkerResponse): void {
@@ -30,6 +33,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       const next = await Owl2Engine.load(req.dir, req.options);
       await engine?.dispose();
       engine = next;
+      loadOptions = req.options;
       const info: EngineInfo = {
         dir: req.dir,
         packageId: next.manifest.id,
@@ -45,8 +49,21 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     }
     case 'generate': {
       const cancel = cancelFlags.get(req.id)!;
+      let started = false;
+      const onEvent = (event: GenerationEvent): void => {
+        if (event.type === 'tokens') started = true;
+        send({ type: 'event', id: req.id, event });
+      };
       try {
-        return await loaded().generate(req.request, (event) => send({ type: 'event', id: req.id, event }), cancel);
+        return await loaded().generate(req.request, onEvent, cancel);
+      } catch (err) {
+        // A GPU failure moves the model to the CPU (gpu/cpu-fallback.ts).
+        const failed = loaded();
+        if (!isGpuFailure(failed, err)) throw err;
+        engine = undefined;
+        engine = await reloadOnCpu(failed, loadOptions, err);
+        if (started) throw failedMidAnswer(failed, err);
+        return await engine.generate(req.request, onEvent, cancel);
       } finally {
         cancelFlags.delete(req.id);
       }

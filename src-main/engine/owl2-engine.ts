@@ -34,6 +34,8 @@ import { Sampler, resolveSampling } from './generation/sampler.ts';
 import { StopStringStream } from './generation/text-stream.ts';
 import { createWithFallback } from './providers.ts';
 import { GpuDecoder, GpuKvCache, keptPrefix } from './gpu/gpu-decoder.ts';
+import { describeAdapter, likelyWebGpuAdapter } from './gpu/adapter.ts';
+import { memoryKey, recallProvider, rememberProvider } from './gpu/provider-memory.ts';
 
 /** An image given to the engine: a file path or the file's bytes. */
 export type ImageInput = string | Uint8Array;
@@ -63,6 +65,11 @@ export interface EngineLoadOptions {
    * provider the decoder loads from its saved packed form, built on the first load. Unset: off.
    */
   prepackedCacheDir?: string;
+  /**
+   * JSON file where `auto` remembers, per package and adapter, the provider that ran the model or
+   * the GPU provider that failed (gpu/provider-memory.ts). Unset: nothing is remembered.
+   */
+  providerMemoryFile?: string;
 }
 
 /**
@@ -135,7 +142,12 @@ export class Owl2Engine {
     const tokenizer = await LlamaTokenizer.fromDir(dir);
     const preprocessor = parsePreprocessorConfig(JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')));
     let decoderSource: DecoderSource = { from: 'package' };
-    const { value: sessions, report } = await createWithFallback(opts.provider ?? 'auto', opts.threads, async (so) => {
+    const requested = opts.provider ?? 'auto';
+    const adapter = requested === 'cpu' ? undefined : await likelyWebGpuAdapter();
+    const memoryFile = requested === 'auto' ? opts.providerMemoryFile : undefined;
+    const key = memoryKey(manifest.id, adapter);
+    const memory = memoryFile ? await recallProvider(memoryFile, key) : undefined;
+    const { value: sessions, report } = await createWithFallback(requested, opts.threads, async (so) => {
       const open = (file: string) => ort.InferenceSession.create(file, so);
       const [vision, embed] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed)];
       if (manifest.graphs.decoder.variant === 'gpu') return { vision, embed, gpu: await GpuDecoder.create(pkg.graphPaths.decoder, so, manifest.config.llm) };
@@ -143,7 +155,9 @@ export class Owl2Engine {
       const { session: decoder, source } = await createDecoderSession(manifest, pkg.graphPaths.decoder, opts.prepackedCacheDir, so);
       decoderSource = source;
       return { vision, embed, decoder };
-    });
+    }, { adapter, memory });
+    // A remembered failure stays until the user picks that provider explicitly.
+    if (memoryFile && memory?.ok !== false) await rememberProvider(memoryFile, key, { provider: report.used, ok: true });
     return new Owl2Engine(dir, manifest, manifest.config, tokenizer, preprocessor, report, sessions, opts, decoderSource);
   }
 
@@ -466,6 +480,8 @@ export class Owl2Engine {
     const decodeMs = m.firstTokenAt ? end - m.firstTokenAt : 0;
     const stats: GenerationStats = {
       provider: this.providerReport.used,
+      ...(this.providerReport.adapter ? { adapter: describeAdapter(this.providerReport.adapter) } : {}),
+      ...(this.providerReport.notes?.length ? { providerNote: this.providerReport.notes.join('; ') } : {}),
       promptTokens: m.promptLength,
       outputTokens: outputIds.length,
       contextLimit: this.config.llm.maxPositions,

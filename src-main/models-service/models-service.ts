@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { convertCheckpoint } from '../../models/convert.ts';
 import type { ConvertProgress } from '../../models/convert.ts';
 import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage, validateManifest } from '../../models/package/index.ts';
@@ -205,6 +205,7 @@ export class ModelsService {
     const s = this.opts.settings.get();
     return {
       provider: s.executionProvider, threads: s.threads > 0 ? s.threads : undefined, verify: true, cacheDir: this.cacheDir,
+      providerMemoryFile: join(dirname(this.cacheDir), 'providers.json'),
       prepackedCacheDir: s.fasterStart ? this.prepackedDir : undefined,
     };
   }

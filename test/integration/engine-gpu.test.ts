@@ -115,6 +115,21 @@ await describeWebGpu('engine on WebGPU with the GPU decoder graph', () => {
     }
   });
 
+  it('says which adapter it runs on, and `auto` leaves a software adapter to be asked for by name', async () => {
+    const adapter = gpu.providerReport.adapter;
+    expect(adapter?.name).toBeTruthy();
+    const r = await gpu.generate({ prompt: question(), images: [photo], sampling: greedy(1) });
+    expect(r.stats.adapter).toContain(adapter!.name);
+    if (!adapter!.software) return; // a machine with a real GPU: auto may well pick it
+    const auto = await Owl2Engine.load(gpuPkg, { provider: 'auto' });
+    try {
+      expect(auto.providerReport.used).toBe('cpu');
+      expect(auto.providerReport.attempts.find((a) => a.provider === 'webgpu')?.error).toMatch(/software adapter/);
+    } finally {
+      await auto.dispose();
+    }
+  });
+
   it('runs the same GPU package on the CPU provider with the same answers', async () => {
     const fallback = await Owl2Engine.load(gpuPkg, { provider: 'cpu' });
     try {
