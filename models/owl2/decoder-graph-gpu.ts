@@ -23,7 +23,8 @@
  *   fidelity suite checks), float16 otherwise (KV cache, norms' inputs and outputs, logits).
  *   Quantized linears are MatMulNBits with scales in that type.
  *
- * Only the last position goes through the final norm and `lm_head`: `logits` [B, 1, vocab].
+ * Only the positions from `logits_start` on go through the final norm and `lm_head`: the last one
+ * for a prefill or a decode step, the last few to verify draft tokens (prompt-lookup decoding).
  */
 import { GraphBuilder } from '../onnx/graph.ts';
 import type { Value } from '../onnx/graph.ts';
@@ -59,7 +60,9 @@ export const GPU_DECODER_IO = {
   /** [B, kvHeads, P', headDim], P' ≥ the valid past P = seqlens_k + 1 − T; rows ≥ P are ignored. */
   pastKey: (i: number): string => `past_key.${i}`,
   pastValue: (i: number): string => `past_value.${i}`,
-  /** [B, 1, vocab] in the activation type: the last position's logits. */
+  /** int32 [1]: the first of this call's positions whose logits are wanted (T − 1 for the last only). */
+  logitsStart: 'logits_start',
+  /** [B, T − logits_start, vocab] in the activation type. */
   logits: 'logits',
   /** [B, kvHeads, max(P', P + T), headDim]: the past's rows then the new ones at P…P+T−1. */
   presentKey: (i: number): string => `present_key.${i}`,
@@ -170,6 +173,7 @@ export function buildGpuDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Gpu
   const isImage = g.input(IO.isImage, DataType.BOOL, []);
   g.input(IO.seqlensK, DataType.INT32, ['batch']);
   g.input(IO.totalSequenceLength, DataType.INT32, []);
+  g.input(IO.logitsStart, DataType.INT32, [1]);
   for (let i = 0; i < c.numLayers; i++) {
     g.input(IO.pastKey(i), float, ['batch', kvh, 'past_seq', hd]);
     g.input(IO.pastValue(i), float, ['batch', kvh, 'past_seq', hd]);
@@ -270,27 +274,27 @@ export function buildGpuDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Gpu
         pending = L.down(sb, act);
       }
       // The residual stream and the last block's output, for the shared head.
-      const last = (v: Value): Value => sb.slice(v, [-1], [Number.MAX_SAFE_INTEGER], [1]);
-      pushNode(sb.nodes, 'Identity', [last(pending!)], [`${tag}/last_pending`]);
-      pushNode(sb.nodes, 'Identity', [last(residual)], [`${tag}/last_residual`]);
+      pushNode(sb.nodes, 'Identity', [pending!], [`${tag}/pending`]);
+      pushNode(sb.nodes, 'Identity', [residual], [`${tag}/residual`]);
     });
     const outputs: ValueInfoSpec[] = [
-      { name: `${tag}/last_pending`, elemType: float, dims: ['batch', 1, H] },
-      { name: `${tag}/last_residual`, elemType: float, dims: ['batch', 1, H] },
+      { name: `${tag}/pending`, elemType: float, dims: ['batch', 'seq', H] },
+      { name: `${tag}/residual`, elemType: float, dims: ['batch', 'seq', H] },
       ...outs,
     ];
     return { graph: subgraph(sb, outputs), outputs: outputs.map((o) => o.name) };
   };
   const text = branch(0);
   const image = branch(1);
-  const ifOutputs = ['last_pending', 'last_residual'];
+  const ifOutputs = ['hidden_pending', 'hidden_residual'];
   for (let i = 0; i < c.numLayers; i++) ifOutputs.push(IO.presentKey(i), IO.presentValue(i));
   pushNode(g.nodes, 'If', [isImage], ifOutputs, { then_branch: attr.graph(image.graph), else_branch: attr.graph(text.graph) });
 
-  // --- shared head: final norm (with the last residual add) and lm_head on the last position ----
+  // --- shared head: final norm (with the last residual add) and lm_head from logits_start on ----
+  const tail = (v: Value): Value => g.node('Slice', [v, IO.logitsStart, g.constI32([2 ** 31 - 1]), g.constI32([1])]);
   const normed = 'final_norm';
-  pushNode(g.nodes, 'SkipSimplifiedLayerNormalization', ['last_pending', 'last_residual', finalNorm], [normed], { epsilon: eps }, MS_DOMAIN);
-  g.output(lmHead(g, normed), IO.logits, float, ['batch', 1, c.vocabSize]);
+  pushNode(g.nodes, 'SkipSimplifiedLayerNormalization', [tail('hidden_pending'), tail('hidden_residual'), finalNorm], [normed], { epsilon: eps }, MS_DOMAIN);
+  g.output(lmHead(g, normed), IO.logits, float, ['batch', 'logits_seq', c.vocabSize]);
   for (let i = 0; i < c.numLayers; i++) {
     g.outputs.push({ name: IO.presentKey(i), elemType: float, dims: kvDims('total_seq') }, { name: IO.presentValue(i), elemType: float, dims: kvDims('total_seq') });
   }
@@ -340,9 +344,13 @@ export interface GpuDecoderFeed {
   dims: number[];
 }
 
-/** The host-computed inputs of a call over `T` positions of one modality after `past` valid ones (batch 1). */
-export function gpuDecoderStepFeeds(past: number, T: number, image: boolean): GpuDecoderFeed[] {
+/**
+ * The host-computed inputs of a call over `T` positions of one modality after `past` valid ones
+ * (batch 1), asking for the logits of the last `logits` positions.
+ */
+export function gpuDecoderStepFeeds(past: number, T: number, image: boolean, logits = 1): GpuDecoderFeed[] {
   return [
+    { name: GPU_DECODER_IO.logitsStart, type: 'int32', data: Int32Array.of(T - Math.min(logits, T)), dims: [1] },
     { name: GPU_DECODER_IO.isImage, type: 'bool', data: Uint8Array.of(image ? 1 : 0), dims: [] },
     { name: GPU_DECODER_IO.seqlensK, type: 'int32', data: Int32Array.of(past + T - 1), dims: [1] },
     { name: GPU_DECODER_IO.totalSequenceLength, type: 'int32', data: Int32Array.of(past + T), dims: [] },

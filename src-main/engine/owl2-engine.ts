@@ -34,6 +34,7 @@ import { Sampler, resolveSampling } from './generation/sampler.ts';
 import { StopStringStream } from './generation/text-stream.ts';
 import { createWithFallback } from './providers.ts';
 import { GpuDecoder, GpuKvCache, keptPrefix } from './gpu/gpu-decoder.ts';
+import { PromptLookup } from './generation/prompt-lookup.ts';
 import { describeAdapter, likelyWebGpuAdapter } from './gpu/adapter.ts';
 import { memoryKey, recallProvider, rememberProvider } from './gpu/provider-memory.ts';
 
@@ -70,7 +71,16 @@ export interface EngineLoadOptions {
    * the GPU provider that failed (gpu/provider-memory.ts). Unset: nothing is remembered.
    */
   providerMemoryFile?: string;
+  /**
+   * Prompt-lookup decoding with the GPU decoder (generation/prompt-lookup.ts): draft tokens per
+   * decoder call, 0 to turn it off. Default {@link DEFAULT_LOOKAHEAD} on WebGPU, where a call over
+   * a few positions costs about what one does; off elsewhere.
+   */
+  lookahead?: number;
 }
+
+/** Draft tokens per call of prompt-lookup decoding on WebGPU (see {@link EngineLoadOptions.lookahead}). */
+export const DEFAULT_LOOKAHEAD = 6;
 
 /**
  * Positions per decoder call when prefilling. On the 7B `cpu` package (2 threads) a 600-token
@@ -352,6 +362,20 @@ export class Owl2Engine {
     return this.lastSequence?.cache;
   }
 
+  /** Prompt-lookup decoding over `cache` for one answer, when it is on (GPU decoder; see {@link EngineLoadOptions.lookahead}). */
+  private promptLookup(cache: KvCache): PromptLookup | undefined {
+    const gpu = this.sessions.gpu;
+    const drafts = this.options.lookahead ?? (gpu?.kvLocation === 'gpu-buffer' ? DEFAULT_LOOKAHEAD : 0);
+    if (!gpu || !(cache instanceof GpuKvCache) || drafts <= 0) return undefined;
+    const limit = this.config.llm.maxPositions;
+    return new PromptLookup({
+      run: async (ids) => gpu.decode(await this.embedTokens(ids), new BigInt64Array(ids.length), cache, Number.POSITIVE_INFINITY, ids.length),
+      length: () => cache.length,
+      truncate: (n) => cache.truncate(n),
+      maxPositions: () => Math.min(gpu.maxPositionsPerCall, limit - cache.length),
+    }, this.config.llm.vocabSize, drafts);
+  }
+
   /** An empty KV cache for this model. */
   emptyCache(): KvCache {
     if (this.sessions.gpu) return this.sessions.gpu.emptyCache();
@@ -429,6 +453,7 @@ export class Owl2Engine {
     let firstTokenAt = 0;
     const textEmbed = new BigInt64Array(1);
     const stepLogits: Float32Array[] = [];
+    const lookahead = this.promptLookup(cache);
     for (;;) {
       if (cancel.cancelled) {
         finish = 'cancelled';
@@ -454,7 +479,8 @@ export class Owl2Engine {
         finish = 'cancelled';
         break;
       }
-      ({ logits, cache } = await this.decode(await this.embedTokens([id]), textEmbed, cache));
+      if (lookahead) logits = await lookahead.next(id, history);
+      else ({ logits, cache } = await this.decode(await this.embedTokens([id]), textEmbed, cache));
       keys.push(`t${id}`);
     }
     this.lastSequence = { keys, cache };
@@ -462,7 +488,7 @@ export class Owl2Engine {
     const rest = tail.text + (tail.stopped ? '' : stream.flush());
     if (rest) onEvent({ type: 'tokens', ids: [], text: rest });
     const result = this.finish(finish, promptIds, outputIds, stream.fullText, tStart,
-      { promptLength, images: images.length, fromCache, timing, prefillMs, firstTokenAt, reused }, onEvent);
+      { promptLength, images: images.length, fromCache, timing, prefillMs, firstTokenAt, reused, speculation: lookahead?.stats }, onEvent);
     return req.collectLogits ? { ...result, stepLogits: concatFloat32(stepLogits) } : result;
   }
 
@@ -472,7 +498,7 @@ export class Owl2Engine {
     outputIds: number[],
     text: string,
     tStart: number,
-    m: { promptLength: number; images: number; fromCache: number; timing: { decodeMs: number; encodeMs: number }; prefillMs: number; firstTokenAt: number; reused: number },
+    m: { promptLength: number; images: number; fromCache: number; timing: { decodeMs: number; encodeMs: number }; prefillMs: number; firstTokenAt: number; reused: number; speculation?: GenerationStats['speculation'] },
     onEvent: (e: GenerationEvent) => void,
   ): GenerateResult {
     const end = now();
@@ -495,6 +521,7 @@ export class Owl2Engine {
       decodeTokensPerSecond: decodeSteps > 0 && decodeMs > 0 ? round((decodeSteps * 1000) / decodeMs) : 0,
       totalMs: round(end - tStart),
       reusedPromptTokens: m.reused,
+      ...(m.speculation ? { speculation: { ...m.speculation } } : {}),
     };
     const done = { type: 'done' as const, finish, outputIds, text, stats };
     onEvent(done);

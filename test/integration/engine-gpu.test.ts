@@ -14,7 +14,10 @@ import { convertCheckpoint } from '../../models/convert.ts';
 import { Owl2Engine } from '../../src-main/engine/owl2-engine.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { buildChatPrompt } from '../../src-main/engine/prompt.ts';
-import { GpuKvCache } from '../../src-main/engine/gpu/gpu-decoder.ts';
+import { GpuDecoder, GpuKvCache } from '../../src-main/engine/gpu/gpu-decoder.ts';
+import { providerOptions } from '../../src-main/engine/providers.ts';
+import { readPackage } from '../../models/package/read.ts';
+import { maxAbsDiff } from '../helpers/arrays.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 import { makePhoto } from '../helpers/chat-env.ts';
 import { describeWebGpu } from '../helpers/webgpu.ts';
@@ -127,6 +130,50 @@ await describeWebGpu('engine on WebGPU with the GPU decoder graph', () => {
       expect(auto.providerReport.attempts.find((a) => a.provider === 'webgpu')?.error).toMatch(/software adapter/);
     } finally {
       await auto.dispose();
+    }
+  });
+
+  it('verifies draft tokens in one call: the logits after each equal one call per token, and rejected ones are dropped', async () => {
+    const paths = (await readPackage(gpuPkg, { verify: false })).graphPaths;
+    const decoder = await GpuDecoder.create(paths.decoder, providerOptions('webgpu', undefined), gpu.config.llm);
+    try {
+      const V = gpu.config.llm.vocabSize;
+      const prompt = gpu.tokenizer.tokenizeWithImages(buildChatPrompt([{ role: 'user', content: 'Count with me: one two three' }]));
+      const tokens = [3001, 4002, 5003, 6004, 7005];
+      const embeds = async (ids: number[]) => gpu.embedTokens(ids);
+      const text = (n: number) => new BigInt64Array(n);
+      const one = decoder.emptyCache();
+      await decoder.decode(await embeds(prompt), text(prompt.length), one);
+      const stepwise: Float32Array[] = [];
+      for (const t of tokens) stepwise.push((await decoder.decode(await embeds([t]), text(1), one)).slice());
+      const many = decoder.emptyCache();
+      await decoder.decode(await embeds(prompt), text(prompt.length), many);
+      const all = await decoder.decode(await embeds(tokens), text(tokens.length), many, Number.POSITIVE_INFINITY, tokens.length);
+      expect(all).toHaveLength(tokens.length * V);
+      tokens.forEach((_, j) => expect(maxAbsDiff(all.subarray(j * V, (j + 1) * V), stepwise[j])).toBeLessThan(1e-4));
+      // Keep the first two, then another token: as if it had followed them from the start.
+      many.truncate(prompt.length + 2);
+      const other = await decoder.decode(await embeds([9009]), text(1), many);
+      one.truncate(prompt.length + 2);
+      expect(maxAbsDiff(other, await decoder.decode(await embeds([9009]), text(1), one))).toBeLessThan(1e-4);
+      one.release();
+      many.release();
+    } finally {
+      await decoder.release();
+    }
+  });
+
+  it('gives the same answer with and without prompt-lookup drafts', async () => {
+    const plain = await Owl2Engine.load(gpuPkg, { provider: 'webgpu', lookahead: 0 });
+    try {
+      const prompt = buildChatPrompt([{ role: 'user', content: 'Say it again: blue disc, blue disc, blue disc on a gradient.' }]);
+      const a = await plain.generate({ prompt, sampling: greedy(24) });
+      const b = await gpu.generate({ prompt, sampling: greedy(24) });
+      expect(a.stats.speculation).toBeUndefined();
+      expect(b.stats.speculation?.calls).toBeGreaterThan(0);
+      expect(b.outputIds).toEqual(a.outputIds);
+    } finally {
+      await plain.dispose();
     }
   });
 

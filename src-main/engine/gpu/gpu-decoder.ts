@@ -143,28 +143,30 @@ export class GpuDecoder {
 
   /**
    * Runs the decoder over `modality.length` new positions after the cache's valid ones: one call
-   * per run of equal modality, at most `maxChunk` positions each. Returns the last position's
-   * logits (float32) and appends the new positions to `cache`.
+   * per run of equal modality, at most `maxChunk` positions each. Returns the logits (float32) of
+   * the last `logits` positions ([logits, vocab], at most the last call's positions) and appends the
+   * new positions to `cache`.
    */
-  async decode(embeds: Float32Array, modality: ArrayLike<number | bigint>, cache: GpuKvCache, maxChunk = Number.POSITIVE_INFINITY): Promise<Float32Array> {
+  async decode(embeds: Float32Array, modality: ArrayLike<number | bigint>, cache: GpuKvCache, maxChunk = Number.POSITIVE_INFINITY, logits = 1): Promise<Float32Array> {
     const H = this.llm.hiddenSize;
-    let logits: Float32Array | undefined;
-    for (const run of modalityRuns(modality, Math.min(maxChunk, this.maxPositionsPerCall))) {
+    let out: Float32Array | undefined;
+    const runs = modalityRuns(modality, Math.min(maxChunk, this.maxPositionsPerCall));
+    for (const [r, run] of runs.entries()) {
       const T = run.end - run.start;
       const rows = embeds.subarray(run.start * H, run.end * H);
       const feeds: Record<string, ort.Tensor> = {
         [IO.inputsEmbeds]: this.float === 'float16' ? new ort.Tensor('float16', float32ToFloat16(rows), [1, T, H]) : new ort.Tensor('float32', rows, [1, T, H]),
         ...cache.feeds(),
       };
-      for (const f of gpuDecoderStepFeeds(cache.length, T, run.image)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
-      const out = await this.session.run(feeds);
+      for (const f of gpuDecoderStepFeeds(cache.length, T, run.image, r === runs.length - 1 ? logits : 1)) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      const result = await this.session.run(feeds);
       const presents: ort.Tensor[] = [];
-      for (let i = 0; i < this.llm.numLayers; i++) presents.push(out[IO.presentKey(i)], out[IO.presentValue(i)]);
+      for (let i = 0; i < this.llm.numLayers; i++) presents.push(result[IO.presentKey(i)], result[IO.presentValue(i)]);
       cache.replace(presents, T);
-      const data = out[IO.logits].data;
-      logits = data instanceof Uint16Array ? float16ToFloat32(data) : (data as Float32Array);
+      const data = result[IO.logits].data;
+      out = data instanceof Uint16Array ? float16ToFloat32(data) : (data as Float32Array);
     }
-    if (!logits) throw new RangeError('gpu decoder: nothing to decode');
-    return logits;
+    if (!out) throw new RangeError('gpu decoder: nothing to decode');
+    return out;
   }
 }
