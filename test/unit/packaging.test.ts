@@ -39,6 +39,7 @@ interface BuilderConfig {
   win: PlatformConfig;
   mac: PlatformConfig;
   nsis: { include: string; oneClick: boolean; deleteAppDataOnUninstall: boolean };
+  deb?: { depends?: string[] };
   directories: { buildResources: string };
   [key: string]: unknown;
 }
