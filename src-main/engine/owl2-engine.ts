@@ -147,13 +147,15 @@ export class Owl2Engine {
 
   /** Loads a model package: validates it, creates the sessions with the chosen provider. */
   static async load(dir: string, opts: EngineLoadOptions = {}): Promise<Owl2Engine> {
+    const requested = opts.provider ?? 'auto';
+    // Asking the OS about the GPU (a PowerShell query on Windows) overlaps with reading the package.
+    const adapterInfo = requested === 'cpu' ? Promise.resolve(undefined) : likelyWebGpuAdapter();
     const pkg = await readPackage(dir, { verify: opts.verify ?? true });
     const manifest = pkg.manifest;
     const tokenizer = await LlamaTokenizer.fromDir(dir);
     const preprocessor = parsePreprocessorConfig(JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')));
     let decoderSource: DecoderSource = { from: 'package' };
-    const requested = opts.provider ?? 'auto';
-    const adapter = requested === 'cpu' ? undefined : await likelyWebGpuAdapter();
+    const adapter = await adapterInfo;
     const memoryFile = requested === 'auto' ? opts.providerMemoryFile : undefined;
     const key = memoryKey(manifest.id, adapter);
     const memory = memoryFile ? await recallProvider(memoryFile, key) : undefined;
