@@ -29,7 +29,7 @@
 import { GraphBuilder } from '../onnx/graph.ts';
 import type { Value } from '../onnx/graph.ts';
 import { DataType, attr } from '../onnx/proto.ts';
-import type { Attr, DataTypeCode, NodeSpec, ValueInfoSpec } from '../onnx/proto.ts';
+import type { Attr, GraphSpec, NodeSpec, ValueInfoSpec } from '../onnx/proto.ts';
 import { MS_DOMAIN, requireTensor, transpose2d } from '../onnx/weights.ts';
 import type { WeightReader } from '../onnx/weights.ts';
 import { quantizeBlockwise, blockQuantShapes } from '../quant/blockwise.ts';
@@ -69,11 +69,8 @@ export const GPU_DECODER_IO = {
   presentValue: (i: number): string => `present_value.${i}`,
 } as const;
 
-/** `manifest.json` marker of a package whose decoder is this graph (`graphs.decoder.variant`). */
-export const GPU_DECODER_VARIANT = 'gpu';
-
 /** The activation (and KV cache) type of the GPU decoder for an LLM linear format. */
-export function gpuActivationType(linear: LinearFormat): 'float32' | 'float16' {
+function gpuActivationType(linear: LinearFormat): 'float32' | 'float16' {
   return linear.kind === 'float' && linear.weightType === 'fp32' ? 'float32' : 'float16';
 }
 
@@ -233,7 +230,7 @@ export function buildGpuDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Gpu
   // --- the two layer stacks ---------------------------------------------------------------------
   const kvDims = (n: string) => ['batch', kvh, n, hd];
   /** One branch: every layer with multiway branch `m`; outputs the last residual pair and the presents. */
-  const branch = (m: 0 | 1): { graph: ReturnType<typeof subgraph>; outputs: string[] } => {
+  const branch = (m: 0 | 1): GraphSpec => {
     const tag = m === 0 ? 'text' : 'image';
     const sb = new GraphBuilder(`owl2_decoder_${tag}`);
     const outs: ValueInfoSpec[] = [];
@@ -282,13 +279,13 @@ export function buildGpuDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Gpu
       { name: `${tag}/residual`, elemType: float, dims: ['batch', 'seq', H] },
       ...outs,
     ];
-    return { graph: subgraph(sb, outputs), outputs: outputs.map((o) => o.name) };
+    return subgraph(sb, outputs);
   };
   const text = branch(0);
   const image = branch(1);
   const ifOutputs = ['hidden_pending', 'hidden_residual'];
   for (let i = 0; i < c.numLayers; i++) ifOutputs.push(IO.presentKey(i), IO.presentValue(i));
-  pushNode(g.nodes, 'If', [isImage], ifOutputs, { then_branch: attr.graph(image.graph), else_branch: attr.graph(text.graph) });
+  pushNode(g.nodes, 'If', [isImage], ifOutputs, { then_branch: attr.graph(image), else_branch: attr.graph(text) });
 
   // --- shared head: final norm (with the last residual add) and lm_head from logits_start on ----
   const tail = (v: Value): Value => g.node('Slice', [v, IO.logitsStart, g.constI32([2 ** 31 - 1]), g.constI32([1])]);
@@ -302,18 +299,13 @@ export function buildGpuDecoderGraph(cfg: Owl2Config, r: WeightReader, opts: Gpu
 }
 
 /** A branch builder as an `If` subgraph: its nodes, its inline constants, the given outputs. */
-function subgraph(sb: GraphBuilder, outputs: ValueInfoSpec[]): { name: string; nodes: NodeSpec[]; initializers: GraphBuilder['constants']; inputs: ValueInfoSpec[]; outputs: ValueInfoSpec[] } {
+function subgraph(sb: GraphBuilder, outputs: ValueInfoSpec[]): GraphSpec {
   if (sb.weights.length) throw new Error(`${sb.name}: a branch must not declare weights`);
   return { name: sb.name, nodes: sb.nodes, initializers: sb.constants, inputs: [], outputs };
 }
 
-/** Element type code of the GPU decoder's activations, for a manifest's GraphIO. */
-export function gpuFloatCode(linear: LinearFormat): DataTypeCode {
-  return gpuActivationType(linear) === 'float32' ? DataType.FLOAT : DataType.FLOAT16;
-}
-
 /** A run of positions of one modality, `[start, end)`. */
-export interface ModalityRun {
+interface ModalityRun {
   start: number;
   end: number;
   image: boolean;
@@ -337,7 +329,7 @@ export function modalityRuns(modality: ArrayLike<number | bigint>, maxRun = Numb
 }
 
 /** A small input of one GPU decoder call, as plain data (the caller wraps it in its runtime's tensor). */
-export interface GpuDecoderFeed {
+interface GpuDecoderFeed {
   name: string;
   type: 'bool' | 'int32';
   data: Uint8Array | Int32Array;
