@@ -48,9 +48,11 @@ export const APP_OUTPUTS = {
 
 /** The compiled CLI, relative to the output folder (run by `bin/owlery.js`; not part of the app package). */
 export const CLI_OUTPUT = 'cli/owlery.js';
+/** The `owlery inspect --placements` child the compiled CLI starts (src-main/engine/gpu/placements-child.ts). */
+export const PLACEMENTS_OUTPUT = 'engine/placements-child.js';
 
 /** Every output of {@link buildApp}. */
-export type BuildOutput = keyof typeof APP_OUTPUTS | 'cli';
+export type BuildOutput = keyof typeof APP_OUTPUTS | 'cli' | 'placements';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -81,6 +83,7 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
     preload: join(outDir, APP_OUTPUTS.preload),
     engine: join(outDir, APP_OUTPUTS.engine),
     cli: join(outDir, CLI_OUTPUT),
+    placements: join(outDir, PLACEMENTS_OUTPUT),
   };
   const common: BuildOptions = {
     absWorkingDir: ROOT,
@@ -106,7 +109,7 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
     external: [...external],
     banner: { js: ESM_REQUIRE_BANNER },
   });
-  const [main, preload, engine, cli] = await Promise.all([
+  const [main, preload, engine, placements, cli] = await Promise.all([
     build(nodeBundle('src-main/app/main.ts', files.main, ELECTRON_NODE_TARGET, MAIN_EXTERNALS)),
     build({
       ...common,
@@ -119,14 +122,15 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
       external: ['electron'],
     }),
     build(nodeBundle('src-main/engine/engine-worker.ts', files.engine, USER_NODE_TARGET, ENGINE_EXTERNALS)),
+    build(nodeBundle('src-main/engine/gpu/placements-child.ts', files.placements, USER_NODE_TARGET, ENGINE_EXTERNALS)),
     build(nodeBundle('src-main/cli/compiled.ts', files.cli, USER_NODE_TARGET, CLI_EXTERNALS)),
   ]);
-  // The engine worker before the CLI that starts it: a CLI run during a rebuild never finds a new
-  // CLI next to an old worker.
-  for (const result of [main, preload, engine, cli]) {
+  // The engine worker and placements child before the CLI that starts them: a CLI run during a
+  // rebuild never finds a new CLI next to an old worker.
+  for (const result of [main, preload, engine, placements, cli]) {
     for (const file of result.outputFiles ?? []) await writeAtomic(file.path, file.contents);
   }
-  const meta = { main: main.metafile!, preload: preload.metafile!, engine: engine.metafile!, cli: cli.metafile! };
+  const meta = { main: main.metafile!, preload: preload.metafile!, engine: engine.metafile!, placements: placements.metafile!, cli: cli.metafile! };
   if (opts.writeMeta) await writeAtomic(join(outDir, 'build-meta.json'), JSON.stringify(meta));
   return { files, meta };
 }

@@ -13,7 +13,7 @@ import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProvi
 import { writeNpyFloat32 } from '../../models/npy.ts';
 import { convertCheckpoint, renderConvertProgress } from '../../models/convert.ts';
 import { describePackage, describeQuantization, describeVerification, humanBytes } from '../../models/package/summary.ts';
-import { PRECISIONS, PRESET_NAMES, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
+import { DECODER_VARIANTS, PRECISIONS, PRESET_NAMES, type DecoderVariant, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthPresetSizes, synthesizePackage, type SynthDType, type SynthPreset } from '../../models/synth/index.ts';
@@ -21,6 +21,7 @@ import { readTokenizerModelFile } from '../../models/tiny/files.ts';
 import {
   EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, parseSentencePieceModel, preprocessImage, verifyPackage,
 } from '../engine/index.ts';
+import { describePlacements, placementReport } from '../engine/index.ts';
 import { SILENT, appDataDir, createLogger, redactHome } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 
@@ -28,12 +29,17 @@ const USAGE = `usage: owlery <command> [options]
 
 commands:
   convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
-          [--preset cpu|gpu|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32] [--no-verify]
+          [--preset cpu|gpu|gpu-int4|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32]
+          [--decoder cpu|gpu] [--no-verify]
   inspect <package-dir> [--json]              manifest summary: sizes, quantization, verification results
+  inspect --placements [--provider P] [--json] <package-dir>
+                                              per graph, the nodes onnxruntime puts on each provider and the
+                                              Memcpy nodes it adds; the kernels one decode step runs
   pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
-  synth --preset tiny|7b --tokenizer FILE [--quant cpu|gpu|reference] [--seed N] [--dtype F16|BF16|F32] [--no-verify] <package-dir>
+  synth --preset tiny|7b --tokenizer FILE [--quant cpu|gpu|gpu-int4|reference] [--decoder cpu|gpu] [--seed N]
+        [--dtype F16|BF16|F32] [--no-verify] <package-dir>
                                               write a package with a preset's real shapes and seeded random weights
                                               (FILE: the LLaMA-2 tokenizer.model of a checkpoint)
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
@@ -79,6 +85,8 @@ const chatOptions = {
   tokenizer: { type: 'string' },
   llm: { type: 'string' },
   vision: { type: 'string' },
+  decoder: { type: 'string' },
+  placements: { type: 'boolean' },
   'no-verify': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
@@ -265,7 +273,7 @@ async function embedImage(v: Values, options: CliOptions): Promise<number> {
   }
 }
 
-function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision', allowed: readonly T[]): T | undefined {
+function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision' | 'decoder', allowed: readonly T[]): T | undefined {
   const raw = v[name];
   if (raw === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
@@ -284,6 +292,7 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
     const manifest = await convertCheckpoint(src, dst, {
       preset,
       precision,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(renderConvertProgress(p)),
@@ -304,8 +313,16 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
   }
 }
 
-async function inspect(positionals: string[], v: Values): Promise<number> {
+async function inspect(positionals: string[], v: Values, options: CliOptions): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('inspect needs exactly one <package-dir>');
+  if (v.placements) {
+    const provider = providerOption(v);
+    if (provider === 'auto') throw new UsageError('inspect --placements needs --provider cpu|cuda|dml|coreml|webgpu');
+    await readPackage(resolve(positionals[0]), { verify: false });
+    const report = await placementReport(resolve(positionals[0]), provider, options.placementsChild);
+    process.stdout.write(v.json ? `${JSON.stringify(report, null, 2)}\n` : `${describePlacements(report).join('\n')}\n`);
+    return 0;
+  }
   const pkg = await readPackage(resolve(positionals[0]), { verify: false });
   process.stdout.write(v.json ? `${JSON.stringify(pkg.manifest, null, 2)}\n` : `${describePackage(pkg.manifest)}\n`);
   return 0;
@@ -406,6 +423,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
       dtype: dtype as SynthDType,
       tokenizer,
       preset: quant as PresetName,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(`${p.phase} ${p.tensorsDone}/${p.tensorsTotal} tensors`),
@@ -433,6 +451,8 @@ export interface CliOptions {
    * sources). The compiled CLI passes the compiled worker next to it (`src-main/cli/compiled.ts`).
    */
   engineWorker?: URL;
+  /** The `inspect --placements` child's entry (default: its tsx bootstrap); the compiled CLI passes the compiled one. */
+  placementsChild?: URL;
 }
 
 /** Runs the CLI with the given arguments; returns the process exit code. */
@@ -455,7 +475,7 @@ export async function main(argv: string[], options: CliOptions = {}): Promise<nu
     }
     switch (command) {
       case 'convert': return await convert(positionals, values);
-      case 'inspect': return await inspect(positionals, values);
+      case 'inspect': return await inspect(positionals, values, options);
       case 'pull': return await pull(positionals, values);
       case 'synth': return await synth(positionals, values);
       case 'chat': return await chat(positionals, values, options);
