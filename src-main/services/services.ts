@@ -6,7 +6,10 @@
  * differ only in the dialogs, the settings storage and the transport that carries IPC.
  *
  * Data folder layout: `owlery.sqlite` (+ `backups/`), `images/`, `models/`, `downloads/`,
- * `cache/`, `settings.json`, `logs/network.jsonl` (the network log, see `network.ts`).
+ * `cache/`, `settings.json`, `logs/network.jsonl` (the network log, see `network.ts`), and
+ * `owlery.lock` while services run on it (one instance per folder, `data-lock.ts`). At start,
+ * what killed processes left there is removed (`stale-partials.ts`) and the history's integrity is
+ * checked in the background (`store/health.ts`).
  *
  * Network: the only requests the services make are model downloads the user started, through the
  * {@link NetworkGate} (refused in offline mode, each request logged). Offline mode turns itself back
@@ -33,7 +36,10 @@ import { SettingsService } from '../settings/settings-service.ts';
 import type { SettingsStorage } from '../settings/storage.ts';
 import { ImageStore } from '../store/images.ts';
 import type { Store } from '../store/store.ts';
-import { openHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
+import { openHistory, replaceDamagedHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
+import { HistoryHealth, type DamagedHistoryInfo } from '../store/health.ts';
+import { acquireDataLock } from './data-lock.ts';
+import { removeStalePartials } from './stale-partials.ts';
 import { CANCELLING_DIALOGS } from './dialogs.ts';
 import type { Dialogs } from './dialogs.ts';
 import { EngineController } from './engine-controller.ts';
@@ -45,8 +51,8 @@ import { toStoredImage } from '../ipc/handlers/images.ts';
 
 /** Writes exports and reads imports (implemented over `src-main/export`). */
 export interface ExportBackend {
-  /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many. */
-  exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number }>;
+  /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many, and what was left out. */
+  exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number; skipped?: string[] }>;
   /** Imports an exported JSON file. */
   importFrom(path: string): Promise<ImportResult>;
 }
@@ -60,6 +66,13 @@ export interface ServicesOptions {
    * file is kept aside), or quit (the default: the DB_CORRUPT error is thrown).
    */
   onCorruptDatabase?: (info: CorruptDatabaseInfo) => CorruptChoice;
+  /**
+   * Told when the integrity check (after start, or after a request met damage) finds the history
+   * damaged, with the conversations that cannot be read; answer with `recoverHistory` or by quitting.
+   */
+  onDamagedHistory?: (info: DamagedHistoryInfo) => void;
+  /** When the integrity check runs after start (default 2000 ms). */
+  healthCheckDelayMs?: number;
   /** File dialogs (default: every dialog is cancelled). */
   dialogs?: Dialogs;
   /** Where settings live (default: `<dataDir>/settings.json` as plain JSON). */
@@ -106,6 +119,15 @@ export interface Services {
   /** Photos the operating system opened with the app, waiting for the window. */
   readonly openedPhotos: OpenedPhotos;
   readonly maxImageBytes: number;
+  /** The history's integrity checks (`store/health.ts`). */
+  readonly health: HistoryHealth;
+  /** The start-up clean-up of leftovers (`stale-partials.ts`): the paths removed. */
+  readonly startupCleanup: Promise<string[]>;
+  /**
+   * After damage was found: stops everything (as `close`), then restores the last backup or starts
+   * an empty history, the damaged file kept aside. Open new services afterwards (the app restarts).
+   */
+  recoverHistory(choice: 'restore' | 'fresh'): Promise<{ choice: 'restore' | 'fresh'; movedAside: string[] }>;
   /** Loads the active model if none is loaded; throws `NO_MODEL` when none is chosen. */
   ensureModel(): Promise<void>;
   /** Stops everything: cancels chats and tasks, stops the engine, closes the database. */
@@ -127,8 +149,19 @@ export function createServices(opts: ServicesOptions): Services {
     imageBase,
   };
 
-  const settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir));
-  const { store } = openHistory(join(dataDir, 'owlery.sqlite'), opts.onCorruptDatabase ?? (() => 'quit'));
+  const lock = acquireDataLock(dataDir);
+  let settings: SettingsService;
+  let store: Store;
+  try {
+    settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir));
+    ({ store } = openHistory(join(dataDir, 'owlery.sqlite'), opts.onCorruptDatabase ?? (() => 'quit')));
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  const startupCleanup = removeStalePartials(dataDir).catch(() => []);
+  const health = new HistoryHealth({ file: store.file, onDamaged: opts.onDamagedHistory, delayMs: opts.healthCheckDelayMs });
+  health.start();
   const images = new ImageStore(store, dataDir);
   const network = new NetworkGate({
     isOffline: () => settings.get().offlineMode,
@@ -161,6 +194,7 @@ export function createServices(opts: ServicesOptions): Services {
     chat.subscribe((event) => {
       engineController.observeChat(event);
       events.emit('chat:event', event);
+      if (event.type === 'error' && event.error.code === 'DB_CORRUPT') health.noticeCorrupt();
     }),
     settings.onChange((next, changed) => {
       events.emit('settings:changed', { settings: next, changed });
@@ -228,6 +262,21 @@ export function createServices(opts: ServicesOptions): Services {
   }
 
   let closed: Promise<void> | null = null;
+  const shutDown = (): Promise<void> => {
+    closed ??= (async () => {
+      health.dispose();
+      for (const u of unsubscribers) u();
+      await chat.dispose().catch(() => {});
+      await models.dispose().catch(() => {});
+      engineController.dispose();
+      await engine.dispose().catch(() => {});
+      await openedPhotos.settled();
+      await network.log.flush();
+      await startupCleanup;
+      store.close();
+    })();
+    return closed;
+  };
   return {
     dataDir,
     appInfo,
@@ -245,19 +294,20 @@ export function createServices(opts: ServicesOptions): Services {
     network,
     openedPhotos,
     maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
+    health,
+    startupCleanup,
+    async recoverHistory(choice) {
+      await shutDown();
+      try {
+        return replaceDamagedHistory(store.file, choice);
+      } finally {
+        lock.release();
+      }
+    },
     ensureModel,
-    close() {
-      closed ??= (async () => {
-        for (const u of unsubscribers) u();
-        await chat.dispose().catch(() => {});
-        await models.dispose().catch(() => {});
-        engineController.dispose();
-        await engine.dispose().catch(() => {});
-        await openedPhotos.settled();
-        await network.log.flush();
-        store.close();
-      })();
-      return closed;
+    async close() {
+      await shutDown();
+      lock.release();
     },
   };
 }
@@ -267,7 +317,7 @@ export function exportBackend(ctx: { store: Store; images: ImageStore; appVersio
   return {
     async exportTo(path, format, which) {
       const summary = await exportConversations(ctx, { format, conversations: which === 'all' ? 'all' : [which], dest: path, printToPdf });
-      return { conversations: summary.conversations };
+      return { conversations: summary.conversations, skipped: summary.skipped };
     },
     importFrom: (path) => importJson(ctx, path),
   };
