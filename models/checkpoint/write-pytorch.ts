@@ -151,8 +151,8 @@ export interface ZipInput {
   data?: Uint8Array;
   /** Called once, just before the entry is written (so a multi-GB file holds one entry at a time). */
   load?: () => Promise<Uint8Array> | Uint8Array;
-  /** Store the entry DEFLATE-compressed (torch never does; readers must cope). */
-  deflate?: boolean;
+  /** Store the entry DEFLATE-compressed (torch never does; readers must cope); a number is the zlib level. */
+  deflate?: boolean | number;
   /**
    * FOR TESTS: raw DEFLATE data written as is, with the uncompressed size and CRC-32 it declares
    * (lets a test write a gigabyte-sized entry from a few kilobytes; `data`/`load` are ignored).
@@ -196,9 +196,11 @@ export async function writeTorchZip(path: string, entries: Iterable<ZipInput>, o
       const name = new TextEncoder().encode(e.name);
       const size = e.deflated ? e.deflated.size : data.byteLength;
       const crc = e.deflated ? e.deflated.crc32 >>> 0 : crc32(data) >>> 0;
-      const stored = e.deflate && !e.deflated ? new Uint8Array(deflateRawSync(data)) : data;
+      const stored = e.deflate !== undefined && e.deflate !== false && !e.deflated
+        ? new Uint8Array(deflateRawSync(data, typeof e.deflate === 'number' ? { level: e.deflate } : {}))
+        : data;
       const csize = stored.byteLength;
-      const method = e.deflate || e.deflated ? 8 : 0;
+      const method = stored !== data || e.deflated ? 8 : 0;
       const localOffset = offset;
       const big = options.zip64 === true || size >= U32_MAX || csize >= U32_MAX || localOffset >= U32_MAX;
       const z64Local = big ? 20 : 0;

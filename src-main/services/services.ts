@@ -264,7 +264,7 @@ export function createServices(opts: ServicesOptions): Services {
   let closed: Promise<void> | null = null;
   const shutDown = (): Promise<void> => {
     closed ??= (async () => {
-      health.dispose();
+      await health.dispose();
       for (const u of unsubscribers) u();
       await chat.dispose().catch(() => {});
       await models.dispose().catch(() => {});

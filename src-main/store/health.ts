@@ -120,19 +120,38 @@ function inThread(file: string): Inspection {
   return inspectHistory(requireHere('better-sqlite3') as new (file: string, opts: object) => InspectDb, file);
 }
 
-/** Checks the database file (see the module comment): in a worker thread, or here if none can start. */
-export async function checkHistoryFile(file: string): Promise<HealthReport> {
+/**
+ * Checks the database file (see the module comment): in a worker thread, or here if none can
+ * start. `signal` stops the worker (its connection closes with it) and rejects.
+ */
+export async function checkHistoryFile(file: string, signal?: AbortSignal): Promise<HealthReport> {
   const start = Date.now();
+  signal?.throwIfAborted();
   let result: Inspection;
+  let worker: Worker | undefined;
   try {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, sqlite: requireHere.resolve('better-sqlite3') } });
-    result = await new Promise<Inspection>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`the check stopped (exit ${code})`)));
-    });
-    void worker.terminate();
+    worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, sqlite: requireHere.resolve('better-sqlite3') } });
   } catch {
+    worker = undefined;
+  }
+  if (worker) {
+    const w = worker;
+    const stop = (): void => void w.terminate();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      result = await new Promise<Inspection>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+        w.once('exit', (code) => reject(signal?.aborted ? signal.reason : new Error(`the check stopped (exit ${code})`)));
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      result = inThread(file);
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      await w.terminate();
+    }
+  } else {
     result = inThread(file);
   }
   const end = Date.now();
@@ -157,6 +176,7 @@ export class HistoryHealth {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private reported = false;
   private disposed = false;
+  private readonly stop = new AbortController();
 
   constructor(private readonly opts: HistoryHealthOptions) {}
 
@@ -172,7 +192,7 @@ export class HistoryHealth {
 
   /** Runs a check now (or joins the one running). */
   check(): Promise<HealthReport> {
-    this.running ??= checkHistoryFile(this.opts.file).then((report) => {
+    this.running ??= checkHistoryFile(this.opts.file, this.stop.signal).then((report) => {
       this.running = null;
       if (this.disposed) return report;
       this.last = report;
@@ -208,10 +228,12 @@ export class HistoryHealth {
     void this.check().catch(() => {});
   }
 
-  /** Stops scheduling checks (a running one finishes unreported). */
-  dispose(): void {
+  /** Stops scheduling checks and stops a running one (its connection closes); resolves when it has. */
+  async dispose(): Promise<void> {
     this.disposed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.stop.abort(new Error('the history check was stopped'));
+    await this.running?.catch(() => {});
   }
 }
