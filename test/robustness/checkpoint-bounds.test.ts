@@ -33,6 +33,7 @@ import {
   checkpointFolder, deflatedRepeat, seededBytes, seededFloats, tinyTensors, writeCraftedBin,
 } from './helpers/checkpoints.ts';
 import type { CraftedStorage, CraftedView } from './helpers/checkpoints.ts';
+import { errorOf } from './helpers/errors.ts';
 import { Figures } from './helpers/summary.ts';
 
 const figures = new Figures('checkpoint-bounds');
@@ -53,11 +54,6 @@ afterAll(async () => {
   figures.write();
   await removeDir(work);
 });
-
-/** The error a promise rejects with (or null when it resolves). */
-async function errorOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => null, (e: unknown) => e);
-}
 
 /** Entries of `dir` that a conversion into it left behind (staging folders, the destination). */
 function leftovers(dir: string): string[] {

@@ -9,7 +9,7 @@
  *   live process stays.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname, uptime } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,7 +17,8 @@ import { promisify } from 'node:util';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { createServices } from '../../src-main/services/services.ts';
 import { LOCK_FILE } from '../../src-main/services/data-lock.ts';
-import { removeDir, tempDir } from '../helpers/chat-env.ts';
+import { deadPid, removeDir, tempDir } from '../helpers/chat-env.ts';
+import { thrownBy } from './helpers/errors.ts';
 import { Figures } from './helpers/summary.ts';
 
 const figures = new Figures('data-folder');
@@ -34,11 +35,6 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-/** The id of a process that has exited. */
-function deadPid(): number {
-  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout.trim());
-}
-
 describe('one services instance per data folder', () => {
   const CATEGORY = 'second instance on one data folder';
   let injected = 0;
@@ -50,12 +46,7 @@ describe('one services instance per data folder', () => {
     const first = createServices({ dataDir, autoLoadModel: false });
     first.store.createConversation({ title: 'Kept' });
     injected++;
-    let err: unknown;
-    try {
-      createServices({ dataDir, autoLoadModel: false });
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => createServices({ dataDir, autoLoadModel: false }));
     expect(err).toBeInstanceOf(OwleryError);
     expect(err).toMatchObject({ code: 'DB_LOCKED', message: expect.stringContaining(`process ${process.pid}`) });
     expect((err as Error).message).toContain(dataDir);

@@ -11,7 +11,6 @@
  *   copy, or quit), with the conversations that cannot be read listed by name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,9 +25,10 @@ import { createServices } from '../../src-main/services/services.ts';
 import type { Services } from '../../src-main/services/services.ts';
 import type { DamagedHistoryInfo } from '../../src-main/store/health.ts';
 import { Store } from '../../src-main/store/store.ts';
-import { makePhoto, openStoreEnv, removeDir, tempDir } from '../helpers/chat-env.ts';
+import { deadPid, makePhoto, openStoreEnv, removeDir, tempDir } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
 import { writeSampleHistory } from '../helpers/chat-history.ts';
+import { errorOf } from './helpers/errors.ts';
 import { Figures } from './helpers/summary.ts';
 
 const figures = new Figures('history-damage');
@@ -44,10 +44,6 @@ afterAll(async () => {
   figures.write();
   await removeDir(work);
 });
-
-async function errorOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => null, (e: unknown) => e);
-}
 
 describe('imports whose values an export could not format', () => {
   const CATEGORY = 'hostile import values';
@@ -142,8 +138,7 @@ describe('a value an exporter cannot format, already in the history', () => {
   it.each(['html', 'markdown', 'json'] as const)('%s export of everything: written in full, the bad values left out and listed', async (format) => {
     const dest = join(work, `all.${format === 'markdown' ? 'md' : format}`);
     // What an export killed half-way left next to its file: removed by this export.
-    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-    const leftover = join(work, `.all.${format}.${dead}-0badc0de.tmp`);
+    const leftover = join(work, `.all.${format}.${deadPid()}-0badc0de.tmp`);
     writeFileSync(leftover, 'half an export');
     const summary = await exportConversations(ctx, { format, conversations: 'all', dest });
     expect(existsSync(leftover)).toBe(false);
