@@ -16,6 +16,7 @@ import { hostname, uptime } from 'node:os';
 import { join } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { processAlive } from '../../models/package/stale.ts';
+import { toStoreError } from '../store/errors.ts';
 
 /** The lock file's name in the data folder. */
 export const LOCK_FILE = 'owlery.lock';
@@ -67,6 +68,15 @@ function ownerAlive(owner: LockOwner, file: string): boolean {
  * process, or of this one, hold it.
  */
 export function acquireDataLock(dataDir: string): DataLock {
+  try {
+    return lock(dataDir);
+  } catch (err) {
+    // A read-only or full disk: the same words as the store would use.
+    throw toStoreError(err, join(dataDir, LOCK_FILE), 'the data folder');
+  }
+}
+
+function lock(dataDir: string): DataLock {
   const file = join(dataDir, LOCK_FILE);
   const me: LockOwner = { pid: process.pid, hostname: hostname(), bootTime: bootTime(), startedAt: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   const tmp = `${file}.${process.pid}-${me.token}.tmp`;
