@@ -7,11 +7,12 @@
  * with peak RSS < 2 GB; absurd configs and garbage tokenizers are refused in < 20 s; nothing is left
  * on disk; the untouched tiny checkpoint still converts.
  *
- *   npx tsx bench/hostile-convert-bench.ts [--dir DIR] [--sigint CHECKPOINT_DIR]
+ *   npx tsx bench/hostile-convert-bench.ts [--dir DIR] [--sigint CHECKPOINT_DIR [--after SECONDS]]
  *
  * `--sigint DIR` also converts the checkpoint in DIR (e.g. the 7B deflated `.bin` that
  * `bench/convert-bench.ts --format bin --deflate 1 --keep` leaves in `.cache/convert-bench/checkpoint`)
- * with the `owlery` command, sends it SIGINT after 20 s and measures how long it takes to stop.
+ * with the `owlery` command, sends it SIGINT after `--after` seconds (default 90: past hashing the
+ * source, while weights are read and written) and measures how long it takes to stop.
  * Prints a table; saves JSON to `bench/results/hostile-convert-<date>.json`.
  */
 import { spawn } from 'node:child_process';
@@ -147,6 +148,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const dir = resolve(argv.includes('--dir') ? argv[argv.indexOf('--dir') + 1] : join(REPO, '.cache', 'hostile-bench'));
   const sigint = argv.includes('--sigint') ? resolve(argv[argv.indexOf('--sigint') + 1]) : null;
+  const afterS = argv.includes('--after') ? Number(argv[argv.indexOf('--after') + 1]) : 90;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const tiny = await ensureTinyCheckpoint({ seed: 1 });
@@ -177,8 +179,8 @@ async function main(): Promise<void> {
     if (sigint) {
       const dst = join(dir, 'sigint', 'pkg');
       mkdirSync(join(dir, 'sigint'), { recursive: true });
-      interrupt = { checkpoint: sigint, ...(await sigintTiming(sigint, dst, 20_000)) };
-      console.log(`SIGINT after 20 s of converting ${sigint}: stopped in ${(interrupt.stopSeconds as number).toFixed(2)} s, exit ${String(interrupt.exitCode)}, left ${JSON.stringify(interrupt.leftovers)}`);
+      interrupt = { checkpoint: sigint, afterSeconds: afterS, ...(await sigintTiming(sigint, dst, afterS * 1000)) };
+      console.log(`SIGINT after ${afterS} s of converting ${sigint}: stopped in ${(interrupt.stopSeconds as number).toFixed(2)} s, exit ${String(interrupt.exitCode)}, left ${JSON.stringify(interrupt.leftovers)}`);
     }
     console.log('');
     console.log('| case | folder | outcome | wall | peak RSS | target met |');

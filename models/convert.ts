@@ -612,7 +612,7 @@ export async function convertCheckpoint(checkpointDir: string, packageDir: strin
     }
   }
   throwIfAborted(opts.signal);
-  const reader = await openCheckpoint(src, { prefer: opts.prefer });
+  const reader = await openCheckpoint(src, { prefer: opts.prefer, signal: opts.signal });
   try {
     return await convertFromReader(reader, config, raw, { dir: src }, packageDir, opts);
   } finally {

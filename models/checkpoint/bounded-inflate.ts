@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInflateRaw, crc32 } from 'node:zlib';
 import { OwleryError } from '../../src-shared/errors.ts';
+import { throwIfAborted } from '../onnx/writer.ts';
 import { removeStale } from '../package/stale.ts';
 import { readAt } from './io.ts';
 import type { OpenFile } from './io.ts';
@@ -72,7 +73,8 @@ async function* compressedChunks(file: OpenFile, start: number, length: number, 
 /**
  * Inflates `entry` (compressed data at `dataStart` of `file`) from its start up to byte `end`,
  * handing each piece to `sink` with its offset in the entry. Stops at `end`; when `end` is the
- * whole entry, also checks that it ends there and that its CRC-32 matches. Adds to `stats`.
+ * whole entry, also checks that it ends there and that its CRC-32 matches. Adds to `stats`;
+ * `signal` stops it between pieces (`CANCELLED`).
  */
 export async function inflateEntry(
   file: OpenFile,
@@ -81,6 +83,7 @@ export async function inflateEntry(
   end: number,
   sink: (piece: Uint8Array, at: number) => void | Promise<void>,
   stats?: InflateStats,
+  signal?: AbortSignal,
 ): Promise<void> {
   const path = file.path;
   const whole = end >= entry.size;
@@ -92,6 +95,7 @@ export async function inflateEntry(
   let crc = 0;
   try {
     for await (const chunk of inflater as AsyncIterable<Buffer>) {
+      throwIfAborted(signal);
       if (produced + chunk.length > entry.size) {
         throw corrupt(path, `cannot inflate "${entry.name}": it inflates past its declared ${entry.size} bytes`);
       }
@@ -119,14 +123,14 @@ export async function inflateEntry(
 }
 
 /** Reads `length` bytes at `offset` of a deflated entry, inflating only as far as needed. */
-export async function inflateRange(file: OpenFile, entry: DeflatedEntry, dataStart: number, offset: number, length: number, stats?: InflateStats): Promise<Uint8Array> {
+export async function inflateRange(file: OpenFile, entry: DeflatedEntry, dataStart: number, offset: number, length: number, stats?: InflateStats, signal?: AbortSignal): Promise<Uint8Array> {
   const out = new Uint8Array(length);
   const end = offset + length;
   await inflateEntry(file, entry, dataStart, end, (piece, at) => {
     const from = Math.max(offset, at);
     const to = Math.min(end, at + piece.length);
     if (to > from) out.set(piece.subarray(from - at, to - at), from - offset);
-  }, stats);
+  }, stats, signal);
   return out;
 }
 
@@ -140,13 +144,14 @@ export class InflatedSpill {
   private dir: Promise<string> | undefined;
   private readonly files = new Map<string, Promise<{ handle: FileHandle; end: number }>>();
 
-  constructor(private readonly parent: string = tmpdir()) {}
+  constructor(private readonly parent: string = tmpdir(), private readonly signal?: AbortSignal) {}
 
   /** `length` bytes at `offset` of `entry`, inflating it once up to `reach` (≥ offset + length). */
   async read(file: OpenFile, entry: DeflatedEntry, dataStart: number, reach: number, offset: number, length: number, stats?: InflateStats): Promise<Uint8Array> {
     let spilled = this.files.get(entry.name);
     if (!spilled) {
       spilled = this.spill(file, entry, dataStart, reach, stats);
+      spilled.catch(() => this.files.delete(entry.name));
       this.files.set(entry.name, spilled);
     }
     const { handle, end } = await spilled;
@@ -162,7 +167,7 @@ export class InflatedSpill {
       await inflateEntry(file, entry, dataStart, reach, async (piece, at) => {
         let done = 0;
         while (done < piece.length) done += (await handle.write(piece, done, piece.length - done, at + done)).bytesWritten;
-      }, stats);
+      }, stats, this.signal);
     } catch (err) {
       await handle.close();
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {

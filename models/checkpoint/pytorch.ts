@@ -61,7 +61,7 @@ function isContiguous(shape: readonly number[], stride: readonly number[]): bool
 export class PytorchFile implements TensorFile {
   readonly tensors: ReadonlyMap<string, TensorInfo>;
 
-  private readonly spill = new InflatedSpill();
+  private readonly spill: InflatedSpill;
 
   private constructor(
     private readonly zip: ZipArchive,
@@ -70,6 +70,7 @@ export class PytorchFile implements TensorFile {
     private readonly uses: Map<string, StorageUse>,
   ) {
     this.tensors = infos;
+    this.spill = new InflatedSpill(undefined, zip.signal);
   }
 
   /** DEFLATE inflations done so far (how many, bytes produced): each shared storage counts once. */
@@ -85,19 +86,19 @@ export class PytorchFile implements TensorFile {
   /**
    * Opens a `torch.save` zip checkpoint, reads its state dict through the restricted unpickler and
    * checks every tensor against its storage. `displayName` (default: the base name) is what
-   * `TensorInfo.file` reports.
+   * `TensorInfo.file` reports; `signal` stops the inflation of deflated storages (`CANCELLED`).
    */
-  static async open(path: string, displayName = basename(path)): Promise<PytorchFile> {
+  static async open(path: string, displayName = basename(path), signal?: AbortSignal): Promise<PytorchFile> {
     const f = await openFile(path, 'PyTorch checkpoint');
     try {
-      return await PytorchFile.load(f, displayName);
+      return await PytorchFile.load(f, displayName, signal);
     } catch (err) {
       await f.handle.close();
       throw err;
     }
   }
 
-  private static async load(f: OpenFile, displayName: string): Promise<PytorchFile> {
+  private static async load(f: OpenFile, displayName: string, signal?: AbortSignal): Promise<PytorchFile> {
     const path = f.path;
     const magic = await readAt(f, 0, Math.min(4, f.size), 'the file signature');
     const isZip = magic.length === 4 && magic[0] === 0x50 && magic[1] === 0x4b && magic[2] === 0x03 && magic[3] === 0x04;
@@ -108,7 +109,7 @@ export class PytorchFile implements TensorFile {
       }
       throw new OwleryError('CHECKPOINT_INVALID', `${path}: not a PyTorch zip checkpoint (no zip signature)`, { path });
     }
-    const zip = await ZipArchive.open(f);
+    const zip = await ZipArchive.open(f, signal);
     const pkls = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
     if (pkls.length !== 1) {
       throw new OwleryError('CHECKPOINT_INVALID',

@@ -47,12 +47,12 @@ export class ZipArchive {
   readonly inflated: InflateStats = { runs: 0, bytes: 0 };
   private readonly dataOffsets = new Map<string, number>();
 
-  private constructor(readonly file: OpenFile, entries: Map<string, ZipEntry>, private readonly centralStart: number) {
+  private constructor(readonly file: OpenFile, entries: Map<string, ZipEntry>, private readonly centralStart: number, readonly signal?: AbortSignal) {
     this.entries = entries;
   }
 
-  /** Reads and validates the central directory of an open file. */
-  static async open(file: OpenFile): Promise<ZipArchive> {
+  /** Reads and validates the central directory of an open file; `signal` stops inflations between pieces. */
+  static async open(file: OpenFile, signal?: AbortSignal): Promise<ZipArchive> {
     const path = file.path;
     if (file.size < 22) throw corrupt(path, `file is only ${file.size} bytes`);
     const tailLen = Math.min(file.size, 22 + 65535);
@@ -134,7 +134,7 @@ export class ZipArchive {
       entries.set(name, { name, method, crc32: crc, compressedSize, size, localHeaderOffset });
       p = end;
     }
-    return new ZipArchive(file, entries, cdOffset);
+    return new ZipArchive(file, entries, cdOffset, signal);
   }
 
   /** Absolute file offset of an entry's (compressed) data, checked against the archive layout. */
@@ -182,7 +182,7 @@ export class ZipArchive {
       if (e.compressedSize !== e.size) throw corrupt(path, `stored entry "${e.name}" has different compressed and uncompressed sizes`);
       return readAt(this.file, start + offset, length, `zip entry "${e.name}"`);
     }
-    if (e.method === 8) return inflateRange(this.file, e, start, offset, length, this.inflated);
+    if (e.method === 8) return inflateRange(this.file, e, start, offset, length, this.inflated, this.signal);
     throw new OwleryError('CHECKPOINT_UNSUPPORTED', `${path}: zip entry "${e.name}" uses compression method ${e.method} (only stored and deflate are supported)`, { path });
   }
 }

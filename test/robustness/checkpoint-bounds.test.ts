@@ -172,6 +172,15 @@ describe('compressed storage bombs in a PyTorch .bin', () => {
     } finally {
       await f.close();
     }
+    // Cancelled (Ctrl-C) while a storage inflates: it stops between pieces.
+    const stop = new AbortController();
+    const g = await PytorchFile.open(join(ckpt, 'pytorch_model.bin'), undefined, stop.signal);
+    try {
+      stop.abort();
+      expect(await errorOf(g.readRaw(views[0].name))).toMatchObject({ code: 'CANCELLED' });
+    } finally {
+      await g.close();
+    }
     tried++;
     const manifest = await convertCheckpoint(ckpt, join(work, 'shared-ok-out', 'pkg'), { verify: false });
     expect(manifest.source.format).toBe('pytorch');
