@@ -55,6 +55,7 @@ class MultiFileReader implements CheckpointReader {
     private readonly owners: Map<string, TensorFile>,
     infos: Map<string, TensorInfo>,
     private readonly open: TensorFile[],
+    readonly signal?: AbortSignal,
   ) {
     this.files = files;
     this.tensors = infos;
@@ -93,7 +94,7 @@ class MultiFileReader implements CheckpointReader {
 async function openSingle(dir: string, format: Format, signal?: AbortSignal): Promise<CheckpointReader> {
   const name = CHECKPOINT_FILES[format].single;
   const f = await openOne(format, join(dir, name), name, signal);
-  return new MultiFileReader(format, [name], new Map([...f.tensors.keys()].map((k) => [k, f])), new Map(f.tensors), [f]);
+  return new MultiFileReader(format, [name], new Map([...f.tensors.keys()].map((k) => [k, f])), new Map(f.tensors), [f], signal);
 }
 
 /** Parses a `*.index.json` shard index: `{ "metadata": {...}, "weight_map": { tensor: shard file } }`. */
@@ -153,7 +154,7 @@ async function openSharded(dir: string, format: Format, signal?: AbortSignal): P
       owners.set(tensor, f);
       infos.set(tensor, info);
     }
-    return new MultiFileReader(format, [indexName, ...shardNames], owners, infos, opened);
+    return new MultiFileReader(format, [indexName, ...shardNames], owners, infos, opened, signal);
   } catch (err) {
     await Promise.all(opened.map((f) => f.close()));
     throw err;
