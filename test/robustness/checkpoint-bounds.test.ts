@@ -26,9 +26,9 @@ import { convertCheckpoint } from '../../models/convert.ts';
 import { PytorchFile } from '../../models/checkpoint/pytorch.ts';
 import { writePytorchCheckpoint } from '../../models/checkpoint/write-pytorch.ts';
 import type { WritableTensor } from '../../models/checkpoint/write-pytorch.ts';
-import { ProtoWriter, protoFields } from '../../models/protobuf.ts';
 import { removeDir, tempDir } from '../helpers/chat-env.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
+import { withFirstPieces } from '../helpers/tokenizer-model.ts';
 import {
   checkpointFolder, deflatedRepeat, seededBytes, seededFloats, tinyTensors, writeCraftedBin,
 } from './helpers/checkpoints.ts';
@@ -257,23 +257,12 @@ describe('tokenizer.model that is not the model\'s tokenizer', () => {
     real = new Uint8Array(await readFile(join(tiny, 'tokenizer.model')));
   });
 
-  /** The real tokenizer with its last vocabulary piece left out (31,999 pieces). */
-  function withoutLastPiece(bytes: Uint8Array): Uint8Array {
-    const fields = [...protoFields(bytes)];
-    const lastPiece = fields.map((f) => f.field).lastIndexOf(1);
-    const w = new ProtoWriter();
-    fields.forEach((f, i) => {
-      if (i !== lastPiece) w.bytes(f.field, f.bytes!);
-    });
-    return w.finish();
-  }
-
   const cases: [string, () => { files?: Record<string, Uint8Array>; patch?: (r: Record<string, unknown>) => void }, string[]][] = [
     ['64 kB of seeded random bytes', () => ({ files: { 'tokenizer.model': seededBytes(12, 64 * 1024) } }), ['not a valid SentencePiece model']],
     ['an empty file', () => ({ files: { 'tokenizer.model': new Uint8Array(0) } }), ['not a valid SentencePiece model']],
     ['the real tokenizer cut in half', () => ({ files: { 'tokenizer.model': real.subarray(0, real.length >> 1) } }), ['not a valid SentencePiece model']],
     ['a JSON file', () => ({ files: { 'tokenizer.model': new TextEncoder().encode('{"model": {"type": "BPE"}}') } }), ['not a valid SentencePiece model']],
-    ['31,999 pieces for vocab_size 32,000', () => ({ files: { 'tokenizer.model': withoutLastPiece(real) } }), ['31999', '32000']],
+    ['31,999 pieces for vocab_size 32,000', () => ({ files: { 'tokenizer.model': withFirstPieces(real, 31_999) } }), ['31999', '32000']],
     ['bos_token_id 3 in config.json (a byte piece there)', () => ({ patch: (r) => { r.bos_token_id = 3; } }), ['bos_token_id', '3']],
     ['eos_token_id 0 in config.json (the unknown piece there)', () => ({ patch: (r) => { r.eos_token_id = 0; } }), ['eos_token_id']],
   ];
