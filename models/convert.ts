@@ -2,8 +2,9 @@
  * Hugging Face mPLUG-Owl2 checkpoint folder (or an open `CheckpointReader`) → Owlery model package
  * (docs/engine-contract.md).
  *
- * Parses config.json (refusing other models), opens the checkpoint (safetensors or PyTorch .bin,
- * single or sharded), checks every expected tensor and its shape against the config, resolves the
+ * Parses config.json (refusing other models and sizes no real checkpoint has), opens the checkpoint
+ * (safetensors or PyTorch .bin, single or sharded), checks the model size config.json implies and
+ * tokenizer.model against the config (convert-inputs.ts), then every expected tensor and its shape, resolves the
  * precision plan (preset `cpu`/`gpu`/`reference` plus overrides), checks the destination's free
  * disk space against the size estimated from the tensor list, streams the three graphs' weights
  * tensor by tensor (quantized or converted on the fly) into `vision.onnx`, `embed.onnx` and
@@ -18,6 +19,7 @@ import { copyFile, mkdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OwleryError } from '../src-shared/errors.ts';
 import { openCheckpoint, readConfig } from './checkpoint/index.ts';
+import { checkConversionInputs } from './convert-inputs.ts';
 import type { CheckpointReader } from './checkpoint/types.ts';
 import { numel } from './onnx/graph.ts';
 import type { GraphBuilder } from './onnx/graph.ts';
@@ -443,6 +445,8 @@ export async function convertFromReader(
     }
   }
   throwIfAborted(signal);
+  // Before any work: the weights config.json implies, and tokenizer.model (convert-inputs.ts).
+  await checkConversionInputs({ config, required: expectedCheckpointTensors(config).required, reader, tokenizer: sources.get('tokenizer.model')!, configFile: sources.get('config.json') });
   checkCheckpointTensors(config, reader);
   const plan = resolvePlan(opts.preset ?? 'reference', opts.precision);
   const presetName = Object.entries(PRESETS).find(([, p]) => (Object.keys(p) as (keyof QuantizationPlan)[]).every((k) => p[k] === plan[k]))?.[0] ?? 'custom';
@@ -629,7 +633,7 @@ export async function convertCheckpoint(checkpointDir: string, packageDir: strin
     }
   }
   throwIfAborted(opts.signal);
-  const reader = await openCheckpoint(src, { prefer: opts.prefer });
+  const reader = await openCheckpoint(src, { prefer: opts.prefer, signal: opts.signal });
   try {
     return await convertFromReader(reader, config, raw, { dir: src }, packageDir, opts);
   } finally {

@@ -26,6 +26,8 @@ export const CHECKPOINT_FILES = {
 export interface OpenCheckpointOptions {
   /** Format to use when the folder holds both (default `safetensors`). */
   prefer?: 'safetensors' | 'pytorch';
+  /** Stops reads that take long (inflating deflated `.bin` storages) with `CANCELLED`. */
+  signal?: AbortSignal;
 }
 
 type Format = 'safetensors' | 'pytorch';
@@ -38,8 +40,8 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-function openOne(format: Format, path: string, displayName: string): Promise<TensorFile> {
-  return format === 'safetensors' ? SafetensorsFile.open(path, displayName) : PytorchFile.open(path, displayName);
+function openOne(format: Format, path: string, displayName: string, signal?: AbortSignal): Promise<TensorFile> {
+  return format === 'safetensors' ? SafetensorsFile.open(path, displayName) : PytorchFile.open(path, displayName, signal);
 }
 
 /** A `CheckpointReader` over one or more tensor files. */
@@ -53,6 +55,7 @@ class MultiFileReader implements CheckpointReader {
     private readonly owners: Map<string, TensorFile>,
     infos: Map<string, TensorInfo>,
     private readonly open: TensorFile[],
+    readonly signal?: AbortSignal,
   ) {
     this.files = files;
     this.tensors = infos;
@@ -88,10 +91,10 @@ class MultiFileReader implements CheckpointReader {
   }
 }
 
-async function openSingle(dir: string, format: Format): Promise<CheckpointReader> {
+async function openSingle(dir: string, format: Format, signal?: AbortSignal): Promise<CheckpointReader> {
   const name = CHECKPOINT_FILES[format].single;
-  const f = await openOne(format, join(dir, name), name);
-  return new MultiFileReader(format, [name], new Map([...f.tensors.keys()].map((k) => [k, f])), new Map(f.tensors), [f]);
+  const f = await openOne(format, join(dir, name), name, signal);
+  return new MultiFileReader(format, [name], new Map([...f.tensors.keys()].map((k) => [k, f])), new Map(f.tensors), [f], signal);
 }
 
 /** Parses a `*.index.json` shard index: `{ "metadata": {...}, "weight_map": { tensor: shard file } }`. */
@@ -114,7 +117,7 @@ export function parseShardIndex(raw: unknown, indexPath: string): Map<string, st
   return map;
 }
 
-async function openSharded(dir: string, format: Format): Promise<CheckpointReader> {
+async function openSharded(dir: string, format: Format, signal?: AbortSignal): Promise<CheckpointReader> {
   const indexName = CHECKPOINT_FILES[format].index;
   const indexPath = join(dir, indexName);
   let raw: unknown;
@@ -134,7 +137,7 @@ async function openSharded(dir: string, format: Format): Promise<CheckpointReade
       if (!(await isFile(path))) {
         throw new OwleryError('FILE_NOT_FOUND', `shard ${shard} listed in ${indexName} is missing: ${path}`, { path, index: indexPath });
       }
-      const f = await openOne(format, path, shard);
+      const f = await openOne(format, path, shard, signal);
       opened.push(f);
       byShard.set(shard, f);
     }
@@ -151,7 +154,7 @@ async function openSharded(dir: string, format: Format): Promise<CheckpointReade
       owners.set(tensor, f);
       infos.set(tensor, info);
     }
-    return new MultiFileReader(format, [indexName, ...shardNames], owners, infos, opened);
+    return new MultiFileReader(format, [indexName, ...shardNames], owners, infos, opened, signal);
   } catch (err) {
     await Promise.all(opened.map((f) => f.close()));
     throw err;
@@ -188,7 +191,7 @@ export async function openCheckpoint(dir: string, options: OpenCheckpointOptions
   }
   const prefer = options.prefer ?? 'safetensors';
   const pick = found.find((f) => f.format === prefer) ?? found[0];
-  return pick.sharded ? openSharded(dir, pick.format) : openSingle(dir, pick.format);
+  return pick.sharded ? openSharded(dir, pick.format, options.signal) : openSingle(dir, pick.format, options.signal);
 }
 
 /** A checkpoint's parsed configuration and the raw `config.json` object. */

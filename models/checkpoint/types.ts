@@ -30,5 +30,7 @@ export interface CheckpointReader {
   readRaw(name: string): Promise<Uint8Array>;
   /** The tensor converted to float32 (F16/BF16/F64 upcast or rounded exactly as IEEE does). */
   readFloat32(name: string): Promise<Float32Array>;
+  /** The cancellation the reader was opened with: reads stop on it, and so may work on what they return (quantizing). */
+  readonly signal?: AbortSignal;
   close(): Promise<void>;
 }

@@ -119,6 +119,8 @@ interface PickledTensor {
   shape: number[];
   storageKey: string;
   numel: number;
+  /** Element offset of the tensor in its storage (default 0; views of a shared storage differ). */
+  storageOffset?: number;
 }
 
 /** Encodes a state dict (name → tensor with its own storage) as torch's protocol-2 `data.pkl`. */
@@ -134,7 +136,7 @@ export function encodeStateDictPickle(tensors: readonly PickledTensor[]): Uint8A
       w.raw(0x28); // MARK (args of _rebuild_tensor_v2)
       w.raw(0x28).str('storage', 'str:storage').global('torch', cls).str(t.storageKey).str('cpu', 'str:cpu').int(t.numel).raw(0x74).put();
       w.raw(0x51); // BINPERSID
-      w.int(0).intTuple(t.shape).intTuple(contiguousStrides(t.shape)).raw(0x89);
+      w.int(t.storageOffset ?? 0).intTuple(t.shape).intTuple(contiguousStrides(t.shape)).raw(0x89);
       w.global('collections', 'OrderedDict').raw(0x29, 0x52).put(); // OrderedDict() backward hooks
       w.raw(0x74).put().raw(0x52).put(); // TUPLE, REDUCE
     }
@@ -149,8 +151,13 @@ export interface ZipInput {
   data?: Uint8Array;
   /** Called once, just before the entry is written (so a multi-GB file holds one entry at a time). */
   load?: () => Promise<Uint8Array> | Uint8Array;
-  /** Store the entry DEFLATE-compressed (torch never does; readers must cope). */
-  deflate?: boolean;
+  /** Store the entry DEFLATE-compressed (torch never does; readers must cope); a number is the zlib level. */
+  deflate?: boolean | number;
+  /**
+   * FOR TESTS: raw DEFLATE data written as is, with the uncompressed size and CRC-32 it declares
+   * (lets a test write a gigabyte-sized entry from a few kilobytes; `data`/`load` are ignored).
+   */
+  deflated?: { data: Uint8Array; size: number; crc32: number };
 }
 
 /** Options of {@link writeTorchZip}. */
@@ -185,13 +192,15 @@ export async function writeTorchZip(path: string, entries: Iterable<ZipInput>, o
     let count = 0;
     for (const e of entries) {
       options.signal?.throwIfAborted();
-      const data = e.data ?? (await e.load!());
+      const data = e.deflated ? e.deflated.data : (e.data ?? (await e.load!()));
       const name = new TextEncoder().encode(e.name);
-      const size = data.byteLength;
-      const crc = crc32(data) >>> 0;
-      const stored = e.deflate ? new Uint8Array(deflateRawSync(data)) : data;
+      const size = e.deflated ? e.deflated.size : data.byteLength;
+      const crc = e.deflated ? e.deflated.crc32 >>> 0 : crc32(data) >>> 0;
+      const stored = e.deflate !== undefined && e.deflate !== false && !e.deflated
+        ? new Uint8Array(deflateRawSync(data, typeof e.deflate === 'number' ? { level: e.deflate } : {}))
+        : data;
       const csize = stored.byteLength;
-      const method = e.deflate ? 8 : 0;
+      const method = stored !== data || e.deflated ? 8 : 0;
       const localOffset = offset;
       const big = options.zip64 === true || size >= U32_MAX || csize >= U32_MAX || localOffset >= U32_MAX;
       const z64Local = big ? 20 : 0;

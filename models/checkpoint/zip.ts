@@ -1,10 +1,12 @@
 /**
  * A small, strict zip reader for PyTorch checkpoints: central directory (ZIP64 included, since 7B
  * shards exceed 4 GB), local headers, STORED entries read by position, DEFLATE entries inflated
- * with node:zlib. Nothing is extracted to disk.
+ * with node:zlib as a stream that stops at the last byte asked for (`bounded-inflate.ts`).
  */
-import { crc32, inflateRawSync } from 'node:zlib';
+import { crc32 } from 'node:zlib';
 import { OwleryError } from '../../src-shared/errors.ts';
+import { inflateRange } from './bounded-inflate.ts';
+import type { InflateStats } from './bounded-inflate.ts';
 import { readAt } from './io.ts';
 import type { OpenFile } from './io.ts';
 
@@ -41,14 +43,16 @@ function u64(view: DataView, off: number, path: string, what: string): number {
 /** An open zip archive: its entries by name, and reads of entry data. */
 export class ZipArchive {
   readonly entries: ReadonlyMap<string, ZipEntry>;
+  /** DEFLATE inflations done through this archive (how many, bytes produced). */
+  readonly inflated: InflateStats = { runs: 0, bytes: 0 };
   private readonly dataOffsets = new Map<string, number>();
 
-  private constructor(readonly file: OpenFile, entries: Map<string, ZipEntry>, private readonly centralStart: number) {
+  private constructor(readonly file: OpenFile, entries: Map<string, ZipEntry>, private readonly centralStart: number, readonly signal?: AbortSignal) {
     this.entries = entries;
   }
 
-  /** Reads and validates the central directory of an open file. */
-  static async open(file: OpenFile): Promise<ZipArchive> {
+  /** Reads and validates the central directory of an open file; `signal` stops inflations between pieces. */
+  static async open(file: OpenFile, signal?: AbortSignal): Promise<ZipArchive> {
     const path = file.path;
     if (file.size < 22) throw corrupt(path, `file is only ${file.size} bytes`);
     const tailLen = Math.min(file.size, 22 + 65535);
@@ -130,7 +134,7 @@ export class ZipArchive {
       entries.set(name, { name, method, crc32: crc, compressedSize, size, localHeaderOffset });
       p = end;
     }
-    return new ZipArchive(file, entries, cdOffset);
+    return new ZipArchive(file, entries, cdOffset, signal);
   }
 
   /** Absolute file offset of an entry's (compressed) data, checked against the archive layout. */
@@ -164,7 +168,10 @@ export class ZipArchive {
     return data;
   }
 
-  /** Reads `length` bytes at `offset` of an entry's uncompressed data. STORED entries are read by position. */
+  /**
+   * Reads `length` bytes at `offset` of an entry's uncompressed data. STORED entries are read by
+   * position; DEFLATE entries are inflated from their start up to `offset + length`, no further.
+   */
   async readRange(e: ZipEntry, offset: number, length: number): Promise<Uint8Array> {
     const path = this.file.path;
     if (offset < 0 || offset + length > e.size) {
@@ -175,17 +182,7 @@ export class ZipArchive {
       if (e.compressedSize !== e.size) throw corrupt(path, `stored entry "${e.name}" has different compressed and uncompressed sizes`);
       return readAt(this.file, start + offset, length, `zip entry "${e.name}"`);
     }
-    if (e.method === 8) {
-      const packed = await readAt(this.file, start, e.compressedSize, `zip entry "${e.name}"`);
-      let out: Buffer;
-      try {
-        out = inflateRawSync(packed, { maxOutputLength: Math.max(1, e.size) });
-      } catch (err) {
-        throw corrupt(path, `cannot inflate "${e.name}": ${(err as Error).message}`);
-      }
-      if (out.length !== e.size) throw corrupt(path, `"${e.name}" inflates to ${out.length} bytes, not ${e.size}`);
-      return new Uint8Array(out.buffer, out.byteOffset + offset, length).slice();
-    }
+    if (e.method === 8) return inflateRange(this.file, e, start, offset, length, this.inflated, this.signal);
     throw new OwleryError('CHECKPOINT_UNSUPPORTED', `${path}: zip entry "${e.name}" uses compression method ${e.method} (only stored and deflate are supported)`, { path });
   }
 }

@@ -4,7 +4,7 @@
  */
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { CheckpointReader } from '../checkpoint/types.ts';
-import { blockQuantShapes, quantizeBlockwise } from '../quant/blockwise.ts';
+import { blockQuantShapes, quantizeBlockwiseInSlices } from '../quant/blockwise.ts';
 import type { BlockQuantized } from '../quant/blockwise.ts';
 import { float32ToFloat16 } from '../quant/fp16.ts';
 import type { LinearFormat } from '../quant/plan.ts';
@@ -13,7 +13,7 @@ import { bytesOf, numel } from './graph.ts';
 import { DataType, attr } from './proto.ts';
 
 /** What the graph builders need from a checkpoint: the tensor list and float32 reads. */
-export type WeightReader = Pick<CheckpointReader, 'tensors' | 'readFloat32'>;
+export type WeightReader = Pick<CheckpointReader, 'tensors' | 'readFloat32'> & Partial<Pick<CheckpointReader, 'signal'>>;
 
 /** Row-major `[rows, cols]` → `[cols, rows]`, blocked for cache friendliness. */
 export function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
@@ -86,7 +86,7 @@ export function blockQuantizedWeights(
   requireTensor(r, key, [rows, cols]);
   const params = { bits: fmt.bits, blockSize: fmt.blockSize, zeroPoints: fmt.zeroPoints };
   const shapes = blockQuantShapes(rows, cols, params);
-  const q = sharedLoad<BlockQuantized>(async () => quantizeBlockwise(await r.readFloat32(key), rows, cols, params, key), shapes.zeroPoints ? 3 : 2);
+  const q = sharedLoad<BlockQuantized>(async () => quantizeBlockwiseInSlices(await r.readFloat32(key), rows, cols, params, key, r.signal), shapes.zeroPoints ? 3 : 2);
   const data = g.weight(`${name}.qdata`, DataType.UINT8, shapes.data, async () => (await q()).data);
   const scales = g.weight(`${name}.scales`, DataType.FLOAT, shapes.scales, async () => bytesOf((await q()).scales));
   const zeroPoints = shapes.zeroPoints

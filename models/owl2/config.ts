@@ -6,6 +6,7 @@
  * Qwen-based mPLUG-Owl2.1, plain LLaMA) are refused with a message that says so.
  */
 import { OwleryError } from '../../src-shared/errors.ts';
+import { checkConfigLimits } from './config-limits.ts';
 
 /** LLaMA-2 decoder with the Modality-Adaptive Module. */
 export interface LlmConfig {
@@ -99,7 +100,7 @@ export function unsupportedModelReason(raw: Json): string | undefined {
   return undefined;
 }
 
-/** Parses and validates a `config.json` object. */
+/** Parses and validates a `config.json` object (sizes bounded: `config-limits.ts`). */
 export function parseOwl2Config(raw: unknown): Owl2Config {
   if (!raw || typeof raw !== 'object') throw new OwleryError('CHECKPOINT_INVALID', 'config.json is not a JSON object');
   const c = raw as Json;
@@ -163,11 +164,13 @@ export function parseOwl2Config(raw: unknown): Owl2Config {
     throw new OwleryError('CHECKPOINT_INVALID',
       `config.json: visual_abstractor.grid_size ${abstractor.gridSize} does not match the vision encoder's ${vision.numTokens - 1} patches`);
   }
-  return {
+  const config: Owl2Config = {
     llm,
     vision,
     abstractor,
     imageTokens: abstractor.numQueries + 1,
     imageAspectRatio: typeof c.image_aspect_ratio === 'string' ? c.image_aspect_ratio : undefined,
   };
+  checkConfigLimits(config); // sizes within what real checkpoints use (config-limits.ts)
+  return config;
 }

@@ -10,6 +10,7 @@ import { OwleryError } from '../../src-shared/errors.ts';
 import { fileEntry } from './files.ts';
 import type { HashOptions } from './files.ts';
 import { MANIFEST_FILE, validateManifest } from './manifest.ts';
+import { PACKAGE_STAGING, removeStale } from './stale.ts';
 import type { FileEntry, PackageManifest } from './manifest.ts';
 
 /** True when `path` does not exist or is an empty folder. */
@@ -37,8 +38,9 @@ export interface PackageStaging {
 }
 
 /**
- * Creates `.<name>.partial-<random>` next to `dest`. Refuses a destination that exists and is not
- * an empty folder (`INVALID_ARGUMENT`).
+ * Creates `.<name>.partial-<pid>-<random>` next to `dest`, first removing such folders there whose
+ * process is gone (a conversion killed with SIGKILL cannot clean up after itself). Refuses a
+ * destination that exists and is not an empty folder (`INVALID_ARGUMENT`).
  */
 export async function createPackageStaging(dest: string): Promise<PackageStaging> {
   const target = resolve(dest);
@@ -47,6 +49,7 @@ export async function createPackageStaging(dest: string): Promise<PackageStaging
   }
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
+  await removeStale(parent, PACKAGE_STAGING);
   const dir = join(parent, `.${basename(target)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(dir);
   let committed = false;

@@ -89,23 +89,27 @@ function getCode(data: Uint8Array, bits: QuantBits, base: number, i: number): nu
   return i & 1 ? b >> 4 : b & 0x0f;
 }
 
-/**
- * Quantizes a row-major `[rows, cols]` float32 matrix (a PyTorch Linear weight `[out, in]`, i.e.
- * MatMulNBits' `[N, K]`) block-wise along `cols`. `name` appears in error messages.
- */
-export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, p: BlockQuantParams, name = 'weight'): BlockQuantized {
+/** The output arrays of a quantization, before any row is written. */
+function allocate(w: Float32Array, rows: number, cols: number, p: BlockQuantParams, name: string): BlockQuantized {
   checkBlockQuantParams(p);
   if (w.length !== rows * cols) throw new OwleryError('INTERNAL', `${name}: ${w.length} values for [${rows}, ${cols}]`, { tensor: name });
-  const { bits, blockSize } = p;
   const { kBlocks, blobSize, zeroPoints: zpShape } = blockQuantShapes(rows, cols, p);
+  return {
+    ...p, rows, cols, kBlocks, blobSize,
+    data: new Uint8Array(rows * kBlocks * blobSize),
+    scales: new Float32Array(rows * kBlocks),
+    zeroPointData: zpShape ? new Uint8Array(rows * zpShape[1]) : undefined,
+  };
+}
+
+/** Quantizes rows `r0` to `r1` (exclusive) of `w` into `q`. */
+function quantizeRows(w: Float32Array, q: BlockQuantized, r0: number, r1: number, name: string): void {
+  const { bits, blockSize, kBlocks, blobSize, cols, data, scales, zeroPointData } = q;
   const qmax = (1 << bits) - 1;
   const mid = 1 << (bits - 1);
-  const data = new Uint8Array(rows * kBlocks * blobSize);
-  const scales = new Float32Array(rows * kBlocks);
-  const zpBlob = zpShape ? zpShape[1] : 0;
-  const zeroPointData = zpShape ? new Uint8Array(rows * zpBlob) : undefined;
-  const asym = p.zeroPoints === 'uint8';
-  for (let r = 0; r < rows; r++) {
+  const zpBlob = zeroPointData ? Math.ceil((kBlocks * bits) / 8) : 0;
+  const asym = q.zeroPoints === 'uint8';
+  for (let r = r0; r < r1; r++) {
     const row = r * cols;
     for (let b = 0; b < kBlocks; b++) {
       const k0 = b * blockSize;
@@ -146,7 +150,35 @@ export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, p
       if (zeroPointData) setCode(zeroPointData, bits, r * zpBlob, b, zp);
     }
   }
-  return { ...p, rows, cols, kBlocks, blobSize, data, scales, zeroPointData };
+}
+
+/**
+ * Quantizes a row-major `[rows, cols]` float32 matrix (a PyTorch Linear weight `[out, in]`, i.e.
+ * MatMulNBits' `[N, K]`) block-wise along `cols`. `name` appears in error messages.
+ */
+export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, p: BlockQuantParams, name = 'weight'): BlockQuantized {
+  const q = allocate(w, rows, cols, p, name);
+  quantizeRows(w, q, 0, rows, name);
+  return q;
+}
+
+/** Values quantized between two turns of the event loop in {@link quantizeBlockwiseInSlices}. */
+const SLICE_VALUES = 1 << 21;
+
+/**
+ * {@link quantizeBlockwise} in slices of rows (~2 M values, a few ms each), giving the event loop a
+ * turn between slices, so a cancellation (Ctrl-C) is seen while a large weight is quantized:
+ * `signal` stops it with `CANCELLED`. Same result as the one-piece version.
+ */
+export async function quantizeBlockwiseInSlices(w: Float32Array, rows: number, cols: number, p: BlockQuantParams, name = 'weight', signal?: AbortSignal): Promise<BlockQuantized> {
+  const q = allocate(w, rows, cols, p, name);
+  const step = Math.max(1, Math.floor(SLICE_VALUES / Math.max(1, cols)));
+  for (let r = 0; r < rows; r += step) {
+    if (r > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (signal?.aborted) throw new OwleryError('CANCELLED', 'conversion cancelled');
+    quantizeRows(w, q, r, Math.min(rows, r + step), name);
+  }
+  return q;
 }
 
 /** The zero point of block `b` of row `r`. */

@@ -37,6 +37,8 @@ export interface WriteSyntheticOptions {
   dtype?: SynthDType;
   /** Largest shard in bytes (default transformers' 10 GB; `Infinity` for one file). */
   maxShardBytes?: number;
+  /** `.bin` only: store every tensor DEFLATE-compressed at this zlib level (1–9) instead of STORED (torch never does; other tools may). */
+  deflate?: number;
   onProgress?: (p: SynthWriteProgress) => void;
   signal?: AbortSignal;
 }
@@ -111,7 +113,7 @@ function safetensorsHeader(reader: SyntheticCheckpointReader, names: readonly st
 }
 
 async function writeShard(dir: string, reader: SyntheticCheckpointReader, shard: SynthShard, format: 'bin' | 'safetensors',
-  progress: (file: string, n: number) => void, signal?: AbortSignal): Promise<void> {
+  progress: (file: string, n: number) => void, signal?: AbortSignal, deflate?: number): Promise<void> {
   const path = join(dir, shard.file);
   if (format === 'safetensors') {
     const names = [...shard.tensors].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -132,6 +134,7 @@ async function writeShard(dir: string, reader: SyntheticCheckpointReader, shard:
     { name: `${archive}/data.pkl`, load: () => encodeStateDictPickle(pickled) },
     ...shard.tensors.map((n, i) => ({
       name: `${archive}/data/${i}`,
+      deflate,
       load: async () => {
         const raw = await reader.readRaw(n);
         progress(shard.file, raw.byteLength);
@@ -175,7 +178,7 @@ export async function writeSyntheticCheckpoint(dir: string, preset: SynthPreset,
     }
     for (const shard of reader.shards) {
       written.push(shard.file);
-      await writeShard(dir, reader, shard, format, progress, opts.signal);
+      await writeShard(dir, reader, shard, format, progress, opts.signal, opts.deflate);
     }
     if (reader.indexFile) {
       const weightMap = new Map<string, string>();

@@ -19,6 +19,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BrowserWindow, Menu, app, dialog, ipcMain, screen, session } from 'electron';
+import { OwleryError } from '../../src-shared/errors.ts';
 import { APP_ORIGIN } from '../../src-shared/ipc/index.ts';
 import type { AppCommand } from '../../src-shared/ipc/index.ts';
 import { forwardEvents, registerHandlers } from '../ipc/register.ts';
@@ -103,6 +104,8 @@ function mainLog(): Logger {
 
 function fatal(err: unknown): void {
   mainLog().error('Owlery failed to start', err);
+  // Another Owlery (another build, the command line) already uses the data folder: say so.
+  if (err instanceof OwleryError && err.code === 'DB_LOCKED') dialog.showErrorBox('Owlery is already running', err.message);
   app.exit(1);
 }
 
@@ -114,11 +117,14 @@ function fatal(err: unknown): void {
 function askAboutDamagedHistory(info: CorruptDatabaseInfo): CorruptChoice {
   const buttons = info.backupAvailable ? ['Restore the last backup', 'Start with an empty history', 'Quit'] : ['Start with an empty history', 'Quit'];
   const choices: CorruptChoice[] = info.backupAvailable ? ['restore', 'fresh', 'quit'] : ['fresh', 'quit'];
+  const lost = info.unreadable ?? [];
+  const names = lost.slice(0, 8).map((c) => `• ${c.title === null ? `conversation ${c.id}` : c.title.trim() || 'Untitled conversation'}`);
+  const listed = lost.length === 0 ? '' : `\n\nThese conversations cannot be read:\n${names.join('\n')}${lost.length > names.length ? `\n…and ${lost.length - names.length} more` : ''}`;
   const picked = dialog.showMessageBoxSync({
     type: 'error',
     title: 'Owlery',
-    message: 'Your conversation history could not be opened.',
-    detail: `${info.message}\n\nThe damaged file is kept next to the new one (${info.file}.damaged-…), so nothing is deleted.`,
+    message: lost.length > 0 ? 'Part of your conversation history is damaged.' : 'Your conversation history could not be opened.',
+    detail: `${info.message}${listed}\n\nThe damaged file is kept next to the new one (${info.file}.damaged-…), so nothing is deleted.`,
     buttons,
     defaultId: 0,
     cancelId: buttons.length - 1,
@@ -134,6 +140,12 @@ function start(): void {
   services = createServices({
     dataDir,
     onCorruptDatabase: askAboutDamagedHistory,
+    // Damage found after start (store/health.ts): the same choices; the app restarts on the result.
+    onDamagedHistory: (info) => {
+      const choice = askAboutDamagedHistory(info);
+      if (choice === 'quit' || !services) return void app.quit();
+      services.recoverHistory(choice).then(() => app.relaunch(), (err: unknown) => console.error('Owlery could not replace the damaged history', err)).finally(() => app.exit(0));
+    },
     // The compiled engine in a utility process (no tsx, no ELECTRON_RUN_AS_NODE).
     engineWorkerUrl: pathToFileURL(engineEntry),
     engineSpawner: utilityEngineProcess,

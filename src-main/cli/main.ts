@@ -348,14 +348,21 @@ function progressLine(): { show: (text: string) => void; end: () => void } {
   };
 }
 
-/** Aborts `controller` on the first Ctrl-C; a second one exits at once. Returns the remover. */
+/**
+ * Aborts `controller` on the first Ctrl-C or SIGTERM (the work then cleans up after itself, e.g. a
+ * conversion's staging folder); a second one exits at once. Returns the remover.
+ */
 function abortOnSigint(controller: AbortController): () => void {
-  const onSigint = (): void => {
+  const onSignal = (): void => {
     if (controller.signal.aborted) process.exit(130);
     controller.abort();
   };
-  process.on('SIGINT', onSigint);
-  return () => process.off('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
 }
 
 async function pull(positionals: string[], v: Values): Promise<number> {

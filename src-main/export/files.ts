@@ -2,12 +2,17 @@
  * Writing export files so that a failure never leaves a half-written file behind: each file is
  * written to a temporary name in the same folder, flushed, then renamed over the target. A full
  * disk is `DISK_FULL`, any other write failure `EXPORT_FAILED`; the temporary file is removed and
- * an existing file at the target is left as it was.
+ * an existing file at the target is left as it was. Temporary files of an export whose process
+ * was killed (`.<name>.<pid>-<hex>.tmp`) are removed by the next export into that folder.
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { removeStale } from '../../models/package/stale.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
+
+/** An export's temporary file (see {@link writeFileAtomic}). */
+const EXPORT_TEMP = /^\..+\.(\d+)-[0-9a-f]{8}\.tmp$/;
 
 /** Turns a file-system failure while writing `path` into an `OwleryError`. */
 export function writeError(err: unknown, path: string): OwleryError {
@@ -32,6 +37,7 @@ export function writeError(err: unknown, path: string): OwleryError {
 
 /** Writes `data` to `path` atomically (see the module comment). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await removeStale(dirname(path), EXPORT_TEMP);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   try {
     const fh = await open(tmp, 'wx');

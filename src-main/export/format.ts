@@ -9,8 +9,20 @@ export function roleLabel(role: MessageRole): string {
   return role === 'user' ? 'You' : role === 'assistant' ? 'Assistant' : 'System';
 }
 
-/** `2025-01-02 10:00 UTC`: unambiguous and the same wherever it is read. */
+/** The last date JavaScript's `Date` represents, in ms after 1970 (imports refuse later ones). */
+export const MAX_DATE_MS = 8_640_000_000_000_000;
+
+/** Whether `ms` is a date every exporter can show (0 … {@link MAX_DATE_MS}). */
+export function isShowableTime(ms: number): boolean {
+  return Number.isFinite(ms) && ms >= 0 && ms <= MAX_DATE_MS;
+}
+
+/** What a date that cannot be shown is written as (the export lists it among what it left out). */
+export const UNKNOWN_DATE = 'date unknown';
+
+/** `2025-01-02 10:00 UTC`: unambiguous and the same wherever it is read ({@link UNKNOWN_DATE} for a date that cannot be shown). */
 export function formatTime(ms: number): string {
+  if (!isShowableTime(ms)) return UNKNOWN_DATE;
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 

@@ -10,10 +10,11 @@
  */
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { displayTitle, formatTime, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
+import { displayTitle, formatTime, isShowableTime, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
 import { writeFileAtomic } from './files.ts';
 import type { ExportSummary } from './markdown.ts';
-import { imagesOf, loadImages, loadThreads, selectedIds } from './source.ts';
+import { noteBadDates, photoUses, readablePhotos, readableThreads, SkipLog } from './skipped.ts';
+import { selectedIds } from './source.ts';
 import type { ConversationSelection, ExportContext, ImageData, ThreadExport } from './source.ts';
 import { escapeHtml, oneLine, splitUnsafe, textToHtml } from './text.ts';
 
@@ -132,7 +133,7 @@ function renderThread(t: ThreadExport, images: ReadonlyMap<string, EmbeddedImage
     const stats = m.role === 'assistant' ? statsLine(m) : null;
     parts.push(
       `<section class="message ${m.role}">`,
-      `<p class="who">${escapeHtml(roleLabel(m.role))}<small><time datetime="${new Date(m.createdAt).toISOString()}">${escapeHtml(formatTime(m.createdAt))}</time></small></p>`,
+      `<p class="who">${escapeHtml(roleLabel(m.role))}<small>${timeElement(m.createdAt)}</small></p>`,
       m.text.length > 0 ? `<div class="text" dir="auto">${textToHtml(m.text)}</div>` : '',
       m.images.length > 0 ? `<div class="photos">${m.images.map((img, k) => figure(img.sha256, img.name ?? `Photo ${k + 1}`, images)).join('')}</div>` : '',
       note ? `<p class="status">${textToHtml(oneLine(note))}</p>` : '',
@@ -142,6 +143,12 @@ function renderThread(t: ThreadExport, images: ReadonlyMap<string, EmbeddedImage
   }
   parts.push('</article>');
   return parts.filter((p) => p !== '').join('\n');
+}
+
+/** A `<time>` element, or the plain words for a date that cannot be shown. */
+function timeElement(ms: number): string {
+  const text = escapeHtml(formatTime(ms));
+  return isShowableTime(ms) ? `<time datetime="${new Date(ms).toISOString()}">${text}</time>` : text;
 }
 
 function figure(sha256: string, name: string, images: ReadonlyMap<string, EmbeddedImage>): string {
@@ -159,12 +166,14 @@ export interface RenderOptions {
 
 /**
  * The HTML page for some conversations, photos embedded: what the HTML export writes and what the
- * PDF export prints.
+ * PDF export prints. What cannot be read or shown is left out and listed in `skipped` (`skipped.ts`).
  */
-export async function renderConversationHtml(ctx: ExportContext, opts: RenderOptions): Promise<{ html: string; conversations: number }> {
-  const threads = loadThreads(ctx.store, selectedIds(ctx.store, opts.conversations));
-  const images = await embedImages(await loadImages(ctx, imagesOf(threads.flatMap((t) => t.messages))));
-  return { html: renderHtml(threads, images, (ctx.now ?? Date.now)()), conversations: threads.length };
+export async function renderConversationHtml(ctx: ExportContext, opts: RenderOptions): Promise<{ html: string; conversations: number; skipped: string[] }> {
+  const log = new SkipLog();
+  const threads = readableThreads(ctx.store, selectedIds(ctx.store, opts.conversations), log);
+  for (const t of threads) noteBadDates(t.conversation, t.messages, log);
+  const images = await embedImages(await readablePhotos(ctx, photoUses(threads), log));
+  return { html: renderHtml(threads, images, (ctx.now ?? Date.now)()), conversations: threads.length, skipped: log.list };
 }
 
 /** Options of {@link exportHtml}. */
@@ -175,9 +184,9 @@ export interface HtmlExportOptions extends RenderOptions {
 
 /** Exports conversations to one self-contained HTML file, written atomically (`DISK_FULL`, `EXPORT_FAILED`). */
 export async function exportHtml(ctx: ExportContext, opts: HtmlExportOptions): Promise<ExportSummary> {
-  const { html, conversations } = await renderConversationHtml(ctx, opts);
+  const { html, conversations, skipped } = await renderConversationHtml(ctx, opts);
   await writeFileAtomic(opts.dest, html);
-  return { path: opts.dest, conversations, assetsWritten: 0 };
+  return { path: opts.dest, conversations, assetsWritten: 0, skipped };
 }
 
 /** Prints an HTML page to PDF bytes (in the app: `webContents.printToPDF` on a hidden window). */
@@ -193,8 +202,8 @@ export interface PdfExportOptions extends HtmlExportOptions {
  * stylesheet lays it out), then writes the bytes atomically.
  */
 export async function exportPdf(ctx: ExportContext, opts: PdfExportOptions): Promise<ExportSummary> {
-  const { html, conversations } = await renderConversationHtml(ctx, opts);
+  const { html, conversations, skipped } = await renderConversationHtml(ctx, opts);
   const pdf = await opts.printToPdf(html);
   await writeFileAtomic(opts.dest, pdf);
-  return { path: opts.dest, conversations, assetsWritten: 0 };
+  return { path: opts.dest, conversations, assetsWritten: 0, skipped };
 }

@@ -77,8 +77,8 @@ export function suggestedFileName(title: string | null, format: ExportFormat): s
 
 /** Writes exports and reads imports: what the IPC handlers call (implemented by {@link exportBackend}). */
 export interface ExportBackend {
-  /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many. */
-  exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number }>;
+  /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many, and what was left out. */
+  exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number; skipped?: string[] }>;
   /** Imports an exported JSON file. */
   importFrom(path: string): Promise<ImportResult>;
 }
@@ -88,7 +88,7 @@ export function exportBackend(ctx: ExportContext, printToPdf?: PrintToPdf): Expo
   return {
     async exportTo(path, format, which) {
       const summary = await exportConversations(ctx, { format, conversations: which === 'all' ? 'all' : [which], dest: path, printToPdf });
-      return { conversations: summary.conversations };
+      return { conversations: summary.conversations, skipped: summary.skipped };
     },
     importFrom: (path) => importJson(ctx, path),
   };

@@ -30,42 +30,57 @@ import type { Schema } from '../../src-shared/validate.ts';
 import { toStoreError } from '../store/errors.ts';
 import { Store } from '../store/store.ts';
 import { writeFileAtomic } from './files.ts';
+import { MAX_DATE_MS, isShowableTime } from './format.ts';
 import type { ExportSummary } from './markdown.ts';
-import { imagesOf, loadImages, loadTree, selectedIds } from './source.ts';
+import { noteBadDates, photoUses, readablePhotos, readEach, SkipLog } from './skipped.ts';
+import { loadTree, selectedIds } from './source.ts';
 import type { ConversationSelection, ExportContext } from './source.ts';
 
-/** Builds the export document for some conversations (the whole tree of each). */
-export async function buildExportFile(ctx: ExportContext, selection: ConversationSelection): Promise<ExportFile> {
-  const ids = selectedIds(ctx.store, selection);
-  const conversations: ExportedConversation[] = ids.map((id) => {
+/**
+ * Builds the export document for some conversations (the whole tree of each). What cannot be
+ * read is left out and noted in `log` (`skipped.ts`): a conversation on a damaged page, a photo
+ * whose file is missing (its mention goes too, so the file imports again), and a date that cannot be
+ * shown is replaced by the nearest one that can (the conversation's, else the export's).
+ */
+export async function buildExportFile(ctx: ExportContext, selection: ConversationSelection, log: SkipLog = new SkipLog()): Promise<ExportFile> {
+  const exportedAt = (ctx.now ?? Date.now)();
+  const conversations = readEach(selectedIds(ctx.store, selection), ctx.store, (id): ExportedConversation => {
     const c = ctx.store.getConversation(id);
-    const messages = loadTree(ctx.store, id).map((m): ExportedMessage => ({
-      id: m.id,
-      parentId: m.parentId,
-      role: m.role,
-      text: m.text,
-      status: m.status,
-      error: m.error,
-      createdAt: m.createdAt,
-      updatedAt: m.updatedAt,
-      stats: m.stats,
-      settings: m.settings,
-      model: m.model,
-      images: m.images.map((img) => ({ sha256: img.sha256, name: img.name })),
-    }));
+    const tree = loadTree(ctx.store, id);
+    noteBadDates(c, tree, log, 'replaced by the nearest date that can be');
+    const time = (ms: number, fallback: number): number => (isShowableTime(ms) ? ms : fallback);
+    const createdAt = time(c.createdAt, exportedAt);
+    const messages = tree.map((m): ExportedMessage => {
+      const at = time(m.createdAt, createdAt);
+      return {
+        id: m.id,
+        parentId: m.parentId,
+        role: m.role,
+        text: m.text,
+        status: m.status,
+        error: m.error,
+        createdAt: at,
+        updatedAt: Math.max(at, time(m.updatedAt, at)),
+        stats: m.stats,
+        settings: m.settings,
+        model: m.model,
+        images: m.images.map((img) => ({ sha256: img.sha256, name: img.name })),
+      };
+    });
     return {
       id: c.id,
       title: c.title,
-      createdAt: c.createdAt,
-      updatedAt: c.updatedAt,
+      createdAt,
+      updatedAt: time(c.updatedAt, createdAt),
       modelId: c.modelId,
       pinned: c.pinned,
-      deletedAt: c.deletedAt,
+      deletedAt: c.deletedAt === null ? null : time(c.deletedAt, exportedAt),
       activeLeafId: c.activeLeafId,
       messages,
     };
-  });
-  const loaded = await loadImages(ctx, imagesOf(conversations.flatMap((c) => c.messages)));
+  }, log);
+  const loaded = await readablePhotos(ctx, photoUses(conversations.map((c) => ({ conversation: c, messages: c.messages }))), log);
+  for (const c of conversations) for (const m of c.messages) m.images = m.images.filter((img) => loaded.has(img.sha256));
   const images: ExportedImage[] = [...loaded.values()].map(({ record, bytes }) => ({
     sha256: record.sha256,
     mime: record.mime,
@@ -78,7 +93,7 @@ export async function buildExportFile(ctx: ExportContext, selection: Conversatio
   return {
     format: EXPORT_FILE_FORMAT,
     version: EXPORT_FILE_VERSION,
-    exportedAt: new Date((ctx.now ?? Date.now)()).toISOString(),
+    exportedAt: new Date(exportedAt).toISOString(),
     generator: { name: 'Owlery', version: ctx.appVersion ?? '0.0.0' },
     conversations,
     images,
@@ -92,22 +107,35 @@ export interface JsonExportOptions {
   dest: string;
 }
 
-/** Exports conversations to a JSON file, written atomically (`DISK_FULL`, `EXPORT_FAILED`). */
+/** Exports conversations to a JSON file, written atomically (`DISK_FULL`, `EXPORT_FAILED`); what was left out is in `skipped`. */
 export async function exportJson(ctx: ExportContext, opts: JsonExportOptions): Promise<ExportSummary> {
-  const file = await buildExportFile(ctx, opts.conversations);
+  const log = new SkipLog();
+  const file = await buildExportFile(ctx, opts.conversations, log);
   await writeFileAtomic(opts.dest, `${JSON.stringify(file, null, 2)}\n`);
-  return { path: opts.dest, conversations: file.conversations.length, assetsWritten: 0 };
+  return { path: opts.dest, conversations: file.conversations.length, assetsWritten: 0, skipped: log.list };
 }
 
 // Reading --------------------------------------------------------------------------------------
 
 const SHA256 = v.string({ pattern: /^[0-9a-f]{64}$/, patternName: 'a sha256 (64 lowercase hex digits)' });
-const TIME = v.int({ min: 0 });
 const ID = v.int({ min: 1 });
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** A flat JSON object of numbers, strings, booleans and nulls (stats and settings may gain fields). */
-function flatRecord<T>(description: string): Schema<T> {
+/** A date (ms since 1970) that JavaScript can represent, so every exporter can show it. */
+const TIME: Schema<number> = {
+  description: 'a date',
+  parse(value, path = 'value') {
+    const ms = v.int({ min: 0 }).parse(value, path);
+    if (!isShowableTime(ms)) invalid(path, `is not a date that can be shown (${ms} lies past ${MAX_DATE_MS}, the last date JavaScript represents)`);
+    return ms;
+  },
+};
+
+/**
+ * A flat JSON object of numbers, strings, booleans and nulls (stats and settings may gain fields);
+ * the fields exporters and the app show must have their type (`known`).
+ */
+function flatRecord<T>(description: string, known: Readonly<Record<string, Schema<unknown>>>): Schema<T> {
   return {
     description,
     parse(value, path = 'value') {
@@ -117,12 +145,31 @@ function flatRecord<T>(description: string): Schema<T> {
         if (k === '__proto__' || k === 'constructor' || k === 'prototype') invalid(`${path}.${k}`, 'is not an allowed field');
         const ok = x === null || typeof x === 'string' || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x));
         if (!ok) invalid(`${path}.${k}`, 'expected a number, string, boolean or null');
-        out[k] = x;
+        if (typeof x === 'string' && x.length > 1000) invalid(`${path}.${k}`, 'must be at most 1000 characters');
+        out[k] = Object.hasOwn(known, k) && x !== null ? known[k].parse(x, `${path}.${k}`) : x;
       }
       return out as T;
     },
   };
 }
+
+const COUNT = v.number({ min: 0 });
+const STATS = flatRecord<GenerationStats>('generation statistics', {
+  provider: v.string({ max: 100 }),
+  ...Object.fromEntries(['promptTokens', 'outputTokens', 'contextLimit', 'imageCount', 'imagesFromCache', 'imageDecodeMs', 'imageEncodeMs', 'prefillMs',
+    'prefillTokensPerSecond', 'timeToFirstTokenMs', 'decodeTokensPerSecond', 'totalMs', 'reusedPromptTokens'].map((k) => [k, COUNT])),
+});
+const SETTINGS = flatRecord<GenerationSettings>('generation settings', {
+  greedy: v.boolean(),
+  temperature: v.number({ min: 0 }),
+  topK: v.number({ min: 0 }),
+  topP: v.number({ min: 0 }),
+  repetitionPenalty: v.number({ min: 0 }),
+  seed: v.number(),
+  maxNewTokens: v.number({ min: 0 }),
+  aspectMode: v.string({ max: 20 }),
+  provider: v.string({ max: 100 }),
+});
 
 const MODEL: Schema<ModelRef> = v.object({ packageId: v.string({ min: 1, max: 200 }), sha256: SHA256 });
 
@@ -135,8 +182,8 @@ const MESSAGE: Schema<ExportedMessage> = v.object({
   error: v.nullable(v.string({ max: 100_000 })),
   createdAt: TIME,
   updatedAt: TIME,
-  stats: v.nullable(flatRecord<GenerationStats>('generation statistics')),
-  settings: v.nullable(flatRecord<GenerationSettings>('generation settings')),
+  stats: v.nullable(STATS),
+  settings: v.nullable(SETTINGS),
   model: v.nullable(MODEL),
   images: v.array(v.object({ sha256: SHA256, name: v.nullable(v.string({ max: 255 })) }), { max: 64 }),
 });

@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { displayTitle, formatTime, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
 import { isFileOfSize, writeError, writeFileAtomic } from './files.ts';
-import { imagesOf, loadImages, loadThreads, selectedIds } from './source.ts';
+import { noteBadDates, photoUses, readablePhotos, readableThreads, SkipLog } from './skipped.ts';
+import { selectedIds } from './source.ts';
 import type { ConversationSelection, ExportContext, ThreadExport } from './source.ts';
 import { lineToMarkdown, textToMarkdown } from './text.ts';
 
@@ -32,6 +33,8 @@ export interface ExportSummary {
   conversations: number;
   /** Photo files written (Markdown only; photos already there are not counted). */
   assetsWritten: number;
+  /** What was left out (a conversation that cannot be read, a missing photo, a date that cannot be shown), in words. */
+  skipped: string[];
 }
 
 /** The relative link of a photo: `assets/<sha256>.<ext>`. */
@@ -43,9 +46,10 @@ export function assetPath(image: { sha256: string; ext: string }): string {
 }
 
 /**
- * Renders conversations as Markdown. `extOf` gives each photo's file extension (for its link).
+ * Renders conversations as Markdown. `extOf` gives each photo's file extension (for its link), or
+ * `undefined` for a photo left out of the export (a line says so in its place).
  */
-export function renderMarkdown(threads: readonly ThreadExport[], extOf: (sha256: string) => string, exportedAt: number): string {
+export function renderMarkdown(threads: readonly ThreadExport[], extOf: (sha256: string) => string | undefined, exportedAt: number): string {
   const out: string[] = [];
   threads.forEach((t, i) => {
     if (i > 0) out.push('---', '');
@@ -60,7 +64,8 @@ export function renderMarkdown(threads: readonly ThreadExport[], extOf: (sha256:
       if (m.text.length > 0) out.push(textToMarkdown(m.text), '');
       m.images.forEach((img, k) => {
         const alt = img.name ?? `Photo ${k + 1}`;
-        out.push(`![${lineToMarkdown(alt)}](${assetPath({ sha256: img.sha256, ext: extOf(img.sha256) })})`, '');
+        const ext = extOf(img.sha256);
+        out.push(ext === undefined ? `_${lineToMarkdown(`(${alt}: this photo could not be exported)`)}_` : `![${lineToMarkdown(alt)}](${assetPath({ sha256: img.sha256, ext })})`, '');
       });
     }
   });
@@ -68,14 +73,17 @@ export function renderMarkdown(threads: readonly ThreadExport[], extOf: (sha256:
 }
 
 /**
- * Exports conversations to a Markdown file with its `assets/` folder (see the module comment).
+ * Exports conversations to a Markdown file with its `assets/` folder (see the module comment);
+ * what cannot be read or shown is left out and listed in `skipped` (`skipped.ts`).
  * Photos are written first, then the `.md` file, each atomically; if anything fails, the photos
  * this export added are removed again, so nothing half-done is left (`DISK_FULL`, `EXPORT_FAILED`).
  */
 export async function exportMarkdown(ctx: ExportContext, opts: MarkdownExportOptions): Promise<ExportSummary> {
-  const threads = loadThreads(ctx.store, selectedIds(ctx.store, opts.conversations));
-  const images = await loadImages(ctx, imagesOf(threads.flatMap((t) => t.messages)));
-  const markdown = renderMarkdown(threads, (sha) => images.get(sha)!.record.ext, (ctx.now ?? Date.now)());
+  const log = new SkipLog();
+  const threads = readableThreads(ctx.store, selectedIds(ctx.store, opts.conversations), log);
+  for (const t of threads) noteBadDates(t.conversation, t.messages, log);
+  const images = await readablePhotos(ctx, photoUses(threads), log);
+  const markdown = renderMarkdown(threads, (sha) => images.get(sha)?.record.ext, (ctx.now ?? Date.now)());
   const folder = dirname(opts.dest);
   const added: string[] = [];
   try {
@@ -98,5 +106,5 @@ export async function exportMarkdown(ctx: ExportContext, opts: MarkdownExportOpt
     for (const file of added) await rm(file, { force: true }).catch(() => {});
     throw err;
   }
-  return { path: opts.dest, conversations: threads.length, assetsWritten: added.length };
+  return { path: opts.dest, conversations: threads.length, assetsWritten: added.length, skipped: log.list };
 }

@@ -55,14 +55,6 @@ export function selectedIds(store: Store, selection: ConversationSelection): Con
   return ids;
 }
 
-/** The branch on screen of each conversation. */
-export function loadThreads(store: Store, ids: readonly ConversationId[]): ThreadExport[] {
-  return ids.map((id) => {
-    const thread = store.getThread(id);
-    return { conversation: thread.conversation, messages: thread.messages, hasOtherBranches: thread.messages.some((m) => m.siblingIds.length > 1) };
-  });
-}
-
 /**
  * Every message of a conversation's tree, parents before children (ascending id within each
  * level, then flattened in id order).
@@ -89,35 +81,24 @@ export function loadTree(store: Store, id: ConversationId): Message[] {
   return out.sort((a, b) => a.id - b.id);
 }
 
-/** The distinct photos of some messages, in first-use order. */
-export function imagesOf(messages: readonly { images: readonly { sha256: string }[] }[]): string[] {
-  const seen = new Set<string>();
-  for (const m of messages) for (const img of m.images) seen.add(img.sha256);
-  return [...seen];
-}
-
 /**
- * Reads the photos' records and bytes, checking each file against its hash. A missing or damaged
+ * Reads one photo's record and bytes, checking the file against its hash. A missing or damaged
  * file is `FILE_NOT_FOUND` / `IMAGE_UNREADABLE` naming the photo.
  */
-export async function loadImages(ctx: ExportContext, hashes: readonly string[]): Promise<Map<string, ImageData>> {
-  const out = new Map<string, ImageData>();
-  for (const sha256 of hashes) {
-    const record = ctx.store.getImage(sha256);
-    if (!record) throw new OwleryError('FILE_NOT_FOUND', `Photo ${sha256.slice(0, 12)}… is not in the image store.`, { sha256 });
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(ctx.images.pathOf(record));
-    } catch (err) {
-      throw new OwleryError('FILE_NOT_FOUND', `The file of photo ${sha256.slice(0, 12)}… is missing from the image folder.`, {
-        sha256,
-        cause: (err as NodeJS.ErrnoException).code,
-      });
-    }
-    if (createHash('sha256').update(bytes).digest('hex') !== sha256) {
-      throw new OwleryError('IMAGE_UNREADABLE', `The file of photo ${sha256.slice(0, 12)}… is damaged (its contents changed).`, { sha256 });
-    }
-    out.set(sha256, { record, bytes });
+export async function loadImage(ctx: ExportContext, sha256: string): Promise<ImageData> {
+  const record = ctx.store.getImage(sha256);
+  if (!record) throw new OwleryError('FILE_NOT_FOUND', `Photo ${sha256.slice(0, 12)}… is not in the image store.`, { sha256 });
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(ctx.images.pathOf(record));
+  } catch (err) {
+    throw new OwleryError('FILE_NOT_FOUND', `The file of photo ${sha256.slice(0, 12)}… is missing from the image folder.`, {
+      sha256,
+      cause: (err as NodeJS.ErrnoException).code,
+    });
   }
-  return out;
+  if (createHash('sha256').update(bytes).digest('hex') !== sha256) {
+    throw new OwleryError('IMAGE_UNREADABLE', `The file of photo ${sha256.slice(0, 12)}… is damaged (its contents changed).`, { sha256 });
+  }
+  return { record, bytes };
 }

@@ -7,7 +7,10 @@
  *
  * Data folder layout: `owlery.sqlite` (+ `backups/`), `images/`, `models/`, `downloads/`,
  * `cache/`, `settings.json`, `logs/` (`main.log` and `engine.log`, src-main/logging/logger.ts; the
- * network log `network.jsonl`, see `network.ts`).
+ * network log `network.jsonl`, see `network.ts`), and `owlery.lock` while services run on it (one
+ * instance per folder, `data-lock.ts`). At start, what killed processes left there is removed
+ * (`stale-partials.ts`) and the history's integrity is checked in the background
+ * (`store/health.ts`).
  *
  * Network: the only requests the services make are model downloads the user started, through the
  * {@link NetworkGate} (refused in offline mode, each request logged). Offline mode turns itself back
@@ -32,7 +35,10 @@ import type { SettingsStorage } from '../settings/storage.ts';
 import { toStoredImage } from '../store/image-records.ts';
 import { ImageStore } from '../store/images.ts';
 import type { Store } from '../store/store.ts';
-import { openHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
+import { openHistory, replaceDamagedHistory, type CorruptChoice, type CorruptDatabaseInfo } from '../store/recovery.ts';
+import { HistoryHealth, type DamagedHistoryInfo } from '../store/health.ts';
+import { acquireDataLock } from './data-lock.ts';
+import { removeStalePartials } from './stale-partials.ts';
 import { CANCELLING_DIALOGS } from './dialogs.ts';
 import type { Dialogs } from './dialogs.ts';
 import { createLogger } from '../logging/logger.ts';
@@ -52,6 +58,13 @@ export interface ServicesOptions {
    * file is kept aside), or quit (the default: the DB_CORRUPT error is thrown).
    */
   onCorruptDatabase?: (info: CorruptDatabaseInfo) => CorruptChoice;
+  /**
+   * Told when the integrity check (after start, or after a request met damage) finds the history
+   * damaged, with the conversations that cannot be read; answer with `recoverHistory` or by quitting.
+   */
+  onDamagedHistory?: (info: DamagedHistoryInfo) => void;
+  /** When the integrity check runs after start (default 2000 ms). */
+  healthCheckDelayMs?: number;
   /** File dialogs (default: every dialog is cancelled). */
   dialogs?: Dialogs;
   /** Where settings live (default: `<dataDir>/settings.json` as plain JSON). */
@@ -102,6 +115,15 @@ export interface Services {
   readonly maxImageBytes: number;
   /** The main process's log (`logs/main.log`); the engine process writes `logs/engine.log`. */
   readonly log: Logger;
+  /** The history's integrity checks (`store/health.ts`). */
+  readonly health: HistoryHealth;
+  /** The start-up clean-up of leftovers (`stale-partials.ts`): the paths removed. */
+  readonly startupCleanup: Promise<string[]>;
+  /**
+   * After damage was found: stops everything (as `close`), then restores the last backup or starts
+   * an empty history, the damaged file kept aside. Open new services afterwards (the app restarts).
+   */
+  recoverHistory(choice: 'restore' | 'fresh'): Promise<{ choice: 'restore' | 'fresh'; movedAside: string[] }>;
   /** Stops everything: cancels chats and tasks, stops the engine, closes the database. */
   close(): Promise<void>;
 }
@@ -123,8 +145,19 @@ export function createServices(opts: ServicesOptions): Services {
     imageBase,
   };
 
-  const settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir), log);
-  const { store } = openHistory(join(dataDir, 'owlery.sqlite'), opts.onCorruptDatabase ?? (() => 'quit'));
+  const lock = acquireDataLock(dataDir);
+  let settings: SettingsService;
+  let store: Store;
+  try {
+    settings = new SettingsService(opts.settingsStorage ?? new JsonFileSettingsStorage(dataDir), log);
+    ({ store } = openHistory(join(dataDir, 'owlery.sqlite'), opts.onCorruptDatabase ?? (() => 'quit')));
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  const startupCleanup = removeStalePartials(dataDir).catch(() => []);
+  const health = new HistoryHealth({ file: store.file, onDamaged: opts.onDamagedHistory, delayMs: opts.healthCheckDelayMs });
+  health.start();
   const images = new ImageStore(store, dataDir);
   const network = new NetworkGate({
     isOffline: () => settings.get().offlineMode,
@@ -163,7 +196,10 @@ export function createServices(opts: ServicesOptions): Services {
   });
 
   const unsubscribers = [
-    chat.subscribe((event) => events.emit('chat:event', event)),
+    chat.subscribe((event) => {
+      events.emit('chat:event', event);
+      if (event.type === 'error' && event.error.code === 'DB_CORRUPT') health.noticeCorrupt();
+    }),
     settings.onChange((next, changed) => {
       events.emit('settings:changed', { settings: next, changed });
       if (changed.includes('offlineMode')) network.offlineChanged();
@@ -193,6 +229,20 @@ export function createServices(opts: ServicesOptions): Services {
   if ((opts.autoLoadModel ?? true) && settings.get().activeModelId) engine.ensureModel().catch(() => {});
 
   let closed: Promise<void> | null = null;
+  const shutDown = (): Promise<void> => {
+    closed ??= (async () => {
+      await health.dispose();
+      for (const u of unsubscribers) u();
+      await chat.dispose().catch(() => {});
+      await models.dispose().catch(() => {});
+      await engine.dispose().catch(() => {});
+      await openedPhotos.settled();
+      await network.log.flush();
+      await startupCleanup;
+      store.close();
+    })();
+    return closed;
+  };
   return {
     dataDir,
     appInfo,
@@ -210,17 +260,19 @@ export function createServices(opts: ServicesOptions): Services {
     openedPhotos,
     maxImageBytes: opts.maxImageBytes ?? MAX_DROPPED_IMAGE_BYTES,
     log,
-    close() {
-      closed ??= (async () => {
-        for (const u of unsubscribers) u();
-        await chat.dispose().catch(() => {});
-        await models.dispose().catch(() => {});
-        await engine.dispose().catch(() => {});
-        await openedPhotos.settled();
-        await network.log.flush();
-        store.close();
-      })();
-      return closed;
+    health,
+    startupCleanup,
+    async recoverHistory(choice) {
+      await shutDown();
+      try {
+        return replaceDamagedHistory(store.file, choice);
+      } finally {
+        lock.release();
+      }
+    },
+    async close() {
+      await shutDown();
+      lock.release();
     },
   };
 }

@@ -4,7 +4,9 @@
  * A damaged database (`DB_CORRUPT`) is not a dead end: the caller (a dialog in the app) chooses to
  * restore the newest readable backup, to start with an empty history (the damaged file is moved
  * aside, never deleted, so it can still be rescued), or to quit. Once open, a backup is written
- * when the newest one is older than a day, so a restore has something recent to go back to.
+ * when the newest one is older than a day (`VACUUM INTO`, the newest five kept), so a restore has
+ * something recent to go back to. Damage found later, inside a page (`health.ts`), is offered the
+ * same choices; {@link replaceDamagedHistory} carries out the first two with the file closed.
  */
 import { existsSync, renameSync } from 'node:fs';
 import { OwleryError } from '../../src-shared/errors.ts';
@@ -20,6 +22,8 @@ export interface CorruptDatabaseInfo {
   message: string;
   /** A backup exists that `restore` can use. */
   backupAvailable: boolean;
+  /** Conversations known to be unreadable (damage found by the integrity check, `health.ts`). */
+  unreadable?: { id: number; title: string | null }[];
 }
 
 /** How the history was opened. */
@@ -47,18 +51,7 @@ export function openHistory(file: string, decide: (info: CorruptDatabaseInfo) =>
     if (!(err instanceof OwleryError) || err.code !== 'DB_CORRUPT') throw err;
     const choice = decide({ file, message: err.message, backupAvailable: err.details?.backupAvailable === true });
     if (choice === 'quit') throw err;
-    if (choice === 'restore') {
-      recovered = { choice, movedAside: restoreLatestBackup(file).movedAside };
-    } else {
-      const stamp = new Date(now()).toISOString().replace(/[-:.]/g, '');
-      const movedAside: string[] = [];
-      for (const suffix of ['', '-wal', '-shm']) {
-        if (!existsSync(file + suffix)) continue;
-        renameSync(file + suffix, `${file}.damaged-${stamp}${suffix}`);
-        movedAside.push(`${file}.damaged-${stamp}${suffix}`);
-      }
-      recovered = { choice, movedAside };
-    }
+    recovered = replaceDamagedHistory(file, choice, now);
     ({ store } = Store.open(file));
   }
   let backupWritten: string | undefined;
@@ -72,4 +65,21 @@ export function openHistory(file: string, decide: (info: CorruptDatabaseInfo) =>
     // request that meets it, with what to do.
   }
   return { store, recovered, backupWritten };
+}
+
+/**
+ * Replaces a damaged, closed history database: with its newest readable backup (`restore`;
+ * `NOT_FOUND` when there is none), or with nothing (`fresh`). Either way the damaged file and its
+ * `-wal`/`-shm` are moved aside as `<file>.damaged-<timestamp>…`, never deleted.
+ */
+export function replaceDamagedHistory(file: string, choice: 'restore' | 'fresh', now: () => number = Date.now): { choice: 'restore' | 'fresh'; movedAside: string[] } {
+  if (choice === 'restore') return { choice, movedAside: restoreLatestBackup(file).movedAside };
+  const stamp = new Date(now()).toISOString().replace(/[-:.]/g, '');
+  const movedAside: string[] = [];
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (!existsSync(file + suffix)) continue;
+    renameSync(file + suffix, `${file}.damaged-${stamp}${suffix}`);
+    movedAside.push(`${file}.damaged-${stamp}${suffix}`);
+  }
+  return { choice, movedAside };
 }

@@ -15,6 +15,8 @@ export interface ExportResult {
   /** The file's name (no folders). */
   fileName: string | null;
   conversations: number;
+  /** What the export left out (a conversation that cannot be read, a missing photo, a date that cannot be shown), in words. */
+  skipped?: string[];
 }
 
 /** What `export.import` did: nothing when the user cancelled the open dialog. */

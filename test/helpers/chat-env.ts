@@ -2,6 +2,7 @@
  * Test environment for the chat service and exporters: a temporary data folder with a real
  * SQLite store and image store, the seeded tiny model converted to a package, and synthetic photos.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,11 @@ export function openStoreEnv(dataDir: string): StoreEnv {
 /** Removes a folder made by {@link tempDir}. */
 export async function removeDir(dir: string | undefined): Promise<void> {
   if (dir) await rm(dir, { recursive: true, force: true });
+}
+
+/** The id of a process that has exited (for leftovers and locks "of a dead process"). */
+export function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout.trim());
 }
 
 /** Whether process `pid` still exists (signal 0 probes without touching it). */

@@ -84,7 +84,7 @@ describe('JSON export and import', () => {
   it('round-trips exactly: trees, texts, statuses, times, stats, settings, model, branch on screen, photo bytes', async () => {
     const dest = join(work, 'all.json');
     const summary = await exportJson(ctx, { conversations: allIds(), dest });
-    expect(summary).toEqual({ path: dest, conversations: 4, assetsWritten: 0 });
+    expect(summary).toEqual({ path: dest, conversations: 4, assetsWritten: 0, skipped: [] });
     const doc = JSON.parse(await readFile(dest, 'utf8')) as ExportFile;
     expect(doc).toMatchObject({ format: 'owlery-export', version: 1, generator: { name: 'Owlery', version: '9.9.9' } });
     expect(doc.images.map((i) => i.sha256).sort()).toEqual([sha(photoA), sha(photoB)].sort());
@@ -164,7 +164,7 @@ describe('Markdown export', () => {
     await import('node:fs/promises').then((fs) => fs.mkdir(dir));
     const dest = join(dir, 'trip.md');
     const summary = await exportMarkdown(ctx, { conversations: [sample.main], dest });
-    expect(summary).toEqual({ path: dest, conversations: 1, assetsWritten: 2 });
+    expect(summary).toEqual({ path: dest, conversations: 1, assetsWritten: 2, skipped: [] });
     const md = await readFile(dest, 'utf8');
     const assetA = `assets/${sha(photoA)}.png`;
     const assetB = `assets/${sha(photoB)}.jpg`;

@@ -21,6 +21,7 @@ import { readPackage } from '../../models/package/index.ts';
 import { Owl2Reference, abstractorPosEmbeds, argmax } from '../reference/owl2-f64.ts';
 import { maxAbsDiff as maxAbs } from '../helpers/arrays.ts';
 import { VERIFY } from '../helpers/verify.ts';
+import { withFirstPieces } from '../helpers/tokenizer-model.ts';
 
 const FIXTURE_CHECKPOINT = join(import.meta.dirname, '../fixtures/owl2-public/checkpoint');
 
@@ -54,9 +55,11 @@ const f32bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byt
 async function writeRandomCheckpoint(dir: string, raw: Record<string, unknown>, seed: number): Promise<Owl2Config> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'config.json'), JSON.stringify(raw));
-  for (const f of ['tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json']) {
+  for (const f of ['tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json']) {
     await copyFile(join(FIXTURE_CHECKPOINT, f), join(dir, f));
   }
+  // The real tokenizer cut to the config's vocabulary (conversion checks that they match).
+  await writeFile(join(dir, 'tokenizer.model'), withFirstPieces(await readFile(join(FIXTURE_CHECKPOINT, 'tokenizer.model')), Number(raw.vocab_size)));
   const cfg = parseOwl2Config(raw);
   const { required, optional } = expectedCheckpointTensors(cfg);
   const rnd = gaussian(seed);

@@ -49,6 +49,16 @@ describe('Export dialog', () => {
     }
   });
 
+  it('says what an export left out (a conversation that cannot be read, a missing photo)', async () => {
+    const user = userEvent.setup();
+    const skipped = ['“Trip” could not be read and was left out (damaged)', '“Fence”: photo owl.jpg was left out (missing)'];
+    setup({ 'export:conversation': () => ({ saved: true, fileName: 'x.html', conversations: 1, skipped }) });
+    await user.click(screen.getByRole('button', { name: 'Export…' }));
+    await waitFor(() => expect(screen.getByRole('status').textContent).toBe(
+      `Saved 1 conversation as Web page (HTML) to “x.html”. Left out: ${skipped.join('; ')}.`,
+    ));
+  });
+
   it('without a conversation on screen, exports everything', async () => {
     const user = userEvent.setup();
     const { fake } = setup({ 'export:all': () => ({ saved: true, fileName: 'all.json', conversations: 2 }) }, { conversationId: null });

@@ -37,6 +37,7 @@ import { SafetensorsFile } from '../../models/checkpoint/safetensors.ts';
 import { PickleWriter, writeRawPickleCheckpoint, writeTorchZip } from '../../models/checkpoint/write-pytorch.ts';
 import { openStoreEnv, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
+import { errorOf } from './helpers/errors.ts';
 import { Figures } from './helpers/summary.ts';
 
 const figures = new Figures('hostile-input');
@@ -54,11 +55,6 @@ afterAll(async () => {
   figures.write();
   await removeDir(work);
 });
-
-/** The error a promise rejects with (or null when it resolves). */
-async function errorOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => null, (e: unknown) => e);
-}
 
 describe('prompts of megabytes', () => {
   const CATEGORY = 'huge prompts (engine, chat service, IPC)';

@@ -14,14 +14,14 @@ export function exportHandlers(services: Services): DomainHandlers<'export'> {
       const c = services.store.getConversation(req.id);
       const path = await services.dialogs.chooseSavePath({ suggestedName: suggestedFileName(c.title, req.format), format: req.format });
       if (path === null) return { saved: false, fileName: null, conversations: 0 };
-      const { conversations } = await services.exporter.exportTo(path, req.format, req.id);
-      return { saved: true, fileName: basename(path), conversations };
+      const { conversations, skipped } = await services.exporter.exportTo(path, req.format, req.id);
+      return { saved: true, fileName: basename(path), conversations, ...(skipped?.length ? { skipped } : {}) };
     },
     'export:all': async (req) => {
       const path = await services.dialogs.chooseSavePath({ suggestedName: suggestedFileName(null, req.format), format: req.format });
       if (path === null) return { saved: false, fileName: null, conversations: 0 };
-      const { conversations } = await services.exporter.exportTo(path, req.format, 'all');
-      return { saved: true, fileName: basename(path), conversations };
+      const { conversations, skipped } = await services.exporter.exportTo(path, req.format, 'all');
+      return { saved: true, fileName: basename(path), conversations, ...(skipped?.length ? { skipped } : {}) };
     },
     'export:import': async () => {
       const path = await services.dialogs.chooseImportFile();

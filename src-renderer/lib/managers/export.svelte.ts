@@ -59,9 +59,11 @@ export class ExportManager {
     return this.run('export', async () => {
       const result = all ? await this.client.export.all({ format }) : await this.client.export.conversation({ id: conversationId, format });
       if (!result.saved || result.fileName === null) return { kind: 'cancelled', message: 'Nothing was saved.' };
+      const skipped = result.skipped ?? [];
+      const left = skipped.length === 0 ? '' : ` Left out: ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? `; and ${skipped.length - 3} more` : ''}.`;
       return {
         kind: 'exported',
-        message: `Saved ${plural(result.conversations, 'conversation')} as ${FORMAT_TEXT[format].label} to “${result.fileName}”.`,
+        message: `Saved ${plural(result.conversations, 'conversation')} as ${FORMAT_TEXT[format].label} to “${result.fileName}”.${left}`,
       };
     });
   }

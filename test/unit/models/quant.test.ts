@@ -16,7 +16,7 @@ import type { WeightReader } from '../../../models/onnx/weights.ts';
 import { writeOnnxModel } from '../../../models/onnx/writer.ts';
 import { buildEmbedGraph } from '../../../models/owl2/embed-graph.ts';
 import type { Owl2Config } from '../../../models/owl2/config.ts';
-import { blockQuantShapes, dequantizeBlockwise, quantizeBlockwise } from '../../../models/quant/blockwise.ts';
+import { blockQuantShapes, dequantizeBlockwise, quantizeBlockwise, quantizeBlockwiseInSlices } from '../../../models/quant/blockwise.ts';
 import type { BlockQuantParams } from '../../../models/quant/blockwise.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../../models/quant/fp16.ts';
 import { embedFormat, linearFormat, resolvePlan } from '../../../models/quant/plan.ts';
@@ -163,6 +163,24 @@ describe('block quantization (MatMulNBits layout)', () => {
     expect(() => quantizeBlockwise(bad, 1, 32, { bits: 4, blockSize: 32, zeroPoints: 'uint8' }, 'layer.q_proj.weight'))
       .toThrow(/layer\.q_proj\.weight.*\[0, 5\]/);
     expect(() => quantizeBlockwise(bad, 1, 32, { bits: 4, blockSize: 24, zeroPoints: 'uint8' })).toThrow(/power of two/);
+  });
+
+  it('in slices (what conversion uses, so Ctrl-C is seen mid-weight): the same bytes, and a cancellation stops it', async () => {
+    const rows = 700;
+    const cols = 4096; // 2.9 M values: two slices
+    const w = new Float32Array(rows * cols);
+    for (let i = 0; i < w.length; i++) w[i] = Math.sin(i * 0.37) * (1 + (i % 7));
+    for (const p of [{ bits: 4, blockSize: 32, zeroPoints: 'uint8' }, { bits: 8, blockSize: 128, zeroPoints: 'none' }] as const) {
+      const whole = quantizeBlockwise(w, rows, cols, p);
+      const sliced = await quantizeBlockwiseInSlices(w, rows, cols, p);
+      expect(Buffer.from(sliced.data).equals(Buffer.from(whole.data))).toBe(true);
+      expect(Buffer.from(sliced.scales.buffer).equals(Buffer.from(whole.scales.buffer))).toBe(true);
+      expect(sliced.zeroPointData && Buffer.from(sliced.zeroPointData).equals(Buffer.from(whole.zeroPointData!))).toBe(p.zeroPoints === 'uint8' ? true : undefined);
+    }
+    const stop = new AbortController();
+    const running = quantizeBlockwiseInSlices(w, rows, cols, { bits: 4, blockSize: 32, zeroPoints: 'uint8' }, 'w', stop.signal);
+    stop.abort();
+    await expect(running).rejects.toMatchObject({ code: 'CANCELLED' });
   });
 });
 
