@@ -12,7 +12,7 @@
  * - Package verification (`verifyPackage`), which the converter gets injected.
  */
 export { EngineHost, forkEngineProcess } from './engine-host.ts';
-export type { EngineHostOptions, EngineProcess, EngineProcessHandlers, EngineProcessOptions, EngineSpawner, HostGenerateOptions } from './engine-host.ts';
+export type { EngineHostOptions, EngineProcess, EngineProcessHandlers, EngineProcessOptions, EngineSpawner, HostGenerateOptions, HostLoadOptions } from './engine-host.ts';
 export type {
   CancelSignal, ChatMessage, EngineInfo, EngineLoadOptions, GenerateRequest, GenerateResult, ImageInput, WorkerRequest, WorkerResponse,
 } from './protocol.ts';

@@ -153,9 +153,10 @@ export class Owl2Model {
    * Runs the decoder over `modality.length` new positions after the cache's valid ones, in
    * chunks of at most `prefillChunk` positions. The cache's valid rows go in as zero-copy inputs;
    * only the new positions' K/V come back, and are written into the cache (it grows when full).
-   * Returns the last position's logits.
+   * `onChunk` hears how many of the new positions have run after each chunk. Returns the last
+   * position's logits.
    */
-  async decode(embeds: Float32Array, modality: BigInt64Array, cache: KvCache): Promise<Float32Array> {
+  async decode(embeds: Float32Array, modality: BigInt64Array, cache: KvCache, onChunk?: (done: number) => void): Promise<Float32Array> {
     const chunk = Math.max(1, this.prefillChunk);
     const H = this.config.llm.hiddenSize;
     const V = this.config.llm.vocabSize;
@@ -165,6 +166,7 @@ export class Owl2Model {
       const out = await runDecoderStep(this.sessions.decoder, cache, embeds.subarray(s * H, e * H), modality.subarray(s, e), H);
       logits = out[DECODER_IO.logits].data as Float32Array;
       if (logits.length !== V) throw new OwleryError('PACKAGE_INVALID', `decoder.onnx gave ${logits.length} logits, expected ${V}`);
+      onChunk?.(e);
     }
     return logits;
   }

@@ -27,6 +27,8 @@ export class AppManager {
   sidebarOpen = $state(false);
   /** A failure to reach the main process at start. */
   startError = $state<string | null>(null);
+  /** When the model load under way began here (`performance.now()`), for its elapsed seconds. */
+  loadingSince = $state(performance.now());
 
   readonly #client: OwleryClient;
   readonly #commandHandlers = new Set<(command: AppCommand) => void>();
@@ -49,14 +51,14 @@ export class AppManager {
   /** Reads app info, engine status and settings, and follows their events; returns a stop function. */
   start(): () => void {
     const offs = [
-      this.#client.engine.onStatus((s) => (this.engine = s)),
+      this.#client.engine.onStatus((s) => this.#engineStatus(s)),
       this.#client.settings.onChange((e) => (this.settings = e.settings)),
       this.#client.app.onCommand((e) => this.command(e.command)),
     ];
     void Promise.all([this.#client.app.info(), this.#client.engine.status(), this.#client.settings.get()]).then(
       ([info, engine, settings]) => {
         this.info = info;
-        this.engine ??= engine;
+        if (!this.engine) this.#engineStatus(engine);
         this.settings = settings;
         this.settingsLoaded = true;
       },
@@ -66,6 +68,11 @@ export class AppManager {
       },
     );
     return () => offs.forEach((off) => off());
+  }
+
+  #engineStatus(s: EngineStatus): void {
+    if (s.state === 'loading' && this.engine?.state !== 'loading') this.loadingSince = performance.now();
+    this.engine = s;
   }
 
   /** Shows a screen (closing the narrow-window sidebar). */
