@@ -43,6 +43,9 @@ import { FolderGrants } from './folders.ts';
 import { NetworkGate, NetworkLog } from './network.ts';
 import { OpenedPhotos } from './opened-photos.ts';
 
+/** Names of the GPU execution providers, for the models service's recommendation. */
+const GPU_PROVIDER_NAMES: Record<string, string> = { cuda: 'NVIDIA CUDA', dml: 'DirectML', coreml: 'Core ML', webgpu: 'WebGPU' };
+
 /** Options of {@link createServices}. */
 export interface ServicesOptions {
   /** The app's data folder (created if missing). */
@@ -153,6 +156,11 @@ export function createServices(opts: ServicesOptions): Services {
       if (task.kind === 'pull' && task.state === 'done' && !settings.get().offlineMode) settings.set({ offlineMode: true });
     },
     onChange: (ids) => events.emit('models:changed', { ids }),
+    // The GPU the engine has run a model on in this session, if any (its memory is not known here).
+    gpu: () => {
+      const used = engine.status().provider?.used;
+      return used && used !== 'cpu' ? { name: GPU_PROVIDER_NAMES[used] ?? used } : null;
+    },
   });
   const folders = new FolderGrants(imageBase);
   const openedPhotos = new OpenedPhotos({

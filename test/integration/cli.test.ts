@@ -185,3 +185,24 @@ describe('owlery CLI rejects bad input with one clear line', () => {
     expect(r.stderr).toMatch(/--top-p/);
   });
 });
+
+describe('owlery convert --preset auto', () => {
+  it('chooses the form that fits this machine, says which and why, and makes it', async () => {
+    const out = join(work, 'pkg-auto');
+    const r = await owlery('convert', '--preset', 'auto', join(FIX, 'checkpoint'), out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [first] = r.stdout.split('\n');
+    // The test machines have no GPU the command line knows of, and memory to spare for the tiny model.
+    expect(first).toMatch(/^preset auto → cpu \(laptop: 4-bit language model, 8-bit vision\)\. This computer has .* of memory, .* of free disk and no graphics card Owlery can use: the laptop form .* is the one to make/);
+    expect(r.stdout).toMatch(/preset cpu\)/);
+    const made = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { preset: string; quantization: Record<string, string> };
+    expect(made).toMatchObject({ preset: 'cpu', quantization: { llm: 'int4', vision: 'int8' } });
+  });
+
+  it('refuses an unknown preset, naming auto among the choices', async () => {
+    const r = await owlery('convert', '--preset', 'fastest', join(FIX, 'checkpoint'), join(work, 'never'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--preset must be one of cpu, gpu, reference/);
+  });
+});
