@@ -18,6 +18,11 @@ export function phaseLabel(phase: ChatPhase | null, images = 0): string {
   return PHASE_LABELS[phase ?? 'queued'];
 }
 
+/** Where a model runs, in a word or two: `CPU`, `NVIDIA CUDA`, `DirectML`. */
+export function providerLabel(provider: string): string {
+  return ({ cpu: 'CPU', cuda: 'NVIDIA CUDA', dml: 'DirectML', coreml: 'Core ML', webgpu: 'WebGPU' } as Record<string, string>)[provider] ?? provider.toUpperCase();
+}
+
 /** What a model load is doing, in the user's words. */
 export function loadLabel(phase: LoadPhase | null | undefined): string {
   return phase === 'checking-files' ? 'Checking the model’s files…' : 'Loading the model…';
