@@ -11,6 +11,8 @@
  *   link labelled with its alt text, anything else just its alt text.
  * - Headings are shifted down (`headingShift` levels) so an answer's `#` does not compete with
  *   the headings around it.
+ * - Table cells say their alignment with a class (`md-align-right`), not a `style` attribute, so
+ *   a page whose CSP allows no inline style (an exported page) keeps it.
  * - Fenced code with a language highlight.js knows is highlighted (`hljs-*` classes; colours come
  *   from the page's stylesheet), with a header naming the language and, in the app, a Copy button
  *   (`data-copy-code`: the message component handles clicks by delegation, no inline handlers).
@@ -95,6 +97,19 @@ export function createAnswerMarkdown(opts: AnswerMarkdownOptions): MarkdownItIns
     return `<span class="md-image-dropped">${escapeHtml(label)}</span>`;
   };
   rules.image = image;
+
+  // markdown-it aligns table cells with `style="text-align:…"`; a class works under any CSP.
+  const cell: RendererRule = (tokens, idx, options, _env, self) => {
+    const token = tokens[idx]!;
+    const align = /^text-align:(left|center|right)$/.exec(token.attrGet('style') ?? '')?.[1];
+    if (token.attrGet('style') !== null) {
+      token.attrs = (token.attrs ?? []).filter(([name]) => name !== 'style');
+      if (align) token.attrJoin('class', `md-align-${align}`);
+    }
+    return self.renderToken(tokens, idx, options);
+  };
+  rules.th_open = cell;
+  rules.td_open = cell;
 
   const level = (token: Token): number => Math.min(6, Number(token.tag.slice(1)) + opts.headingShift);
   rules.heading_open = (tokens, idx) => `<h${level(tokens[idx]!)} class="md-heading">`;

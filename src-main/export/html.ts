@@ -66,6 +66,9 @@ figcaption { color: var(--muted); font-size: .8rem; overflow-wrap: anywhere; }
 .answer table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
 .answer th, .answer td { border: 1px solid var(--line); padding: .25rem .6rem; text-align: left; }
 .answer th { background: #f3f4f6; }
+.answer .md-align-left { text-align: left; }
+.answer .md-align-center { text-align: center; }
+.answer .md-align-right { text-align: right; }
 .answer code { font: .9em ui-monospace, Menlo, Consolas, monospace; background: #f1f3f5; border-radius: .25em; padding: .05em .3em; }
 .answer a { color: #1a5fb4; }
 .code-block { border: 1px solid var(--line); border-radius: .4rem; overflow: hidden; }

@@ -397,6 +397,9 @@ describe('an answer with a list, code, a table and a link', () => {
     expect(code.querySelector('.hljs-string')?.textContent).toBe('"<b>%d</b>"');
     expect([...answer.querySelectorAll('table th')].map((th) => th.textContent)).toEqual(['Colour', 'Share']);
     expect([...answer.querySelectorAll('table td')].map((td) => td.textContent)).toEqual(['red', '40%', 'blue', '60%']);
+    // Alignment by class: the page's CSP allows no style attribute.
+    expect([...answer.querySelectorAll('table td')].map((td) => td.className)).toEqual(['', 'md-align-right', '', 'md-align-right']);
+    expect(answer.querySelectorAll('[style]').length).toBe(0);
     const link = answer.querySelector('a')!;
     expect([link.getAttribute('href'), link.textContent, link.getAttribute('rel')]).toEqual(['https://example.com/colours?a=1&b=2', 'the colour guide', 'noopener noreferrer']);
     expect(answer.textContent).toContain('<b>not bold</b>');
