@@ -172,7 +172,7 @@ export class ImageStore {
       throw tooLargeToDownscale(name, width, height, `over the ${megapixels(this.maxPixels)} limit, and Owlery downscales only JPEG, PNG, WebP and TIFF photos, not ${kind}`);
     }
     const scale = Math.min(DOWNSCALED_LONG_SIDE / Math.max(width, height), Math.sqrt(this.maxPixels / (width * height)));
-    const side = Math.max(1, Math.floor(Math.max(width, height) * scale));
+    const side = Math.max(1, Math.floor(Math.max(width, height) * scale + 1e-6));
     let smaller: Uint8Array;
     try {
       const img = sharp(bytes, { autoOrient: true, failOn: 'error', sequentialRead: true, limitInputPixels: this.maxSourcePixels })
