@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   try {
     // A noisy source, upscaled smoothly for the lossy formats (photo-like work for their encoders)
     // and in blocks for the lossless ones (a smooth 144 MP PNG or TIFF passes the 256 MiB file limit).
-    const base = await sharp({ create: { width: 300, height: 300, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+    const base = await sharp({ create: { width: 300, height: 300, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
     const make = async (name: string, w: number, h: number, fmt: 'jpeg' | 'png' | 'webp' | 'tiff'): Promise<string> => {
       const file = join(work, name);
       const img = sharp(base).resize(w, h, { kernel: fmt === 'png' || fmt === 'tiff' ? 'nearest' : 'cubic' });

@@ -101,7 +101,7 @@ export function createAnswerMarkdown(opts: AnswerMarkdownOptions): MarkdownItIns
   // markdown-it aligns table cells with `style="text-align:…"`; a class works under any CSP.
   const cell: RendererRule = (tokens, idx, options, _env, self) => {
     const token = tokens[idx]!;
-    const align = /^text-align:(left|center|right)$/.exec(token.attrGet('style') ?? '')?.[1];
+    const align = /^text-align:(left|center|right)$/.exec(String(token.attrGet('style') ?? ''))?.[1];
     if (token.attrGet('style') !== null) {
       token.attrs = (token.attrs ?? []).filter(([name]) => name !== 'style');
       if (align) token.attrJoin('class', `md-align-${align}`);

@@ -1,8 +1,9 @@
 /**
  * In a real browser against the web harness, with the tiny model (issue 13, items 2–4):
  * - a 12000×12000 photo attached with the dialog is stored downscaled, the tray says "downscaled
- *   from 12000×12000", and the question about it is answered, the phase line having said it was
- *   looking at the photo, the answer's statistics keeping the photo's encoding time;
+ *   from 12000×12000", and the question about it is answered — first waiting for the model to load
+ *   (the chat's pending line shows the load's phase with a bar), the engine reporting the photo's
+ *   phases with progress — and the answer's statistics keep the photo's encoding time;
  * - the Photos grid says why each photo it cannot show cannot be shown (empty, not an image, cut
  *   off, too large), and shows the 12000×12000 one;
  * - an answer with a list, a code fence, a table and a link exports to Markdown as it is, and to
@@ -79,9 +80,20 @@ describe.skipIf(!CHROMIUM)('answers, exports and photos (browser)', () => {
     await expect.poll(() => tray.getByRole('img', { name: 'a-huge.png' }).evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
     await app.screenshot('tray-downscaled-light');
 
+    // With the model unloaded, the question first waits for it to load: the chat says so, with a bar.
+    await harness.services.engine.unload();
+    await page.evaluate(`(() => {
+      const seen = (globalThis.pendingSeen = []);
+      new MutationObserver(() => {
+        const line = document.querySelector('.pending .phase');
+        if (line) seen.push(line.querySelector('.label').textContent + '|' + (line.querySelector('progress')?.getAttribute('max') ?? ''));
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    })()`);
     await page.getByRole('textbox', { name: 'Message' }).fill('What colours are in this photo?');
     await page.getByRole('button', { name: 'Send' }).click();
     await expect.poll(() => outcomes.length, { timeout: 120_000 }).toBe(1);
+    const pending = await page.evaluate(() => (globalThis as unknown as { pendingSeen: string[] }).pendingSeen);
+    expect(pending.some((p) => /^(Loading the model|Checking the model’s files)…\|\d+$/.test(p)), pending.join(' ')).toBe(true);
     expect(outcomes[0]).toMatchObject({ type: 'done' });
     // The engine said it was looking at the photo, with how far it was, before it wrote.
     const phases = events.flatMap((e) => (e.type === 'phase' ? [`${e.phase}${e.progress ? ` ${e.progress.done}/${e.progress.total}` : ''}`] : []));
@@ -185,8 +197,9 @@ describe.skipIf(!CHROMIUM)('answers, exports and photos (browser)', () => {
 
   it('logged no console errors but the failed loads of the four thumbnails that cannot be made', () => {
     // Chromium logs every image that fails to load; the grid then asks main why (above).
-    const failedLoads = app.consoleErrors.filter((e) => e === 'Failed to load resource: the server responded with a status of 404 (Not Found)');
+    const failedLoad: string = 'Failed to load resource: the server responded with a status of 404 (Not Found)';
+    const failedLoads = app.consoleErrors.filter((e) => e === failedLoad);
     expect(failedLoads).toHaveLength(4);
-    expect(app.consoleErrors.filter((e) => !failedLoads.includes(e))).toEqual([]);
+    expect(app.consoleErrors.filter((e) => e !== failedLoad)).toEqual([]);
   });
 });
