@@ -271,6 +271,8 @@ export class ModelsService {
     }
     const checkpointId = randomBytes(9).toString('base64url');
     this.chosen.set(checkpointId, dir);
+    // The last few folders chosen are enough (one is converted right after it is chosen).
+    for (const old of [...this.chosen.keys()].slice(0, Math.max(0, this.chosen.size - 16))) this.chosen.delete(old);
     return { checkpointId, folderName: basename(dir) || dir, format: reader.format, forms };
   }
 

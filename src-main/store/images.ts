@@ -168,7 +168,7 @@ export class ImageStore {
     // An animation (even of one frame) decodes its whole canvas at once: not downscaled.
     const animated = (meta.pages ?? 1) > 1 || meta.delay !== undefined;
     if (!DOWNSCALABLE.has(format.ext) || animated) {
-      const kind = animated ? 'an animated image' : `a ${format.ext.toUpperCase()} image`;
+      const kind = DOWNSCALABLE.has(format.ext) ? 'an animated image' : `a ${format.ext.toUpperCase()} image`;
       throw tooLargeToDownscale(name, width, height, `over the ${megapixels(this.maxPixels)} limit, and Owlery downscales only JPEG, PNG, WebP and TIFF photos, not ${kind}`);
     }
     const scale = Math.min(DOWNSCALED_LONG_SIDE / Math.max(width, height), Math.sqrt(this.maxPixels / (width * height)));
