@@ -14,7 +14,7 @@ import { numel } from './onnx/graph.ts';
 import { dataTypeSize } from './onnx/proto.ts';
 import type { Owl2Config } from './owl2/config.ts';
 import { isQuantized } from './verify.ts';
-import { PRESET_NAMES, resolvePlan } from './quant/plan.ts';
+import { PRESET_NAMES, presetDecoder, resolvePlan } from './quant/plan.ts';
 import type { PresetName } from './quant/plan.ts';
 
 /** What one form of a model costs. */
@@ -66,7 +66,7 @@ export function sizeLabel(config: Owl2Config): string {
 }
 
 /** The words for a preset's precision in a model's name. */
-export const FORM_WORDS: Readonly<Record<PresetName, string>> = { cpu: '4-bit', gpu: '16-bit', reference: 'full precision' };
+export const FORM_WORDS: Readonly<Record<PresetName, string>> = { cpu: '4-bit', 'gpu-int4': '4-bit GPU', gpu: '16-bit', reference: 'full precision' };
 
 /** The human name of a model in a form: `mPLUG-Owl2 7B · 4-bit`. */
 export function modelDisplayName(config: Owl2Config, preset: PresetName | 'custom'): string {
@@ -82,9 +82,10 @@ export async function estimateForms(config: Owl2Config, reader?: Pick<Checkpoint
   const reference = await buildPackageGraphs(config, source, resolvePlan('reference'));
   const referenceBytes = estimatePackageBytes(reference, 0).total;
   const out: FormEstimate[] = [];
-  for (const preset of PRESET_NAMES) {
+  // Smallest first, as the forms are offered.
+  for (const preset of ['cpu', 'gpu-int4', 'gpu', 'reference'].filter((p) => (PRESET_NAMES as readonly string[]).includes(p)) as PresetName[]) {
     const plan = resolvePlan(preset);
-    const graphs = preset === 'reference' ? reference : await buildPackageGraphs(config, source, plan);
+    const graphs = preset === 'reference' ? reference : await buildPackageGraphs(config, source, plan, presetDecoder(preset));
     const scratch = isQuantized(plan) && referenceBytes <= REFERENCE_MAX_BYTES ? referenceBytes : 0;
     const stored = graphs.reduce((n, [, g]) => n + g.weights.reduce((m, w) => m + numel(w.dims) * dataTypeSize(w.dataType), 0), 0);
     out.push({

@@ -52,9 +52,11 @@ export const APP_OUTPUTS = {
 
 /** The compiled CLI, relative to the output folder (run by `bin/owlery.js`; not part of the app package). */
 export const CLI_OUTPUT = 'cli/owlery.js';
+/** The `owlery inspect --placements` child the compiled CLI starts (src-main/engine/gpu/placements-child.ts). */
+export const PLACEMENTS_OUTPUT = 'engine/placements-child.js';
 
 /** Every output of {@link buildApp}. */
-export type BuildOutput = keyof typeof APP_OUTPUTS | 'cli';
+export type BuildOutput = keyof typeof APP_OUTPUTS | 'cli' | 'placements';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -85,6 +87,7 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
     preload: join(outDir, APP_OUTPUTS.preload),
     engine: join(outDir, APP_OUTPUTS.engine),
     cli: join(outDir, CLI_OUTPUT),
+    placements: join(outDir, PLACEMENTS_OUTPUT),
   };
   const common: BuildOptions = {
     absWorkingDir: ROOT,
@@ -99,17 +102,19 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
     // `import type` is erased; explicit `.ts` extensions resolve as written.
     resolveExtensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
   };
-  const [main, preload, engine, cli] = await Promise.all([
-    build({
-      ...common,
-      entryPoints: [join(ROOT, 'src-main/app/main.ts')],
-      outfile: files.main,
-      platform: 'node',
-      format: 'esm',
-      target: ELECTRON_NODE_TARGET,
-      external: [...MAIN_EXTERNALS],
-      banner: { js: ESM_REQUIRE_BANNER },
-    }),
+  // An ESM bundle for Node of one entry.
+  const nodeBundle = (entry: string, outfile: string, target: string, external: readonly string[]): BuildOptions => ({
+    ...common,
+    entryPoints: [join(ROOT, entry)],
+    outfile,
+    platform: 'node',
+    format: 'esm',
+    target,
+    external: [...external],
+    banner: { js: ESM_REQUIRE_BANNER },
+  });
+  const [main, preload, engine, placements, cli] = await Promise.all([
+    build(nodeBundle('src-main/app/main.ts', files.main, ELECTRON_NODE_TARGET, MAIN_EXTERNALS)),
     build({
       ...common,
       entryPoints: [join(ROOT, 'src-main/preload/index.ts')],
@@ -120,33 +125,16 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<BuildAppResu
       target: CHROME_TARGET,
       external: ['electron'],
     }),
-    build({
-      ...common,
-      entryPoints: [join(ROOT, 'src-main/engine/engine-worker.ts')],
-      outfile: files.engine,
-      platform: 'node',
-      format: 'esm',
-      target: USER_NODE_TARGET,
-      external: [...ENGINE_EXTERNALS],
-      banner: { js: ESM_REQUIRE_BANNER },
-    }),
-    build({
-      ...common,
-      entryPoints: [join(ROOT, 'src-main/cli/compiled.ts')],
-      outfile: files.cli,
-      platform: 'node',
-      format: 'esm',
-      target: USER_NODE_TARGET,
-      external: [...CLI_EXTERNALS],
-      banner: { js: ESM_REQUIRE_BANNER },
-    }),
+    build(nodeBundle('src-main/engine/engine-worker.ts', files.engine, USER_NODE_TARGET, ENGINE_EXTERNALS)),
+    build(nodeBundle('src-main/engine/gpu/placements-child.ts', files.placements, USER_NODE_TARGET, ENGINE_EXTERNALS)),
+    build(nodeBundle('src-main/cli/compiled.ts', files.cli, USER_NODE_TARGET, CLI_EXTERNALS)),
   ]);
-  // The engine worker before the CLI that starts it: a CLI run during a rebuild never finds a new
-  // CLI next to an old worker.
-  for (const result of [main, preload, engine, cli]) {
+  // The engine worker and placements child before the CLI that starts them: a CLI run during a
+  // rebuild never finds a new CLI next to an old worker.
+  for (const result of [main, preload, engine, placements, cli]) {
     for (const file of result.outputFiles ?? []) await writeAtomic(file.path, file.contents);
   }
-  const meta = { main: main.metafile!, preload: preload.metafile!, engine: engine.metafile!, cli: cli.metafile! };
+  const meta = { main: main.metafile!, preload: preload.metafile!, engine: engine.metafile!, placements: placements.metafile!, cli: cli.metafile! };
   if (opts.writeMeta) await writeAtomic(join(outDir, 'build-meta.json'), JSON.stringify(meta));
   return { files, meta };
 }

@@ -9,7 +9,8 @@
  */
 import { main } from './main.ts';
 
-/** The compiled engine worker, relative to the compiled CLI (`out/cli/` → `out/engine/`). */
+/** The compiled engine worker and placements child, relative to the compiled CLI (`out/cli/` → `out/engine/`). */
 const ENGINE_WORKER = new URL('../engine/engine-worker.js', import.meta.url);
+const PLACEMENTS_CHILD = new URL('../engine/placements-child.js', import.meta.url);
 
-process.exitCode = await main(process.argv.slice(2), { engineWorker: ENGINE_WORKER });
+process.exitCode = await main(process.argv.slice(2), { engineWorker: ENGINE_WORKER, placementsChild: PLACEMENTS_CHILD });

@@ -15,7 +15,7 @@ import { openCheckpoint, readConfig } from '../../models/checkpoint/index.ts';
 import { convertCheckpoint, renderConvertProgress } from '../../models/convert.ts';
 import { estimateForms, sizeLabel } from '../../models/forms.ts';
 import { describePackage, describeQuantization, describeVerification, humanBytes } from '../../models/package/summary.ts';
-import { PRECISIONS, PRESET_NAMES, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
+import { DECODER_VARIANTS, PRECISIONS, PRESET_NAMES, type DecoderVariant, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthPresetSizes, synthesizePackage, type SynthDType, type SynthPreset } from '../../models/synth/index.ts';
@@ -23,6 +23,7 @@ import { readTokenizerModelFile } from '../../models/tiny/files.ts';
 import {
   EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, parseSentencePieceModel, preprocessImage, verifyPackage,
 } from '../engine/index.ts';
+import { describePlacements, likelyWebGpuAdapter, placementReport } from '../engine/index.ts';
 import { SILENT, appDataDir, createLogger, redactHome } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 import { machineFacts, recommendForm } from '../models-service/forms.ts';
@@ -31,13 +32,17 @@ const USAGE = `usage: owlery <command> [options]
 
 commands:
   convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
-          [--preset auto|cpu|gpu|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32] [--no-verify]
-                                              (auto: the form that fits this machine, saying why)
+          [--preset auto|cpu|gpu|gpu-int4|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32]
+          [--decoder cpu|gpu] [--no-verify]           (auto: the form that fits this machine, saying why)
   inspect <package-dir> [--json]              manifest summary: sizes, quantization, verification results
+  inspect --placements [--provider P] [--json] <package-dir>
+                                              per graph, the nodes onnxruntime puts on each provider and the
+                                              Memcpy nodes it adds; the kernels one decode step runs
   pull [--endpoint URL] [--revision REV] [--preset …] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
-  synth --preset tiny|7b --tokenizer FILE [--quant cpu|gpu|reference] [--seed N] [--dtype F16|BF16|F32] [--no-verify] <package-dir>
+  synth --preset tiny|7b --tokenizer FILE [--quant cpu|gpu|gpu-int4|reference] [--decoder cpu|gpu] [--seed N]
+        [--dtype F16|BF16|F32] [--no-verify] <package-dir>
                                               write a package with a preset's real shapes and seeded random weights
                                               (FILE: the LLaMA-2 tokenizer.model of a checkpoint)
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
@@ -83,6 +88,8 @@ const chatOptions = {
   tokenizer: { type: 'string' },
   llm: { type: 'string' },
   vision: { type: 'string' },
+  decoder: { type: 'string' },
+  placements: { type: 'boolean' },
   'no-verify': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
@@ -269,7 +276,7 @@ async function embedImage(v: Values, options: CliOptions): Promise<number> {
   }
 }
 
-function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision', allowed: readonly T[]): T | undefined {
+function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision' | 'decoder', allowed: readonly T[]): T | undefined {
   const raw = v[name];
   if (raw === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(raw)) {
@@ -279,8 +286,9 @@ function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision', 
 }
 
 /**
- * `--preset auto`: the form the app would recommend for this machine (its memory and the free disk
- * at the destination; the command line knows no GPU), printed with the reason.
+ * `--preset auto`: the form the app would recommend for this machine (its memory, the free disk at
+ * the destination, the graphics card the operating system reports and its memory), printed with
+ * the reason.
  */
 async function autoPreset(src: string, dst: string): Promise<PresetName> {
   const { config } = await readConfig(src);
@@ -291,7 +299,7 @@ async function autoPreset(src: string, dst: string): Promise<PresetName> {
   } finally {
     await reader.close();
   }
-  const forms = recommendForm(`mPLUG-Owl2 ${sizeLabel(config)}`, estimates, await machineFacts(dirname(dst)));
+  const forms = recommendForm(`mPLUG-Owl2 ${sizeLabel(config)}`, estimates, await machineFacts(dirname(dst), (await likelyWebGpuAdapter()) ?? null));
   const chosen = forms.choices.find((c) => c.preset === forms.recommended)!;
   process.stdout.write(`preset auto → ${forms.recommended} (${chosen.title.toLowerCase()}: ${chosen.summary}). ${forms.reason}\n`);
   return forms.recommended;
@@ -309,6 +317,7 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
     const manifest = await convertCheckpoint(src, dst, {
       preset,
       precision,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(renderConvertProgress(p)),
@@ -329,8 +338,16 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
   }
 }
 
-async function inspect(positionals: string[], v: Values): Promise<number> {
+async function inspect(positionals: string[], v: Values, options: CliOptions): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('inspect needs exactly one <package-dir>');
+  if (v.placements) {
+    const provider = providerOption(v);
+    if (provider === 'auto') throw new UsageError('inspect --placements needs --provider cpu|cuda|dml|coreml|webgpu');
+    await readPackage(resolve(positionals[0]), { verify: false });
+    const report = await placementReport(resolve(positionals[0]), provider, options.placementsChild);
+    process.stdout.write(v.json ? `${JSON.stringify(report, null, 2)}\n` : `${describePlacements(report).join('\n')}\n`);
+    return 0;
+  }
   const pkg = await readPackage(resolve(positionals[0]), { verify: false });
   process.stdout.write(v.json ? `${JSON.stringify(pkg.manifest, null, 2)}\n` : `${describePackage(pkg.manifest)}\n`);
   return 0;
@@ -431,6 +448,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
       dtype: dtype as SynthDType,
       tokenizer,
       preset: quant as PresetName,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(`${p.phase} ${p.tensorsDone}/${p.tensorsTotal} tensors`),
@@ -458,6 +476,8 @@ export interface CliOptions {
    * sources). The compiled CLI passes the compiled worker next to it (`src-main/cli/compiled.ts`).
    */
   engineWorker?: URL;
+  /** The `inspect --placements` child's entry (default: its tsx bootstrap); the compiled CLI passes the compiled one. */
+  placementsChild?: URL;
 }
 
 /** Runs the CLI with the given arguments; returns the process exit code. */
@@ -480,7 +500,7 @@ export async function main(argv: string[], options: CliOptions = {}): Promise<nu
     }
     switch (command) {
       case 'convert': return await convert(positionals, values);
-      case 'inspect': return await inspect(positionals, values);
+      case 'inspect': return await inspect(positionals, values, options);
       case 'pull': return await pull(positionals, values);
       case 'synth': return await synth(positionals, values);
       case 'chat': return await chat(positionals, values, options);

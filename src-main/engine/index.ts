@@ -25,3 +25,5 @@ export { verifyPackage } from './verify.ts';
 export { DecoderKvCache, decoderFeedTensor, runDecoderStep } from './mplug-owl2/kv-cache.ts';
 export { Owl2Model } from './mplug-owl2/modeling.ts';
 export { parseSentencePieceModel } from './tokenizer/sentencepiece-model.ts';
+export { describePlacements, placementReport } from './gpu/placements.ts';
+export { likelyWebGpuAdapter } from './gpu/adapter.ts';

@@ -8,7 +8,8 @@
  * The rules, in order:
  * 1. A form fits when the conversion has the disk it needs and running it leaves the system
  *    {@link MEMORY_HEADROOM} of memory.
- * 2. With a (hardware) GPU whose memory is known and holds the 16-bit form, and the form fits: GPU.
+ * 2. With a (hardware) GPU whose memory is known and holds the 16-bit form, and the form fits: GPU;
+ *    a card that holds only the 4-bit GPU form (6–8 GB): that one.
  * 3. Else the laptop form (4-bit language model, 8-bit vision) when it fits: the fastest on a
  *    processor, and it runs on a GPU as well.
  * 4. Else the smallest form, saying that this machine is short of memory or disk for it.
@@ -50,6 +51,7 @@ export async function machineFacts(dir: string, gpu: MachineGpu | null = null): 
 
 const TITLES: Record<ModelPreset, { title: string; summary: string }> = {
   cpu: { title: 'Laptop', summary: '4-bit language model, 8-bit vision' },
+  'gpu-int4': { title: 'Small GPU', summary: '4-bit language model, 16-bit vision, for 6–8 GB graphics cards' },
   gpu: { title: 'GPU', summary: '16-bit throughout' },
   reference: { title: 'Full precision', summary: '32-bit floats: the official numbers exactly' },
 };
@@ -72,6 +74,7 @@ function speedOf(preset: ModelPreset, onGpu: boolean): { speed: SpeedClass; spee
       : { speed: 'fast', speedText: 'Runs on the graphics card: fast.' };
   }
   if (preset === 'cpu') return { speed: 'fast', speedText: 'Runs on the processor: the fastest form there (about 6 words a second on a 2-core laptop).' };
+  if (preset === 'gpu-int4') return { speed: 'medium', speedText: 'Runs on the processor with the decoder made for graphics cards: slower than the laptop form.' };
   return {
     speed: 'slow',
     speedText: `Runs on the processor, ${preset === 'gpu' ? 'as 32-bit (the processor widens 16-bit weights)' : 'at full precision'}: several times slower than the laptop form.`,
@@ -122,12 +125,16 @@ export function recommendForm(model: string, estimates: readonly FormEstimate[],
   const gpu = usableGpu(m);
   const machineLine = `This computer has ${gb(m.totalMemoryBytes)} of memory, ${gb(m.freeDiskBytes)} of free disk and ${gpuWords(m)}`;
   const g = by('gpu');
+  const small = by('gpu-int4');
   const laptop = by('cpu');
   let recommended: ModelPreset;
   let reason: string;
   if (gpu?.memoryBytes !== undefined && g && g.fits && g.runsOn === 'gpu') {
     recommended = 'gpu';
     reason = `${machineLine}: the GPU form (${gb(g.diskBytes)}) fits on the card and answers fastest.`;
+  } else if (gpu?.memoryBytes !== undefined && small && small.fits && small.runsOn === 'gpu') {
+    recommended = 'gpu-int4';
+    reason = `${machineLine}: the 16-bit GPU form needs about ${gb(g?.gpuMemoryBytes ?? 0)} of graphics memory; the small GPU form (${gb(small.diskBytes)}, about ${gb(small.gpuMemoryBytes)} on the card) fits and runs there.`;
   } else if (laptop?.fits) {
     recommended = 'cpu';
     const why = gpu ? 'it fits for sure and runs on the graphics card too' : 'it fits and answers fastest on a processor';

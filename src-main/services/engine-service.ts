@@ -53,6 +53,8 @@ export function engineLoadOptions(settings: Pick<Settings, 'executionProvider' |
     // The engine verifies checksums, skipping files its stamp vouches for.
     verify: true,
     cacheDir: join(dataDir, 'cache', 'embeddings'),
+    // Which provider ran each package on this machine, or which GPU provider failed (`auto`).
+    providerMemoryFile: join(dataDir, 'cache', 'providers.json'),
     prepackedCacheDir: settings.fasterStart ? prepackedDir(dataDir) : undefined,
   };
 }

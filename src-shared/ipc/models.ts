@@ -55,12 +55,13 @@ const packageName = v.string({ min: 1, max: 200, pattern: /^[^/\\\0]+$/, pattern
 
 /**
  * The forms a checkpoint can be converted into: `cpu` ("laptop": 4-bit language model, 8-bit
- * vision), `gpu` (16-bit), `reference` (full precision, float32). The converter's presets
+ * vision), `gpu-int4` (4-bit language model, 16-bit vision, the GPU decoder: 6–8 GB cards), `gpu`
+ * (16-bit, the GPU decoder), `reference` (full precision, float32). The converter's presets
  * (models/quant/plan.ts).
  */
-export type ModelPreset = 'cpu' | 'gpu' | 'reference';
+export type ModelPreset = 'cpu' | 'gpu-int4' | 'gpu' | 'reference';
 /** Every {@link ModelPreset}, smallest first. */
-export const MODEL_PRESETS: readonly ModelPreset[] = ['cpu', 'gpu', 'reference'];
+export const MODEL_PRESETS: readonly ModelPreset[] = ['cpu', 'gpu-int4', 'gpu', 'reference'];
 const preset = v.enum(MODEL_PRESETS);
 
 /** How fast answers come in one form on this machine, in three steps. */
@@ -69,7 +70,7 @@ export type SpeedClass = 'fast' | 'medium' | 'slow';
 /** One form a model can be made in, with what it costs on this machine. */
 export interface ModelFormChoice {
   preset: ModelPreset;
-  /** `Laptop`, `GPU`, `Full precision`. */
+  /** `Laptop`, `Small GPU`, `GPU`, `Full precision`. */
   title: string;
   /** What it is: `4-bit language model, 8-bit vision`. */
   summary: string;

@@ -25,7 +25,8 @@ describe.skipIf(!CHROMIUM)('first run → import → active model (browser)', ()
 
   beforeAll(async () => {
     checkpoint = await ensureTinyCheckpoint({ seed: 1 });
-    app = await startBrowserApp({ prefix: 'owlery-e2e-models-' });
+    // A machine without a graphics card, whatever this one has (the recommendation depends on it).
+    app = await startBrowserApp({ prefix: 'owlery-e2e-models-', services: { gpu: () => null } });
     app.harness.services.events.subscribe((e) => {
       if (e.type === 'models:task') tasks.push(e.payload);
     });
@@ -76,10 +77,11 @@ describe.skipIf(!CHROMIUM)('first run → import → active model (browser)', ()
     const laptop = chooser.getByRole('radio', { name: /^Laptop/ });
     await expect(laptop.isChecked()).resolves.toBe(true);
     const labels = (await chooser.locator('label.option').allInnerTexts()).map((t) => t.replace(/\s+/g, ' '));
-    expect(labels).toHaveLength(3);
+    expect(labels).toHaveLength(4);
     expect(labels[0]).toMatch(/^Laptop Recommended 4-bit language model, 8-bit vision [\d.]+ (KB|MB) on disk · needs about [\d.]+ (MB|GB) of memory · Fast Runs on the processor/);
-    expect(labels[1]).toMatch(/^GPU 16-bit throughout .* on disk · needs about .* of memory · Slow/);
-    expect(labels[2]).toMatch(/^Full precision 32-bit floats/);
+    expect(labels[1]).toMatch(/^Small GPU 4-bit language model, 16-bit vision, for 6–8 GB graphics cards .* on disk · needs about .* of memory · Medium speed/);
+    expect(labels[2]).toMatch(/^GPU 16-bit throughout .* on disk · needs about .* of memory · Slow/);
+    expect(labels[3]).toMatch(/^Full precision 32-bit floats/);
     await expect(chooser.getByText(/^This computer has .* of memory, .* of free disk and no graphics card Owlery can use: the laptop form/).isVisible()).resolves.toBe(true);
     await expect(chooser.getByRole('textbox', { name: 'Name' }).inputValue()).resolves.toMatch(/^mPLUG-Owl2 \d+M · 4-bit$/);
     await app.screenshot('form-chooser-light');
@@ -131,21 +133,26 @@ describe.skipIf(!CHROMIUM)('first run → import → active model (browser)', ()
 
   it('makes each form asked for: the manifest holds its quantization', async () => {
     const { page, harness } = app;
-    const expected = { gpu: { llm: 'fp16', vision: 'fp16', embed: 'fp16' }, reference: { llm: 'fp32', vision: 'fp32', embed: 'fp32' } } as const;
-    for (const [preset, title] of [['gpu', 'GPU'], ['reference', 'Full precision']] as const) {
+    const expected = {
+      'gpu-int4': { llm: 'int4', vision: 'fp16', embed: 'fp16' },
+      gpu: { llm: 'fp16', vision: 'fp16', embed: 'fp16' },
+      reference: { llm: 'fp32', vision: 'fp32', embed: 'fp32' },
+    } as const;
+    const words = { 'gpu-int4': ['4-bit GPU', 'Small GPU (4-bit)'], gpu: ['16-bit', 'GPU (16-bit)'], reference: ['full precision', 'Full precision'] } as const;
+    for (const [preset, title] of [['gpu-int4', 'Small GPU'], ['gpu', 'GPU'], ['reference', 'Full precision']] as const) {
       const before = tasks.filter((t) => t.kind === 'import' && t.state === 'done').length;
       harness.choose('checkpoint-folder', [checkpoint]);
       await page.getByRole('button', { name: 'Import a checkpoint folder…' }).click();
       const chooser = page.getByRole('region', { name: 'Which form should Owlery make?' });
-      await chooser.getByRole('radio', { name: new RegExp(`^${title}`) }).check();
+      await chooser.getByRole('radio', { name: new RegExp(`^${title} `) }).check();
       await chooser.getByRole('button', { name: 'Convert' }).click();
       await expect.poll(() => tasks.filter((t) => t.kind === 'import' && t.state === 'done').length, { timeout: 120_000 }).toBe(before + 1);
       const done = tasks.filter((t) => t.kind === 'import' && t.state === 'done').at(-1)!;
       expect(await manifestOf(done.modelId!)).toMatchObject({ preset, quantization: expected[preset] });
-      const card = page.getByRole('list', { name: 'Installed models' }).getByRole('listitem', { name: new RegExp(`· ${preset === 'gpu' ? '16-bit' : 'full precision'}$`) });
-      await expect(card.innerText().then((t) => t.replace(/\s+/g, ' '))).resolves.toContain(`Form ${preset === 'gpu' ? 'GPU (16-bit)' : 'Full precision'}`);
+      const card = page.getByRole('list', { name: 'Installed models' }).getByRole('listitem', { name: new RegExp(`· ${words[preset][0]}$`) });
+      await expect(card.innerText().then((t) => t.replace(/\s+/g, ' '))).resolves.toContain(`Form ${words[preset][1]}`);
     }
-    await expect(page.getByRole('list', { name: 'Installed models' }).getByRole('listitem').count()).resolves.toBe(3);
+    await expect(page.getByRole('list', { name: 'Installed models' }).getByRole('listitem').count()).resolves.toBe(4);
   });
 
   it('loading a model shows its phase with a bar; a rename shows in the chat header with the device', async () => {

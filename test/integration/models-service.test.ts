@@ -46,6 +46,8 @@ beforeAll(async () => {
     autoLoadModel: false,
     dialogs: { ...CANCELLING_DIALOGS, chooseFolder: async () => folderAnswers.shift() ?? null },
     chat: { deltaIntervalMs: 0, saveIntervalMs: 0 },
+    // A machine without a graphics card, whatever this one has (the forms' words depend on it).
+    gpu: () => null,
   });
   services.events.subscribe((e) => {
     if (e.type === 'models:task') tasks.push(e.payload);
@@ -229,13 +231,14 @@ describe('models service', () => {
     expect(forms.model).toMatch(/^mPLUG-Owl2 \d+M$/);
     expect(forms.choices.map((c) => [c.preset, c.title, c.name])).toEqual([
       ['cpu', 'Laptop', `${forms.model} · 4-bit`],
+      ['gpu-int4', 'Small GPU', `${forms.model} · 4-bit GPU`],
       ['gpu', 'GPU', `${forms.model} · 16-bit`],
       ['reference', 'Full precision', `${forms.model} · full precision`],
     ]);
-    const [cpu, gpu, ref] = forms.choices;
+    const [cpu, , gpu, ref] = forms.choices;
     expect(cpu!.diskBytes).toBeLessThan(ref!.diskBytes);
     expect(gpu!.diskBytes).toBeLessThan(ref!.diskBytes);
-    // No GPU has run a model in this session: everything runs on the processor, and the laptop form fits best.
+    // No graphics card: everything runs on the processor, and the laptop form fits best.
     expect(forms.machine.gpu).toBeNull();
     expect(forms.machine.totalMemoryBytes).toBeGreaterThan(0);
     expect(forms.choices.every((c) => c.runsOn === 'cpu' && c.fits)).toBe(true);
@@ -277,7 +280,8 @@ describe('models service', () => {
     const forms = await call('models:forms', undefined);
     expect(forms.model).toBe('mPLUG-Owl2 7B');
     const disk = Object.fromEntries(forms.choices.map((c) => [c.preset, Math.round(c.diskBytes / 1e9)]));
-    expect(disk).toEqual({ cpu: 5, gpu: 16, reference: 33 });
+    expect(disk).toEqual({ cpu: 5, 'gpu-int4': expect.any(Number), gpu: 16, reference: 33 });
+    expect(disk['gpu-int4']).toBeLessThan(disk.gpu!);
     const cpu = forms.choices[0]!;
     expect(cpu.memoryBytes / 1e9).toBeGreaterThan(6);
     expect(cpu.memoryBytes / 1e9).toBeLessThan(8);

@@ -91,7 +91,7 @@ describe('owlery synth', () => {
     expect(badPreset.stderr).toMatch(/unknown preset "70b"/);
     const badQuant = await owlery('synth', '--preset', 'tiny', '--quant', 'int3', '--tokenizer', TOKENIZER, join(work, 'x'));
     expect(badQuant.code).toBe(2);
-    expect(badQuant.stderr).toMatch(/--quant must be one of cpu, gpu, reference/);
+    expect(badQuant.stderr).toMatch(/--quant must be one of cpu, gpu, gpu-int4, reference/);
     const taken = await owlery('synth', '--preset', 'tiny', '--tokenizer', TOKENIZER, pkg);
     expect(taken.code).toBe(1);
     expect(taken.stderr.trim().split('\n')).toHaveLength(1);
