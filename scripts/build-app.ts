@@ -26,8 +26,12 @@ import type { BuildOptions, Metafile } from 'esbuild';
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-/** Packages the main process loads from `node_modules` instead of the bundle (native add-ons, ESM-only, Electron itself). */
-export const MAIN_EXTERNALS = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'electron-store'] as const;
+/**
+ * Packages the main process loads from `node_modules` instead of the bundle (native add-ons,
+ * ESM-only, Electron itself; markdown-it, for the exports, with its own dependencies, which are
+ * not the app's).
+ */
+export const MAIN_EXTERNALS = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'electron-store', 'markdown-it'] as const;
 /** Packages the engine process loads from `node_modules`. */
 export const ENGINE_EXTERNALS = ['onnxruntime-node', 'sharp'] as const;
 /** Packages the CLI loads from `node_modules` (the same native add-ons as the engine: conversion verifies with onnxruntime, images decode with sharp). */

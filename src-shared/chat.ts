@@ -15,7 +15,7 @@ import type {
   MessageStatus,
   ModelRef,
 } from './domain.ts';
-import type { AspectMode, FinishReason, GenerationPhase, GenerationStats, SamplingOptions } from './engine.ts';
+import type { AspectMode, FinishReason, GenerationPhase, GenerationStats, PhaseProgress, SamplingOptions } from './engine.ts';
 import type { SerializedError } from './errors.ts';
 import type { ImageAttachmentRef } from './ipc/fields.ts';
 
@@ -97,6 +97,11 @@ export type ChatEvent =
       phase: ChatPhase;
       /** Photos the phase works on (`decode-image`, `encode-image`). */
       images?: number;
+      /**
+       * How far the phase has come, when the engine can know (photos done, prompt positions
+       * prefilled); the same phase is sent again as it advances.
+       */
+      progress?: PhaseProgress;
     }
   | {
       type: 'delta';

@@ -62,13 +62,32 @@ export interface GenerationStats {
 export type GenerationPhase = 'decode-image' | 'encode-image' | 'prefill' | 'generate';
 
 /**
+ * How far a phase has come, where the engine can know: photos decoded or encoded, prompt positions
+ * prefilled (a long prompt runs in chunks), package bytes checked, graph bytes opened.
+ */
+export interface PhaseProgress {
+  done: number;
+  total: number;
+}
+
+/**
  * Events streamed while one request runs; a failure is the request's error, not an event. The
  * photo phases say how many photos they work on (photos whose embeddings were cached skip them).
+ * A phase may be sent again with `progress` as it advances (each photo, each prefill chunk).
  */
 export type GenerationEvent =
-  | { type: 'phase'; phase: GenerationPhase; images?: number }
+  | { type: 'phase'; phase: GenerationPhase; images?: number; progress?: PhaseProgress }
   | { type: 'tokens'; ids: number[]; text: string }
   | { type: 'done'; finish: FinishReason; outputIds: number[]; text: string; stats: GenerationStats };
+
+/**
+ * Phases of loading a model: checking the package files' checksums (skipped for files a previous
+ * check vouches for) and opening its graphs (bytes of the graphs opened so far).
+ */
+export type LoadPhase = 'checking-files' | 'opening-graphs';
+
+/** Events streamed while a model loads (the same shape as a request's phase events). */
+export type LoadEvent = { type: 'phase'; phase: LoadPhase; progress?: PhaseProgress };
 
 /** One provider the engine tried, and what happened. */
 export interface ProviderAttempt {

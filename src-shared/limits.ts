@@ -33,6 +33,19 @@ export const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
  * intermediate image of the preprocessing: 100 megapixels (a 300 MB RGB buffer).
  */
 export const MAX_IMAGE_PIXELS = 100_000_000;
+/**
+ * Most pixels of a photo the image store downscales on import (see {@link DOWNSCALED_LONG_SIDE}):
+ * 250 megapixels, past the largest phone and camera sensors (200 MP). Only JPEG, PNG, WebP and
+ * TIFF stills are downscaled, formats whose decoders stream or shrink while reading, so a
+ * decompression bomb costs time, not memory; larger photos, and larger GIF, HEIC, AVIF or animated
+ * images, are refused as too large.
+ */
+export const MAX_SOURCE_IMAGE_PIXELS = 250_000_000;
+/**
+ * Longest side, in pixels, of the copy the image store keeps of a photo over
+ * {@link MAX_IMAGE_PIXELS}: 4096, plenty to look at (the model sees 448×448).
+ */
+export const DOWNSCALED_LONG_SIDE = 4096;
 /** Longest file name shown for a photo (no folders), in characters. */
 export const MAX_FILE_NAME_CHARS = 255;
 /** Files of a chosen folder stored in one `images:import-from-folder` request. */

@@ -25,6 +25,8 @@ export interface ReadPackageOptions {
   /** Ignore the stamp and hash everything. */
   force?: boolean;
   onBytes?: HashOptions['onBytes'];
+  /** Called once before hashing starts, with the bytes that will be hashed (not called when none). */
+  onHashStart?: (totalBytes: number) => void;
   signal?: AbortSignal;
 }
 
@@ -125,6 +127,7 @@ export async function readPackage(dir: string, opts: ReadPackageOptions = {}): P
     if (s && s.size === st.size && s.mtimeMs === st.mtimeMs && s.sha256 === entry.sha256) fresh.files[entry.path] = s;
     else toHash.push({ entry, mtimeMs: st.mtimeMs });
   }
+  if (toHash.length > 0) opts.onHashStart?.(toHash.reduce((n, f) => n + f.entry.size, 0));
   for (const { entry, mtimeMs } of toHash) {
     const sha = await sha256File(join(dir, entry.path), { onBytes: opts.onBytes, signal: opts.signal });
     if (sha !== entry.sha256) {

@@ -409,7 +409,7 @@ export class ChatService {
       if (e.type === 'tokens') batcher.push(e.text);
       else if (e.type === 'phase') {
         batcher.flush();
-        this.emit(job, { type: 'phase', requestId, phase: e.phase, ...(e.images ? { images: e.images } : {}) });
+        this.emit(job, { type: 'phase', requestId, phase: e.phase, ...(e.images ? { images: e.images } : {}), ...(e.progress ? { progress: { ...e.progress } } : {}) });
       }
     };
     try {

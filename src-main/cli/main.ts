@@ -11,7 +11,9 @@ import { dirname, join, resolve } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProviderName, type SamplingOptions } from '../../src-shared/engine.ts';
 import { writeNpyFloat32 } from '../../models/npy.ts';
+import { openCheckpoint, readConfig } from '../../models/checkpoint/index.ts';
 import { convertCheckpoint, renderConvertProgress } from '../../models/convert.ts';
+import { estimateForms, sizeLabel } from '../../models/forms.ts';
 import { describePackage, describeQuantization, describeVerification, humanBytes } from '../../models/package/summary.ts';
 import { DECODER_VARIANTS, PRECISIONS, PRESET_NAMES, type DecoderVariant, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
 import { readPackage } from '../../models/package/read.ts';
@@ -21,21 +23,22 @@ import { readTokenizerModelFile } from '../../models/tiny/files.ts';
 import {
   EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, parseSentencePieceModel, preprocessImage, verifyPackage,
 } from '../engine/index.ts';
-import { describePlacements, placementReport } from '../engine/index.ts';
+import { describePlacements, likelyWebGpuAdapter, placementReport } from '../engine/index.ts';
 import { SILENT, appDataDir, createLogger, redactHome } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
+import { machineFacts, recommendForm } from '../models-service/forms.ts';
 
 const USAGE = `usage: owlery <command> [options]
 
 commands:
   convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
-          [--preset cpu|gpu|gpu-int4|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32]
-          [--decoder cpu|gpu] [--no-verify]
+          [--preset auto|cpu|gpu|gpu-int4|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32]
+          [--decoder cpu|gpu] [--no-verify]           (auto: the form that fits this machine, saying why)
   inspect <package-dir> [--json]              manifest summary: sizes, quantization, verification results
   inspect --placements [--provider P] [--json] <package-dir>
                                               per graph, the nodes onnxruntime puts on each provider and the
                                               Memcpy nodes it adds; the kernels one decode step runs
-  pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
+  pull [--endpoint URL] [--revision REV] [--preset …] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
   synth --preset tiny|7b --tokenizer FILE [--quant cpu|gpu|gpu-int4|reference] [--decoder cpu|gpu] [--seed N]
@@ -276,14 +279,36 @@ async function embedImage(v: Values, options: CliOptions): Promise<number> {
 function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision' | 'decoder', allowed: readonly T[]): T | undefined {
   const raw = v[name];
   if (raw === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}${name === 'preset' ? ' or auto' : ''}, got "${raw}"`);
+  }
   return raw as T;
+}
+
+/**
+ * `--preset auto`: the form the app would recommend for this machine (its memory, the free disk at
+ * the destination, the graphics card the operating system reports and its memory), printed with
+ * the reason.
+ */
+async function autoPreset(src: string, dst: string): Promise<PresetName> {
+  const { config } = await readConfig(src);
+  const reader = await openCheckpoint(src);
+  let estimates;
+  try {
+    estimates = await estimateForms(config, reader);
+  } finally {
+    await reader.close();
+  }
+  const forms = recommendForm(`mPLUG-Owl2 ${sizeLabel(config)}`, estimates, await machineFacts(dirname(dst), (await likelyWebGpuAdapter()) ?? null));
+  const chosen = forms.choices.find((c) => c.preset === forms.recommended)!;
+  process.stdout.write(`preset auto → ${forms.recommended} (${chosen.title.toLowerCase()}: ${chosen.summary}). ${forms.reason}\n`);
+  return forms.recommended;
 }
 
 async function convert(positionals: string[], v: Values = {} as Values): Promise<number> {
   if (positionals.length !== 2) throw new UsageError('convert needs <checkpoint-dir> <package-dir>');
   const [src, dst] = positionals.map((p) => resolve(p));
-  const preset = choice<PresetName>(v, 'preset', PRESET_NAMES) ?? 'reference';
+  const preset = v.preset === 'auto' ? await autoPreset(src, dst) : (choice<PresetName>(v, 'preset', PRESET_NAMES) ?? 'reference');
   const precision: PlanOverrides = { llm: choice(v, 'llm', PRECISIONS.llm), vision: choice(v, 'vision', PRECISIONS.vision) };
   const controller = new AbortController();
   const off = abortOnSigint(controller);
@@ -384,7 +409,7 @@ async function pull(positionals: string[], v: Values): Promise<number> {
     line.end();
     const fetched = result.files.filter((f) => f.status === 'downloaded').length;
     process.stdout.write(`pulled ${repo} (${result.revision}, ${result.format}) → ${result.dir}: ${fetched} downloaded, ${result.files.length - fetched} already present\n`);
-    if (pkg) return await convert([result.dir, pkg]);
+    if (pkg) return await convert([result.dir, pkg], v);
     return 0;
   } finally {
     line.end();

@@ -18,16 +18,26 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { OwleryError, deserializeError } from '../../src-shared/errors.ts';
-import type { AspectMode, GenerationEvent } from '../../src-shared/engine.ts';
+import type { AspectMode, GenerationEvent, LoadEvent } from '../../src-shared/engine.ts';
 import type { EngineInfo, EngineLoadOptions, GenerateRequest, ImageInput, WorkerRequest, WorkerResponse, WorkerResults } from './protocol.ts';
+
+/** What the engine process streams for a request. */
+type EngineEvent = Extract<WorkerResponse, { type: 'event' }>['event'];
 
 type Pending = {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  onEvent?: (e: GenerationEvent) => void;
+  /** Events of a generate request (`GenerationEvent`) or of a load (`LoadEvent`). */
+  onEvent?: (e: never) => void;
 };
 
 type RequestBody<K extends WorkerRequest['type']> = Omit<Extract<WorkerRequest, { type: K }>, 'id' | 'type'>;
+
+/** Options for loads made through the host. */
+export interface HostLoadOptions {
+  /** The load's phases with progress (checking files, opening graphs). */
+  onEvent?: (e: LoadEvent) => void;
+}
 
 /** Options for generate calls made through the host. */
 export interface HostGenerateOptions {
@@ -133,9 +143,9 @@ export class EngineHost {
   }
 
   /** Loads a model package in the engine process (starting it if needed), replacing the one loaded. */
-  async load(dir: string, options: EngineLoadOptions = {}): Promise<EngineInfo> {
+  async load(dir: string, options: EngineLoadOptions = {}, opts: HostLoadOptions = {}): Promise<EngineInfo> {
     this.loaded = undefined;
-    this.loaded = await this.call('load', { dir, options });
+    this.loaded = await this.call('load', { dir, options }, opts.onEvent);
     return this.loaded;
   }
 
@@ -228,7 +238,8 @@ export class EngineHost {
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.type === 'event') {
-      p.onEvent?.(msg.event);
+      // The engine sends a request only its own kind of event (see the protocol).
+      (p.onEvent as ((e: EngineEvent) => void) | undefined)?.(msg.event);
       return;
     }
     this.pending.delete(msg.id);
@@ -236,7 +247,7 @@ export class EngineHost {
     else p.reject(deserializeError(msg.error));
   }
 
-  private call<K extends WorkerRequest['type']>(type: K, body: RequestBody<K>, onEvent?: (e: GenerationEvent) => void): Promise<WorkerResults[K]> {
+  private call<K extends WorkerRequest['type']>(type: K, body: RequestBody<K>, onEvent?: ((e: GenerationEvent) => void) | ((e: LoadEvent) => void)): Promise<WorkerResults[K]> {
     const w = this.worker ?? this.start();
     const id = this.nextId++;
     return new Promise<WorkerResults[K]>((resolve, reject) => {

@@ -41,7 +41,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.type) {
     case 'load': {
       const t0 = performance.now();
-      const next = await Owl2Engine.load(req.dir, req.options);
+      const next = await Owl2Engine.load(req.dir, req.options, (event) => send({ type: 'event', id: req.id, event }));
       log.info('model loaded', {
         packageId: next.manifest.id, provider: next.providerReport.used, requested: next.providerReport.requested,
         attempts: next.providerReport.attempts, decoder: next.decoderSource.from, ms: Math.round(performance.now() - t0),

@@ -12,7 +12,7 @@
  * - Package verification (`verifyPackage`), which the converter gets injected.
  */
 export { EngineHost, forkEngineProcess } from './engine-host.ts';
-export type { EngineHostOptions, EngineProcess, EngineProcessHandlers, EngineProcessOptions, EngineSpawner, HostGenerateOptions } from './engine-host.ts';
+export type { EngineHostOptions, EngineProcess, EngineProcessHandlers, EngineProcessOptions, EngineSpawner, HostGenerateOptions, HostLoadOptions } from './engine-host.ts';
 export type {
   CancelSignal, ChatMessage, EngineInfo, EngineLoadOptions, GenerateRequest, GenerateResult, ImageInput, WorkerRequest, WorkerResponse,
 } from './protocol.ts';
@@ -26,3 +26,4 @@ export { DecoderKvCache, decoderFeedTensor, runDecoderStep } from './mplug-owl2/
 export { Owl2Model } from './mplug-owl2/modeling.ts';
 export { parseSentencePieceModel } from './tokenizer/sentencepiece-model.ts';
 export { describePlacements, placementReport } from './gpu/placements.ts';
+export { likelyWebGpuAdapter } from './gpu/adapter.ts';

@@ -4,12 +4,13 @@
  * process) and the engine process that carry them.
  *
  * Requests carry an id; the engine process answers with exactly one `result` or `error` per id,
- * and streams `event`s for generation requests. A `cancel` request is handled as soon as it
+ * and streams `event`s for generation requests (`GenerationEvent`) and loads (`LoadEvent`: the
+ * same phase shape, with progress). A `cancel` request is handled as soon as it
  * arrives (the decode loop yields to the event loop between steps) and sets the target's cancel
  * flag.
  */
 import type { SerializedError } from '../../src-shared/errors.ts';
-import type { AspectMode, ExecutionProviderName, GenerationEvent, ProviderReport, SamplingOptions } from '../../src-shared/engine.ts';
+import type { AspectMode, ExecutionProviderName, GenerationEvent, LoadEvent, ProviderReport, SamplingOptions } from '../../src-shared/engine.ts';
 
 /** Options for loading a package. */
 export interface EngineLoadOptions {
@@ -136,4 +137,4 @@ export interface WorkerResults {
 export type WorkerResponse =
   | { type: 'result'; id: number; value: unknown }
   | { type: 'error'; id: number; error: SerializedError }
-  | { type: 'event'; id: number; event: GenerationEvent };
+  | { type: 'event'; id: number; event: GenerationEvent | LoadEvent };

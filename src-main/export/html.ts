@@ -2,21 +2,28 @@
  * HTML export: one self-contained file (photos embedded as `data:` URIs) that can be opened in any
  * browser, archived, or printed to PDF.
  *
+ * Answers are rendered from their Markdown with the app's own markdown-it configuration
+ * (`src-shared/markdown.ts`: raw HTML shown as text, only http(s) and mailto links, images never
+ * loaded, code highlighted), so lists, tables, code and links look as they do in the app; your
+ * messages, titles and names are escaped and shown as written.
+ *
  * Safe to open whatever the conversation says: a Content-Security-Policy meta tag allows nothing
- * but the page's own stylesheet (by hash) and `data:` images, there is no script, no link leaves the
- * page, every stored text is escaped, and control characters and bidirectional overrides are shown
- * as visible `[U+XXXX]` tags instead of acting. The stylesheet has print rules (page margins, no
- * message split across pages), which the PDF export relies on.
+ * but the page's own stylesheet (by hash) and `data:` images, there is no script, the only links
+ * are an answer's http(s)/mailto links, and control characters and bidirectional overrides are
+ * shown as visible `[U+XXXX]` tags instead of acting. The stylesheet has print rules (page
+ * margins, no message split across pages), which the PDF export relies on.
  */
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
+import { createAnswerMarkdown } from '../../src-shared/markdown.ts';
+import { ANSWER_HEADING_SHIFT } from './answer-markdown.ts';
 import { displayTitle, formatTime, isShowableTime, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
 import { writeFileAtomic } from './files.ts';
 import type { ExportSummary } from './markdown.ts';
 import { noteBadDates, photoUses, readablePhotos, readableThreads, SkipLog } from './skipped.ts';
 import { selectedIds } from './source.ts';
 import type { ConversationSelection, ExportContext, ImageData, ThreadExport } from './source.ts';
-import { escapeHtml, oneLine, splitUnsafe, textToHtml } from './text.ts';
+import { escapeHtml, normaliseText, oneLine, splitUnsafe, tagUnsafe, textToHtml } from './text.ts';
 
 /** Image types browsers show; others (TIFF, HEIC) are converted to JPEG for embedding. */
 const WEB_MIMES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif']);
@@ -51,6 +58,33 @@ figure { margin: 0; max-width: 100%; }
 figure img { display: block; max-width: 100%; max-height: 28rem; height: auto; border-radius: .4rem; }
 figcaption { color: var(--muted); font-size: .8rem; overflow-wrap: anywhere; }
 .missing { color: var(--muted); font-style: italic; border: 1px dashed var(--line); padding: 1rem; }
+.answer { overflow-wrap: anywhere; unicode-bidi: plaintext; }
+.answer > :first-child { margin-top: 0; }
+.answer > :last-child { margin-bottom: 0; }
+.answer p, .answer ul, .answer ol, .answer blockquote, .answer table, .answer .code-block { margin: .5rem 0; }
+.answer ul, .answer ol { padding-left: 1.5rem; }
+.answer blockquote { border-left: 3px solid var(--line); color: var(--muted); padding: 0 .75rem; margin-left: 0; }
+.answer table { border-collapse: collapse; display: block; max-width: 100%; overflow-x: auto; }
+.answer th, .answer td { border: 1px solid var(--line); padding: .25rem .6rem; text-align: left; }
+.answer th { background: #f3f4f6; }
+.answer .md-align-left { text-align: left; }
+.answer .md-align-center { text-align: center; }
+.answer .md-align-right { text-align: right; }
+.answer code { font: .9em ui-monospace, Menlo, Consolas, monospace; background: #f1f3f5; border-radius: .25em; padding: .05em .3em; }
+.answer a { color: #1a5fb4; }
+.code-block { border: 1px solid var(--line); border-radius: .4rem; overflow: hidden; }
+.code-head { font: .75rem ui-monospace, Menlo, Consolas, monospace; color: var(--muted); background: #f3f4f6; padding: .2rem .6rem; border-bottom: 1px solid var(--line); }
+.code-block pre { margin: 0; padding: .6rem .75rem; overflow-x: auto; background: #fafbfc; }
+.code-block pre code { background: none; padding: 0; white-space: pre; }
+.hljs-comment, .hljs-quote { color: #6a737d; font-style: italic; }
+.hljs-keyword, .hljs-selector-tag, .hljs-literal, .hljs-doctag, .hljs-meta .hljs-keyword { color: #a626a4; }
+.hljs-string, .hljs-regexp, .hljs-addition, .hljs-attribute, .hljs-meta .hljs-string { color: #50a14f; }
+.hljs-number, .hljs-symbol, .hljs-bullet, .hljs-variable, .hljs-template-variable { color: #986801; }
+.hljs-title, .hljs-section, .hljs-name, .hljs-selector-id, .hljs-selector-class { color: #4078f2; }
+.hljs-type, .hljs-built_in, .hljs-class .hljs-title, .hljs-attr, .hljs-params { color: #c18401; }
+.hljs-tag, .hljs-deletion, .hljs-meta { color: #e45649; }
+.hljs-emphasis { font-style: italic; }
+.hljs-strong { font-weight: 600; }
 @page { margin: 16mm 14mm; }
 @media print {
   html { background: #fff; font-size: 11pt; }
@@ -60,6 +94,8 @@ figcaption { color: var(--muted); font-size: .8rem; overflow-wrap: anywhere; }
   .message.user { background: #f1f4f9; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   .conversation + .conversation { break-before: page; page-break-before: always; border-top: 0; }
   figure img { max-height: 9cm; }
+  .code-block pre code { white-space: pre-wrap; }
+  .code-block, .answer table { break-inside: avoid; }
 }
 `.trim();
 
@@ -134,7 +170,7 @@ function renderThread(t: ThreadExport, images: ReadonlyMap<string, EmbeddedImage
     parts.push(
       `<section class="message ${m.role}">`,
       `<p class="who">${escapeHtml(roleLabel(m.role))}<small>${timeElement(m.createdAt)}</small></p>`,
-      m.text.length > 0 ? `<div class="text" dir="auto">${textToHtml(m.text)}</div>` : '',
+      m.text.length > 0 ? messageText(m) : '',
       m.images.length > 0 ? `<div class="photos">${m.images.map((img, k) => figure(img.sha256, img.name ?? `Photo ${k + 1}`, images)).join('')}</div>` : '',
       note ? `<p class="status">${textToHtml(oneLine(note))}</p>` : '',
       stats ? `<p class="stats">${textToHtml(oneLine(stats))}</p>` : '',
@@ -149,6 +185,14 @@ function renderThread(t: ThreadExport, images: ReadonlyMap<string, EmbeddedImage
 function timeElement(ms: number): string {
   const text = escapeHtml(formatTime(ms));
   return isShowableTime(ms) ? `<time datetime="${new Date(ms).toISOString()}">${text}</time>` : text;
+}
+
+const answers = createAnswerMarkdown({ headingShift: ANSWER_HEADING_SHIFT, copyButton: false });
+
+/** A message's text: an answer rendered from its Markdown, anything else as written. */
+function messageText(m: ThreadExport['messages'][number]): string {
+  if (m.role === 'assistant') return `<div class="answer" dir="auto">${answers.render(tagUnsafe(normaliseText(m.text)))}</div>`;
+  return `<div class="text" dir="auto">${textToHtml(m.text)}</div>`;
 }
 
 function figure(sha256: string, name: string, images: ReadonlyMap<string, EmbeddedImage>): string {

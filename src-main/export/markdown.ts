@@ -2,9 +2,12 @@
  * Markdown export: one `.md` file with the branch on screen of each conversation, and the photos
  * copied next to it into an `assets/` folder, linked with relative paths.
  *
- * Every stored text is escaped so that it renders literally (see `textToMarkdown`): a message or
- * title cannot inject HTML, links (`javascript:` or any other), images or formatting. Photos are
- * named by their content hash, so exporting again into the same folder reuses them.
+ * An answer is written as the model's Markdown, as it is, changed only where it would break the
+ * file's structure (`answerToMarkdown`: headings moved below the export's own, raw HTML escaped, an
+ * unclosed code fence closed). Every other stored text (your messages, titles, photo names) is
+ * escaped so that it renders literally (`textToMarkdown`): it cannot inject HTML, links, images or
+ * formatting. Photos are named by their content hash, so exporting again into the same folder
+ * reuses them.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -14,6 +17,7 @@ import { isFileOfSize, writeError, writeFileAtomic } from './files.ts';
 import { noteBadDates, photoUses, readablePhotos, readableThreads, SkipLog } from './skipped.ts';
 import { selectedIds } from './source.ts';
 import type { ConversationSelection, ExportContext, ThreadExport } from './source.ts';
+import { answerToMarkdown } from './answer-markdown.ts';
 import { lineToMarkdown, textToMarkdown } from './text.ts';
 
 /** The folder, next to the Markdown file, that holds the photos. */
@@ -61,7 +65,7 @@ export function renderMarkdown(threads: readonly ThreadExport[], extOf: (sha256:
       out.push(`## ${lineToMarkdown(roleLabel(m.role))}`, '');
       const meta = [formatTime(m.createdAt), statusNote(m), m.role === 'assistant' ? statsLine(m) : null].filter((s): s is string => !!s);
       out.push(`_${lineToMarkdown(meta.join(' · '))}_`, '');
-      if (m.text.length > 0) out.push(textToMarkdown(m.text), '');
+      if (m.text.length > 0) out.push(m.role === 'assistant' ? answerToMarkdown(m.text) : textToMarkdown(m.text), '');
       m.images.forEach((img, k) => {
         const alt = img.name ?? `Photo ${k + 1}`;
         const ext = extOf(img.sha256);

@@ -74,17 +74,23 @@ export function oneLine(text: string): string {
 }
 
 /**
- * Escapes one line of text for CommonMark (and GitHub-flavoured Markdown): every ASCII punctuation
- * character gets a backslash, so nothing in it is markup (no HTML, links, emphasis, headings,
- * lists, tables); leading spaces become no-break spaces so a line is never an indented code block.
+ * Escapes one line of text for CommonMark (and GitHub-flavoured Markdown) so that nothing in it is
+ * markup: a backslash before every character that can start inline markup anywhere (`\\`, `` ` ``,
+ * `*`, `_`, `[`, `]`, `<`, `>`, `&`, `|`, `~`) and before what only counts at the start of a line
+ * (`#`, `-`, `+`, `=`, the `.` or `)` of `1.`/`1)`); nothing else, so dates, times and paths read
+ * as they are (`2026-12-04 10:58`). Leading spaces become no-break spaces so a line is never an
+ * indented code block.
  */
 function escapeMarkdownLine(line: string): string {
-  const escaped = line.replace(/[!-/:-@[-`{-~]/g, (c) => `\\${c}`);
+  const escaped = line
+    .replace(/[\\`*_[\]<>&|~]/g, (c) => `\\${c}`)
+    .replace(/^[#+=-]/, (c) => `\\${c}`)
+    .replace(/^(\d{1,9})([.)])/, (_m, digits: string, mark: string) => `${digits}\\${mark}`);
   return escaped.replace(/^[ \t]+/, (ws) => ws.replace(/ /g, '\u00a0').replace(/\t/g, '\u00a0'.repeat(4)));
 }
 
 /** Unsafe characters as `[U+XXXX]` tags, everything else unchanged (before Markdown escaping). */
-function tagUnsafe(text: string): string {
+export function tagUnsafe(text: string): string {
   return text.replace(UNSAFE_CHARS_G, (c) => `[${codePointLabel(c.codePointAt(0)!)}]`);
 }
 

@@ -4,6 +4,11 @@
  * with progress events and cancellation. Selecting a package loads it in the engine and makes it
  * the active one in settings.
  *
+ * - Before converting, a checkpoint folder chosen in the dialog is read (config and tensor list,
+ *   no weights) and its forms are sized for this machine (`forms.ts`); the import converts it into
+ *   the form asked for, by default the one recommended, named after the model and the form
+ *   (`mPLUG-Owl2 7B · 4-bit`) unless a name is given. A package can be renamed later (its
+ *   manifest's `name`; the id stays).
  * - A package folder's name is its id (the converter's `mplug-owl2-<hash>`). Conversions write to
  *   `<models>/.staging-<task>/` and are renamed into place when complete, so the list never shows
  *   half a package; converting a checkpoint that is already installed keeps the installed one.
@@ -13,18 +18,26 @@
  *   or the package's checksum stamp still vouches for every file, else `unverified`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { convertCheckpoint } from '../../models/convert.ts';
+import { openCheckpoint, readConfig } from '../../models/checkpoint/index.ts';
+import { checkCheckpointTensors, convertCheckpoint } from '../../models/convert.ts';
 import type { ConvertProgress } from '../../models/convert.ts';
+import { estimateForms, modelDisplayName, sizeLabel } from '../../models/forms.ts';
+import type { Owl2Config } from '../../models/owl2/config.ts';
+import { synthConfigJson } from '../../models/synth/presets.ts';
 import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage, validateManifest } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
 import { DEFAULT_ENDPOINT, pullCheckpoint } from '../../models/pull/index.ts';
 import type { FetchFn, PullProgress } from '../../models/pull/index.ts';
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
+import { MODEL_PRESETS } from '../../src-shared/ipc/index.ts';
 import type {
+  ChosenCheckpoint,
   EngineStatus,
   InstalledModel,
+  ModelForms,
+  ModelPreset,
   ModelTask,
   ModelTaskKind,
   ModelVerification,
@@ -33,6 +46,8 @@ import type {
 } from '../../src-shared/ipc/index.ts';
 import { MODEL_ID_PATTERN } from '../../src-shared/settings.ts';
 import { verifyPackage } from '../engine/index.ts';
+import { machineFacts, recommendForm } from './forms.ts';
+import type { MachineGpu } from './forms.ts';
 
 /** What the models service needs from the engine (the `EngineService` implements it). */
 export interface ModelEngine {
@@ -75,6 +90,21 @@ export interface ModelsServiceOptions {
   progressIntervalMs?: number;
   /** Clock (default `Date.now`). */
   now?: () => number;
+  /**
+   * The graphics card the engine can use, for recommending a form (default: none known). The app
+   * passes what the engine reports; a source that knows the card's memory plugs in here.
+   */
+  gpu?: () => MachineGpu | null | Promise<MachineGpu | null>;
+}
+
+/** Options of an import or a pull's conversion. */
+export interface ConvertChoice {
+  /** Package name (default: the model's name in the form made, e.g. `mPLUG-Owl2 7B · 4-bit`). */
+  name?: string;
+  /** Weight format to read when the folder holds both. */
+  prefer?: 'safetensors' | 'pytorch';
+  /** The form to make (default: the one recommended for this machine). */
+  preset?: ModelPreset;
 }
 
 interface TaskEntry {
@@ -96,6 +126,8 @@ export class ModelsService {
   private readonly downloadsDir: string;
   private readonly tasks = new Map<TaskId, TaskEntry>();
   private readonly verification = new Map<string, ModelVerification>();
+  /** Checkpoint folders chosen in the dialog and read, by the id the renderer names them with. */
+  private readonly chosen = new Map<string, string>();
   private readonly now: () => number;
   private readonly progressIntervalMs: number;
 
@@ -142,6 +174,7 @@ export class ModelsService {
         family: 'unknown',
         sizeBytes: await folderSize(dir),
         quantization: null,
+        preset: null,
         sourceFormat: null,
         converterVersion: null,
         createdAt: null,
@@ -157,6 +190,7 @@ export class ModelsService {
       family: manifest.family,
       sizeBytes: manifest.files.reduce((n, f) => n + f.size, 0) + Buffer.byteLength(manifestText),
       quantization: { ...manifest.quantization },
+      preset: (MODEL_PRESETS as readonly string[]).includes(manifest.preset ?? '') ? (manifest.preset as ModelPreset) : 'custom',
       sourceFormat: manifest.source.format,
       converterVersion: manifest.converterVersion,
       createdAt: manifest.createdAt,
@@ -215,11 +249,74 @@ export class ModelsService {
     this.opts.onChange?.([id]);
   }
 
+  /** The forms of the official 7B model on this machine (what a download will make). */
+  async forms(): Promise<ModelForms> {
+    return this.formsFor(synthConfigJson('7b').config);
+  }
+
+  /**
+   * Reads a checkpoint folder the user chose (its config and tensor list, no weights): refuses one
+   * that is not an mPLUG-Owl2 checkpoint before anything starts, and sizes its forms for this
+   * machine. The returned id names the folder to {@link importChosen}.
+   */
+  async chooseCheckpoint(dir: string): Promise<ChosenCheckpoint> {
+    const { config } = await readConfig(dir);
+    const reader = await openCheckpoint(dir);
+    let forms: ModelForms;
+    try {
+      checkCheckpointTensors(config, reader);
+      forms = await this.formsFor(config, reader);
+    } finally {
+      await reader.close();
+    }
+    const checkpointId = randomBytes(9).toString('base64url');
+    this.chosen.set(checkpointId, dir);
+    // The last few folders chosen are enough (one is converted right after it is chosen).
+    for (const old of [...this.chosen.keys()].slice(0, Math.max(0, this.chosen.size - 16))) this.chosen.delete(old);
+    return { checkpointId, folderName: basename(dir) || dir, format: reader.format, forms };
+  }
+
+  /** Starts converting a folder read with {@link chooseCheckpoint}. Throws `NOT_FOUND` for an unknown id. */
+  importChosen(checkpointId: string, options: ConvertChoice = {}): TaskId {
+    const dir = this.chosen.get(checkpointId);
+    if (!dir) throw new OwleryError('NOT_FOUND', 'That checkpoint folder is no longer chosen; choose it again.', { checkpointId });
+    return this.importCheckpoint(dir, options);
+  }
+
   /** Starts converting the checkpoint in `checkpointDir` (a folder the user chose). */
-  importCheckpoint(checkpointDir: string, options: { name?: string; prefer?: 'safetensors' | 'pytorch' } = {}): TaskId {
+  importCheckpoint(checkpointDir: string, options: ConvertChoice = {}): TaskId {
     return this.start('import', basename(checkpointDir), null, async (entry) => {
       await this.convertInto(entry, checkpointDir, options);
     });
+  }
+
+  /**
+   * Renames a package: its manifest's `name`, rewritten in place (written to a temporary file,
+   * flushed, renamed). The id, the files and their checksums stay.
+   */
+  async rename(id: string, name: string): Promise<InstalledModel> {
+    const clean = name.trim();
+    if (!clean) throw new OwleryError('INVALID_ARGUMENT', 'A model needs a name.');
+    const file = join(this.dirOf(id), MANIFEST_FILE);
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new OwleryError('NOT_FOUND', `There is no model package ${id}.`, { id });
+      throw err;
+    });
+    const manifest = validateManifest(JSON.parse(text), `${id}/${MANIFEST_FILE}`);
+    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(`${JSON.stringify({ ...manifest, name: clean }, null, 2)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file).catch(async (err: unknown) => {
+      await rm(tmp, { force: true });
+      throw err;
+    });
+    this.opts.onChange?.([id]);
+    return this.info(id);
   }
 
   /** Starts downloading a checkpoint from the hub and converting it. Refused in offline mode. */
@@ -250,7 +347,7 @@ export class ModelsService {
       } finally {
         grant?.close();
       }
-      await this.convertInto(entry, dest, { name: req.name ?? req.repo.split('/').pop() });
+      await this.convertInto(entry, dest, { name: req.name, preset: req.preset });
       await rm(dest, { recursive: true, force: true });
     });
   }
@@ -353,8 +450,17 @@ export class ModelsService {
   }
 
   /** Converts into a staging folder, then renames it to `<models>/<id>` (keeping an installed copy). */
-  private async convertInto(entry: TaskEntry, checkpointDir: string, options: { name?: string; prefer?: 'safetensors' | 'pytorch' }): Promise<void> {
+  /** The forms of a model (sized from its config, or from an open checkpoint's tensors) on this machine. */
+  private async formsFor(config: Owl2Config, reader?: Parameters<typeof estimateForms>[1]): Promise<ModelForms> {
     await mkdir(this.modelsDir, { recursive: true });
+    const gpu = (await this.opts.gpu?.()) ?? null;
+    return recommendForm(`mPLUG-Owl2 ${sizeLabel(config)}`, await estimateForms(config, reader), await machineFacts(this.modelsDir, gpu));
+  }
+
+  private async convertInto(entry: TaskEntry, checkpointDir: string, options: ConvertChoice): Promise<void> {
+    await mkdir(this.modelsDir, { recursive: true });
+    const { config } = await readConfig(checkpointDir);
+    const preset = options.preset ?? (await this.formsFor(config)).recommended;
     const staging = join(this.modelsDir, `.staging-${entry.task.taskId}`);
     const pkgDir = join(staging, 'package');
     await mkdir(staging, { recursive: true });
@@ -362,8 +468,9 @@ export class ModelsService {
       const manifest = await convertCheckpoint(checkpointDir, pkgDir, {
         verify: { run: verifyPackage },
         signal: entry.controller.signal,
-        name: options.name,
+        name: options.name ?? modelDisplayName(config, preset),
         prefer: options.prefer,
+        preset,
         onProgress: (p: ConvertProgress) => {
           if (p.phase === 'writing-graphs') this.progress(entry, p.phase, p.tensorsDone, p.tensorsTotal, 'tensors');
           else this.progress(entry, p.phase, p.bytesDone, p.bytesTotal || null, 'bytes');

@@ -24,11 +24,12 @@ import type { AppInfo } from '../../src-shared/ipc/index.ts';
 import { MAX_DROPPED_IMAGE_BYTES } from '../../src-shared/limits.ts';
 import { ChatService } from '../chat/chat-service.ts';
 import type { ChatServiceOptions } from '../chat/chat-service.ts';
-import { EngineHost } from '../engine/index.ts';
+import { EngineHost, likelyWebGpuAdapter } from '../engine/index.ts';
 import type { EngineSpawner } from '../engine/index.ts';
 import { exportBackend } from '../export/index.ts';
 import type { ExportBackend, PrintToPdf } from '../export/index.ts';
 import { ModelsService, packageDir } from '../models-service/models-service.ts';
+import type { ModelsServiceOptions } from '../models-service/models-service.ts';
 import { JsonFileSettingsStorage } from '../settings/json-file-storage.ts';
 import { SettingsService } from '../settings/settings-service.ts';
 import type { SettingsStorage } from '../settings/storage.ts';
@@ -48,6 +49,9 @@ import { EventBus } from './events.ts';
 import { FolderGrants } from './folders.ts';
 import { NetworkGate, NetworkLog } from './network.ts';
 import { OpenedPhotos } from './opened-photos.ts';
+
+/** Names of the GPU execution providers, for the models service's recommendation. */
+const GPU_PROVIDER_NAMES: Record<string, string> = { cuda: 'NVIDIA CUDA', dml: 'DirectML', coreml: 'Core ML', webgpu: 'WebGPU' };
 
 /** Options of {@link createServices}. */
 export interface ServicesOptions {
@@ -91,6 +95,11 @@ export interface ServicesOptions {
   chat?: Pick<ChatServiceOptions, 'deltaIntervalMs' | 'saveIntervalMs' | 'maxQueued'>;
   /** The main log (default: `<dataDir>/logs/main.log`). */
   log?: Logger;
+  /**
+   * The graphics card the models service recommends forms for (default: the one the engine ran a
+   * model on, else the operating system's best adapter). Tests pass a machine of their own.
+   */
+  gpu?: ModelsServiceOptions['gpu'];
 }
 
 /** Everything the IPC handlers call. */
@@ -186,6 +195,14 @@ export function createServices(opts: ServicesOptions): Services {
       if (task.kind === 'pull' && task.state === 'done' && !settings.get().offlineMode) settings.set({ offlineMode: true });
     },
     onChange: (ids) => events.emit('models:changed', { ids }),
+    // The GPU the engine ran a model on in this session, else the one the operating system reports
+    // (with its memory where it says it); a software rasterizer counts as none.
+    gpu: opts.gpu ?? (async () => {
+      const report = engine.status().provider;
+      if (report?.adapter) return report.adapter;
+      if (report && report.used !== 'cpu') return { name: GPU_PROVIDER_NAMES[report.used] ?? report.used };
+      return (await likelyWebGpuAdapter()) ?? null;
+    }),
   });
   const folders = new FolderGrants(imageBase);
   const openedPhotos = new OpenedPhotos({

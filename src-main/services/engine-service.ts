@@ -3,7 +3,8 @@
  * the engine asks this service (the chat service generates through it, the models service loads
  * through it, the UI reads its `engine:status`).
  *
- * - Loads run one at a time, in call order; a load's failure is recorded in the status.
+ * - Loads run one at a time, in call order; a load's failure is recorded in the status, and its
+ *   progress (checking files, opening graphs) is in the status while it runs.
  * - A request with no model loaded loads the active one (settings) first, or fails with `NO_MODEL`.
  * - The engine process is restarted lazily: after a crash the status is `crashed` until the next
  *   request, which starts a fresh process, reloads the model quietly and goes on (`generating`
@@ -71,7 +72,7 @@ export async function clearPrepacked(dataDir: string): Promise<void> {
 /** See the module comment. */
 export class EngineService {
   readonly host: EngineHost;
-  private current: EngineStatus = { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0 };
+  private current: EngineStatus = { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, load: null };
   private loading: Promise<unknown> = Promise.resolve();
   private activating: Promise<void> | null = null;
   private crashed = false;
@@ -123,17 +124,19 @@ export class EngineService {
    */
   load(modelId: string): Promise<EngineStatus> {
     const run = async (): Promise<EngineStatus> => {
-      this.update({ state: 'loading', modelId, error: null });
+      this.update({ state: 'loading', modelId, error: null, load: null });
       try {
-        const info = await this.host.load(this.opts.modelDir(modelId), this.opts.loadOptions());
+        const info = await this.host.load(this.opts.modelDir(modelId), this.opts.loadOptions(), {
+          onEvent: (e) => this.update({ load: { phase: e.phase, progress: e.progress ? { ...e.progress } : null } }),
+        });
         this.crashed = false;
         this.providers.set(modelId, info.provider);
         this.log.info('model loaded', { modelId, provider: info.provider.used, fasterStartSkipped: info.fasterStartSkipped });
-        this.update({ state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null });
+        this.update({ state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null, load: null });
         return this.status();
       } catch (err) {
         this.log.error('the model could not be loaded', err, { modelId });
-        this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err) });
+        this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err), load: null });
         throw err;
       }
     };

@@ -11,8 +11,9 @@ import sharp from 'sharp';
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { Page } from '../../src-shared/domain.ts';
 import { folderThumbnailUrl } from '../../src-shared/ipc/index.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId } from '../../src-shared/ipc/index.ts';
-import { MAX_IMAGE_PIXELS, MAX_PAGE_SIZE } from '../../src-shared/limits.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId, ImageProblem } from '../../src-shared/ipc/index.ts';
+import { MAX_PAGE_SIZE, MAX_SOURCE_IMAGE_PIXELS } from '../../src-shared/limits.ts';
+import { decodeFailure, diagnoseImageFile } from '../store/image-check.ts';
 
 /** File extensions listed in the photos panel (lower case, without the dot). */
 export const PHOTO_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif', 'heic', 'heif']);
@@ -103,19 +104,26 @@ export class FolderGrants {
     if (!bytes) {
       try {
         bytes = new Uint8Array(
-          await sharp(path, { failOn: 'error', limitInputPixels: MAX_IMAGE_PIXELS })
+          // Up to the size the image store downscales: what can be imported can be seen.
+          await sharp(path, { failOn: 'error', limitInputPixels: MAX_SOURCE_IMAGE_PIXELS, sequentialRead: true })
             .rotate()
             .resize(FOLDER_THUMBNAIL_SIZE, FOLDER_THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
             .webp({ quality: 75 })
             .toBuffer(),
         );
       } catch (err) {
-        throw new OwleryError('IMAGE_UNREADABLE', `${name} could not be read as an image (${(err as Error).message}).`, { name });
+        throw decodeFailure(err, name);
       }
       this.thumbs.set(key, bytes);
       if (this.thumbs.size > THUMB_CACHE_ENTRIES) this.thumbs.delete(this.thumbs.keys().next().value!);
     }
     return { mime: 'image/webp', bytes };
+  }
+
+  /** Why a listed file cannot be shown (empty, not an image, cut off, too large, …), or `null` when it can. */
+  async problem(folderId: FolderId, entryId: FolderEntryId): Promise<ImageProblem | null> {
+    const { path, name } = this.resolve(folderId, entryId);
+    return diagnoseImageFile(path, name);
   }
 
   private folder(folderId: FolderId): Granted {

@@ -79,8 +79,11 @@ export class ImageRecords {
   }
 }
 
-/** A stored image as the renderer sees it: its record, the name shown, and `owlery-image:` URLs under `imageBase`. */
-export function toStoredImage(record: ImageRecord, name: string | null, imageBase: string): StoredImage {
+/**
+ * A stored image as the renderer sees it: its record, the name shown, and `owlery-image:` URLs
+ * under `imageBase` (and the original's size when the image store just stored a downscaled copy).
+ */
+export function toStoredImage(record: ImageRecord & { downscaledFrom?: StoredImage['downscaledFrom'] }, name: string | null, imageBase: string): StoredImage {
   return {
     sha256: record.sha256,
     mime: record.mime,
@@ -94,5 +97,6 @@ export function toStoredImage(record: ImageRecord, name: string | null, imageBas
     name,
     url: imageUrl(record.sha256, imageBase),
     thumbnailUrl: thumbnailUrl(record.sha256, imageBase),
+    ...(record.downscaledFrom ? { downscaledFrom: { ...record.downscaledFrom } } : {}),
   };
 }

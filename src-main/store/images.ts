@@ -7,6 +7,13 @@
  * name, flushed and renamed, so a crash never leaves a half-written image under its final name;
  * the database row is written after the files, so a row always has its file. Rows keep the hash
  * and metadata, never the bytes.
+ *
+ * A photo over the pixel limit (`MAX_IMAGE_PIXELS`) is downscaled on import (JPEG, PNG, WebP and
+ * TIFF stills up to `MAX_SOURCE_IMAGE_PIXELS`, to a `DOWNSCALED_LONG_SIDE` copy in the same
+ * format, EXIF rotation applied): the copy is stored like any photo, under its own hash, and
+ * `<sha256 of the original>.source` next to it names that copy, so importing the same original
+ * again finds it without decoding anything (and the engine's embeddings, keyed by the copy's hash,
+ * are reused).
  * @see docs/style.md, H8 (Ollama `app/store/image.go`)
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,8 +22,9 @@ import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
 import { OwleryError } from '../../src-shared/errors.ts';
-import { MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from '../../src-shared/limits.ts';
+import { DOWNSCALED_LONG_SIDE, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_SOURCE_IMAGE_PIXELS } from '../../src-shared/limits.ts';
 import { toStoreError } from './errors.ts';
+import { decodeFailure, megapixels, STORABLE_FORMATS, tooLargeToDownscale } from './image-check.ts';
 import type { ImageRecord, Store } from './store.ts';
 
 /** Options for {@link ImageStore}. */
@@ -25,8 +33,10 @@ export interface ImageStoreOptions {
   thumbnailSize?: number;
   /** Largest accepted file, in bytes (default 256 MiB). */
   maxBytes?: number;
-  /** Largest accepted width × height (default 100 megapixels). */
+  /** Largest stored width × height (default 100 megapixels); larger photos are downscaled. */
   maxPixels?: number;
+  /** Largest width × height downscaled on import (default 250 megapixels); larger ones are refused. */
+  maxSourcePixels?: number;
   /** Clock in ms (default `Date.now`), for garbage collection. */
   now?: () => number;
 }
@@ -37,6 +47,12 @@ export const THUMBNAIL_SIZE = 256;
 export const THUMBNAIL_MIME = 'image/webp';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A stored photo's record, and the size of the original when a downscaled copy was stored instead. */
+export type PutImage = ImageRecord & { downscaledFrom?: { width: number; height: number } };
+
+/** Formats downscaled on import (their decoders stream or shrink while reading). */
+const DOWNSCALABLE = new Set(['jpg', 'png', 'webp', 'tif']);
 
 /** sharp format → mime type and file extension. */
 const FORMATS: Record<string, { mime: string; ext: string }> = {
@@ -57,6 +73,7 @@ export class ImageStore {
   private readonly thumbSize: number;
   private readonly maxBytes: number;
   private readonly maxPixels: number;
+  private readonly maxSourcePixels: number;
   private readonly now: () => number;
 
   /** Files go under `<dataDir>/images`; records go to `store`. */
@@ -66,6 +83,7 @@ export class ImageStore {
     this.thumbSize = Math.max(16, Math.floor(opts.thumbnailSize ?? THUMBNAIL_SIZE));
     this.maxBytes = opts.maxBytes ?? MAX_IMAGE_FILE_BYTES;
     this.maxPixels = opts.maxPixels ?? MAX_IMAGE_PIXELS;
+    this.maxSourcePixels = Math.max(this.maxPixels, opts.maxSourcePixels ?? MAX_SOURCE_IMAGE_PIXELS);
     this.now = opts.now ?? Date.now;
   }
 
@@ -85,14 +103,20 @@ export class ImageStore {
 
   /**
    * Stores a photo (bytes, or a file to read) unless the same bytes are already stored, makes its
-   * thumbnail, records it, and returns the record. Attach it to a message with its `sha256`.
+   * thumbnail, records it, and returns the record. Attach it to a message with its `sha256`. A photo
+   * over the pixel limit is downscaled first (see the module comment): the record is the copy's,
+   * with `downscaledFrom` saying how large the original was.
    *
    * @throws OwleryError `FILE_NOT_FOUND`, `IMAGE_TOO_LARGE`, `IMAGE_UNSUPPORTED`,
    *   `IMAGE_UNREADABLE`, `DISK_FULL`, `DB_READONLY` (the data folder cannot be written)
    */
-  async put(input: Uint8Array | string, opts: { name?: string } = {}): Promise<ImageRecord> {
+  async put(input: Uint8Array | string, opts: { name?: string } = {}): Promise<PutImage> {
     const name = opts.name ?? (typeof input === 'string' ? basename(input) : 'image');
     const bytes = typeof input === 'string' ? await this.readInput(input, name) : input;
+    return this.putBytes(bytes, name, true);
+  }
+
+  private async putBytes(bytes: Uint8Array, name: string, mayDownscale: boolean): Promise<PutImage> {
     if (bytes.length === 0) throw new OwleryError('IMAGE_UNREADABLE', `${name} is empty (0 bytes).`, { name });
     if (bytes.length > this.maxBytes) {
       throw new OwleryError('IMAGE_TOO_LARGE', `${name} is larger than the ${Math.round(this.maxBytes / 2 ** 20)} MiB limit for images.`, {
@@ -103,14 +127,12 @@ export class ImageStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
 
     const existing = this.store.getImage(sha256);
-    if (existing && (await isFile(this.pathOf(existing))) && existing.thumbnail && (await isFile(this.thumbnailPathOf(sha256)))) {
-      return existing;
-    }
+    if (existing && (await this.hasFiles(existing))) return existing;
 
     const meta = await readMetadata(bytes, name);
     const format = formatOf(meta);
     if (!format) {
-      throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIC).`, {
+      throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (${STORABLE_FORMATS}).`, {
         name,
         format: meta.format,
       });
@@ -118,19 +140,61 @@ export class ImageStore {
     const width = meta.width ?? 0;
     const height = meta.pageHeight ?? meta.height ?? 0;
     if (!(width > 0 && height > 0)) throw new OwleryError('IMAGE_UNREADABLE', `${name}: the image header has no valid size.`, { name });
-    if (width * height > this.maxPixels) {
-      throw new OwleryError('IMAGE_TOO_LARGE', `${name} is ${width}×${height} pixels, over the ${this.maxPixels / 1e6} MP limit for images.`, {
-        name,
-        width,
-        height,
-      });
-    }
     const orientation = meta.orientation !== undefined && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+    if (width * height > this.maxPixels) {
+      if (!mayDownscale) throw new OwleryError('INTERNAL', `${name}: the downscaled copy is still ${width}×${height} pixels.`, { name });
+      return this.putDownscaled(bytes, sha256, name, meta, format, orientation >= 5 ? { width: height, height: width } : { width, height });
+    }
     const thumb = await this.makeThumbnail(bytes, name);
 
     const record = { sha256, ext: format.ext, mime: format.mime, byteSize: bytes.length, width, height, orientation };
     await this.writeFiles(sha256, this.pathOf(record), bytes, thumb.data);
     return this.store.putImageRecord({ ...record, thumbnail: { mime: THUMBNAIL_MIME, width: thumb.width, height: thumb.height } });
+  }
+
+  /**
+   * Stores a downscaled copy of a photo over the pixel limit (or finds the copy stored for the same
+   * original before), and records which copy stands for the original.
+   */
+  private async putDownscaled(bytes: Uint8Array, sourceSha: string, name: string, meta: Metadata, format: { ext: string }, shown: { width: number; height: number }): Promise<PutImage> {
+    const known = await readFile(this.sourcePathOf(sourceSha), 'utf8').then((t) => t.trim(), () => null);
+    const copy = known && SHA256_HEX.test(known) ? this.store.getImage(known) : null;
+    if (copy && (await this.hasFiles(copy))) return { ...copy, downscaledFrom: shown };
+
+    const { width, height } = shown;
+    if (width * height > this.maxSourcePixels) {
+      throw tooLargeToDownscale(name, width, height, `more than the ${megapixels(this.maxSourcePixels)} Owlery can downscale`);
+    }
+    // An animation (even of one frame) decodes its whole canvas at once: not downscaled.
+    const animated = (meta.pages ?? 1) > 1 || meta.delay !== undefined;
+    if (!DOWNSCALABLE.has(format.ext) || animated) {
+      const kind = DOWNSCALABLE.has(format.ext) ? 'an animated image' : `a ${format.ext.toUpperCase()} image`;
+      throw tooLargeToDownscale(name, width, height, `over the ${megapixels(this.maxPixels)} limit, and Owlery downscales only JPEG, PNG, WebP and TIFF photos, not ${kind}`);
+    }
+    const scale = Math.min(DOWNSCALED_LONG_SIDE / Math.max(width, height), Math.sqrt(this.maxPixels / (width * height)));
+    const side = Math.max(1, Math.floor(Math.max(width, height) * scale + 1e-6));
+    let smaller: Uint8Array;
+    try {
+      const img = sharp(bytes, { autoOrient: true, failOn: 'error', sequentialRead: true, limitInputPixels: this.maxSourcePixels })
+        .resize(side, side, { fit: 'inside' });
+      const out = format.ext === 'jpg' ? img.jpeg({ quality: 90 }) : format.ext === 'webp' ? img.webp({ quality: 90 }) : format.ext === 'png' || meta.hasAlpha ? img.png() : img.jpeg({ quality: 90 });
+      smaller = new Uint8Array(await out.toBuffer());
+    } catch (err) {
+      throw decodeFailure(err, name);
+    }
+    const record = await this.putBytes(smaller, name, false);
+    await this.writeFile(this.sourcePathOf(sourceSha), new TextEncoder().encode(`${record.sha256}\n`));
+    return { ...record, downscaledFrom: shown };
+  }
+
+  /** Where the hash of an original's downscaled copy is kept. */
+  private sourcePathOf(sourceSha: string): string {
+    checkSha(sourceSha);
+    return join(this.root, sourceSha.slice(0, 2), `${sourceSha}.source`);
+  }
+
+  private async hasFiles(record: ImageRecord): Promise<boolean> {
+    return (await isFile(this.pathOf(record))) && !!record.thumbnail && (await isFile(this.thumbnailPathOf(record.sha256)));
   }
 
   /**
@@ -203,14 +267,7 @@ export class ImageStore {
         .toBuffer({ resolveWithObject: true });
       return { data, width: info.width, height: info.height };
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      if (/hevc|compression format has not been built in|unsupported/i.test(msg)) {
-        throw new OwleryError('IMAGE_UNSUPPORTED', `${name} uses a compression this build cannot decode; convert it to JPEG or PNG first.`, {
-          name,
-          cause: msg,
-        });
-      }
-      throw new OwleryError('IMAGE_UNREADABLE', `${name} is damaged and cannot be read (${msg.split('\n')[0]}).`, { name, cause: msg });
+      throw decodeFailure(err, name);
     }
   }
 
@@ -251,7 +308,7 @@ async function readMetadata(bytes: Uint8Array, name: string): Promise<Metadata> 
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     if (/unsupported image format/i.test(msg)) {
-      throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIC).`, { name, cause: msg });
+      throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (${STORABLE_FORMATS}).`, { name, cause: msg });
     }
     throw new OwleryError('IMAGE_UNREADABLE', `${name} is damaged: its image header cannot be read.`, { name, cause: msg });
   }

@@ -1,6 +1,6 @@
 /** Words and numbers the chat shows: phases, answer statistics, file sizes, dates. */
 import type { ChatPhase } from '../../src-shared/chat.ts';
-import type { GenerationStats } from '../../src-shared/engine.ts';
+import type { GenerationStats, LoadPhase } from '../../src-shared/engine.ts';
 
 /** What Owlery is doing, in the user's words, for each phase of a request. */
 export const PHASE_LABELS: Readonly<Record<ChatPhase, string>> = {
@@ -16,6 +16,16 @@ export function phaseLabel(phase: ChatPhase | null, images = 0): string {
   if (images > 1 && phase === 'decode-image') return `Reading ${images} photos…`;
   if (images > 1 && phase === 'encode-image') return `Looking at ${images} photos…`;
   return PHASE_LABELS[phase ?? 'queued'];
+}
+
+/** Where a model runs, in a word or two: `CPU`, `NVIDIA CUDA`, `DirectML`. */
+export function providerLabel(provider: string): string {
+  return ({ cpu: 'CPU', cuda: 'NVIDIA CUDA', dml: 'DirectML', coreml: 'Core ML', webgpu: 'WebGPU' } as Record<string, string>)[provider] ?? provider.toUpperCase();
+}
+
+/** What a model load is doing, in the user's words. */
+export function loadLabel(phase: LoadPhase | null | undefined): string {
+  return phase === 'checking-files' ? 'Checking the model’s files…' : 'Loading the model…';
 }
 
 /** `340 ms`, `2.4 s`, `1 min 5 s`. */

@@ -1,5 +1,5 @@
 /** The `engine:` domain: where the inference engine stands, now and as it changes. */
-import type { ProviderReport } from '../engine.ts';
+import type { LoadPhase, PhaseProgress, ProviderReport } from '../engine.ts';
 import type { SerializedError } from '../errors.ts';
 import { v } from '../validate.ts';
 import { defineDomain, event, invoke } from './define.ts';
@@ -22,6 +22,11 @@ export interface EngineStatus {
   error: SerializedError | null;
   /** Times the engine process was restarted after a crash since the app started. */
   restarts: number;
+  /**
+   * While `loading`: what the load is doing (checking the files' checksums, opening the graphs)
+   * and how far it is, when known; `null` otherwise.
+   */
+  load: { phase: LoadPhase; progress: PhaseProgress | null } | null;
 }
 
 /** `window.owlery.engine`. */

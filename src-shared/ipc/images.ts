@@ -45,6 +45,20 @@ export interface StoredImage extends MessageImage {
   url: string;
   /** {@link thumbnailUrl} of the photo. */
   thumbnailUrl: string;
+  /**
+   * Set when the photo was over the pixel limit and a smaller copy was stored instead: the size of
+   * the original (as shown, EXIF rotation applied). Only on the answer to the import that stored it.
+   */
+  downscaledFrom?: { width: number; height: number };
+}
+
+/** Why a photo cannot be shown, in a few words (for a thumbnail) and in a sentence. */
+export interface ImageProblem {
+  kind: 'missing' | 'empty' | 'not-image' | 'truncated' | 'too-large' | 'unsupported' | 'damaged';
+  /** `Empty file`, `File is cut off`, … */
+  short: string;
+  /** The whole reason, naming the file. */
+  message: string;
 }
 
 const importRequest = v.object({
@@ -87,6 +101,8 @@ export const imagesApi = defineDomain({
   pickFolder: invoke(v.none()).returns<ChosenFolder | null>(),
   /** A page of the image files of a chosen folder, by name. */
   listFolder: invoke(v.object({ folderId: opaqueId, cursor: v.optional(cursor), limit: v.optional(pageLimit) })).returns<Page<FolderEntry>>(),
+  /** Why a file of a chosen folder cannot be shown (its thumbnail failed): `null` when it can. */
+  folderEntryProblem: invoke(v.object({ folderId: opaqueId, entryId: opaqueId })).returns<ImageProblem | null>(),
   /** Stores chosen files of a chosen folder, ready to attach. */
   importFromFolder: invoke(v.object({ folderId: opaqueId, entryIds: v.array(opaqueId, { min: 1, max: MAX_FOLDER_IMPORT }) })).returns<StoredImage[]>(),
 });

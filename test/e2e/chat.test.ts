@@ -77,7 +77,7 @@ describe('chat in Chromium', () => {
     expect(partial.length).toBeGreaterThan(0);
     // While the engine encoded the two photos, the answer said so, before it started writing.
     const phases = seen.map((s) => s.phase);
-    const looking = phases.indexOf('Looking at 2 photos…');
+    const looking = phases.findIndex((p) => p.trim().startsWith('Looking at 2 photos…'));
     expect(looking, phases.join(' | ')).toBeGreaterThanOrEqual(0);
     expect(looking).toBeLessThan(phases.findIndex((p) => p.includes('Writing…')));
 

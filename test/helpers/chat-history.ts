@@ -17,6 +17,29 @@ export const HOSTILE_QUESTION =
 export const HOSTILE_ANSWER =
   '# Heading\n- item *bold* `code`\n    indented\n](javascript:alert(1)) <script>alert(4)</script>\r\nline\u2028after \u202Ereversed\u202C end';
 
+/**
+ * An answer written in the Markdown models produce: a heading, a numbered list with emphasis, a
+ * code fence, a table, a link, a date and raw HTML. Exports keep it Markdown (its HTML as text).
+ */
+export const RICH_ANSWER = [
+  '# Colours',
+  '',
+  '1. A **rainbow gradient** across the sky',
+  '2. A *calm* sea, photographed 2026-12-04 10:58',
+  '',
+  '```python',
+  'def hue(x):',
+  '    return "<b>%d</b>" % x',
+  '```',
+  '',
+  '| Colour | Share |',
+  '| --- | ---: |',
+  '| red | 40% |',
+  '| blue | 60% |',
+  '',
+  'More at [the colour guide](https://example.com/colours?a=1&b=2). <b>not bold</b>',
+].join('\n');
+
 /** Statistics as the engine reports them. */
 export function sampleStats(outputTokens: number): GenerationStats {
   return {

@@ -68,8 +68,8 @@ describe('chat service', () => {
     if (outcome.type !== 'done') throw new Error('unreachable');
 
     // Events: queued, the engine's phases, deltas numbered from 0, then exactly one final event.
-    const phases = events.flatMap((e) => (e.type === 'phase' ? [e.phase] : []));
-    expect(phases).toEqual(['queued', 'decode-image', 'encode-image', 'prefill', 'generate']);
+    const phases = events.flatMap((e) => (e.type === 'phase' ? [`${e.phase}${e.progress ? ` ${e.progress.done}/${e.progress.total}` : ''}`] : []));
+    expect(phases).toEqual(['queued', 'decode-image 0/2', 'decode-image 1/2', 'encode-image 0/2', 'encode-image 1/2', 'prefill', 'generate']);
     const deltas = events.filter((e) => e.type === 'delta');
     expect(deltas.map((d) => d.seq)).toEqual(deltas.map((_, i) => i));
     expect(deltas.every((d) => d.requestId === started.requestId && d.text.length > 0)).toBe(true);

@@ -185,3 +185,29 @@ describe('owlery CLI rejects bad input with one clear line', () => {
     expect(r.stderr).toMatch(/--top-p/);
   });
 });
+
+describe('owlery convert --preset auto', () => {
+  it('chooses the form that fits this machine, says which and why, and makes it', async () => {
+    const out = join(work, 'pkg-auto');
+    const r = await owlery('convert', '--preset', 'auto', join(FIX, 'checkpoint'), out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [first] = r.stdout.split('\n');
+    const chosen = /^preset auto → (\S+) \(.+\)\. This computer has .* of memory, .* of free disk and (.+?): /.exec(first!);
+    expect(chosen, first).not.toBeNull();
+    const made = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { preset: string; quantization: Record<string, string> };
+    expect(made.preset).toBe(chosen![1]);
+    expect(r.stdout).toContain(`preset ${chosen![1]})`);
+    // Without a graphics card (the test machines), the laptop form: memory to spare for the tiny model.
+    if (chosen![2] === 'no graphics card Owlery can use') {
+      expect(first).toMatch(/^preset auto → cpu \(laptop: 4-bit language model, 8-bit vision\)\. .*: the laptop form .* is the one to make/);
+      expect(made).toMatchObject({ preset: 'cpu', quantization: { llm: 'int4', vision: 'int8' } });
+    }
+  });
+
+  it('refuses an unknown preset, naming auto among the choices', async () => {
+    const r = await owlery('convert', '--preset', 'fastest', join(FIX, 'checkpoint'), join(work, 'never'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--preset must be one of cpu, gpu, gpu-int4, reference or auto/);
+  });
+});

@@ -5,11 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { convertCheckpoint } from '../../models/convert.ts';
+import { VERIFIED_STAMP_FILE } from '../../models/package/index.ts';
+import type { LoadEvent } from '../../src-shared/engine.ts';
 import { Owl2Engine } from '../../src-main/engine/mplug-owl2/engine.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { buildChatPrompt } from '../../src-main/engine/mplug-owl2/prompt.ts';
@@ -134,15 +136,59 @@ describe('engine on the seeded tiny model', () => {
       const phases = async (): Promise<string[]> => {
         const seen: string[] = [];
         await fresh.generate({ prompt, images: [photoA, photoB], sampling: { greedy: true, maxNewTokens: 1 } }, (e) => {
-          if (e.type === 'phase') seen.push(`${e.phase}${e.images ? `:${e.images}` : ''}`);
+          if (e.type === 'phase') seen.push(`${e.phase}${e.images ? `:${e.images}` : ''}${e.progress ? ` ${e.progress.done}/${e.progress.total}` : ''}`);
         });
         return seen;
       };
-      expect(await phases()).toEqual(['decode-image:2', 'encode-image:2', 'prefill', 'generate']);
+      // Each photo done moves the phase on (the last one ends it: the next phase starts).
+      expect(await phases()).toEqual(['decode-image:2 0/2', 'decode-image:2 1/2', 'encode-image:2 0/2', 'encode-image:2 1/2', 'prefill', 'generate']);
       expect(await phases()).toEqual(['prefill', 'generate']);
     } finally {
       await fresh.dispose();
     }
+  });
+
+  it('reports a long prefill chunk by chunk, so a long prompt shows how far it is', async () => {
+    const chunked = await Owl2Engine.load(pkg, { provider: 'cpu', verify: false, prefillChunk: 16 });
+    try {
+      const prompt = buildChatPrompt([{ role: 'user', content: 'Describe everything you know about owls and their habits at night in the forest, and how they hunt mice and voles in the snow in winter.' }]);
+      const total = chunked.tokenizer.tokenizeWithImages(prompt).length;
+      expect(total).toBeGreaterThan(32);
+      const seen: string[] = [];
+      await chunked.generate({ prompt, sampling: { greedy: true, maxNewTokens: 1 } }, (e) => {
+        if (e.type === 'phase') seen.push(`${e.phase}${e.progress ? ` ${e.progress.done}/${e.progress.total}` : ''}`);
+      });
+      const chunks = Array.from({ length: Math.ceil(total / 16) - 1 }, (_, i) => `prefill ${(i + 1) * 16}/${total}`);
+      expect(seen).toEqual(['prefill', ...chunks, 'generate']);
+    } finally {
+      await chunked.dispose();
+    }
+  });
+
+  it('reports loading: the bytes of files it checks (none when a check vouches for them), then the graphs opened', async () => {
+    const copy = join(work, 'pkg-unchecked');
+    await cp(pkg, copy, { recursive: true });
+    await rm(join(copy, VERIFIED_STAMP_FILE), { force: true });
+    const manifest = JSON.parse(await readFile(join(copy, 'manifest.json'), 'utf8')) as { files: { path: string; size: number }[] };
+    const sizes = manifest.files.reduce((n, f) => n + f.size, 0);
+    const graphBytes = manifest.files.filter((f) => /\.onnx(\.data)?$/.test(f.path)).reduce((n, f) => n + f.size, 0);
+    const load = async (): Promise<LoadEvent[]> => {
+      const events: LoadEvent[] = [];
+      const e = await Owl2Engine.load(copy, { provider: 'cpu', verify: true }, (ev) => events.push(ev));
+      await e.dispose();
+      return events;
+    };
+    const first = await load();
+    const checking = first.filter((e) => e.phase === 'checking-files').map((e) => e.progress!);
+    expect(checking[0]).toEqual({ done: 0, total: sizes });
+    expect(checking.at(-1)).toEqual({ done: sizes, total: sizes });
+    const opening = first.filter((e) => e.phase === 'opening-graphs').map((e) => e.progress!.done);
+    expect(opening[0]).toBe(0);
+    expect(opening.at(-1)).toBe(graphBytes);
+    expect(opening).toEqual([...opening].sort((a, b) => a - b));
+    expect(first.findIndex((e) => e.phase === 'opening-graphs')).toBeGreaterThan(first.findLastIndex((e) => e.phase === 'checking-files'));
+    // The first load left a check that vouches for the files: the next one opens the graphs only.
+    expect((await load()).map((e) => e.phase)).toEqual(['opening-graphs', 'opening-graphs', 'opening-graphs', 'opening-graphs']);
   });
 
   it('takes a stored photo\'s sha256 as its cache key: a cached photo is not read again, a new hash is', async () => {
@@ -294,6 +340,13 @@ describe('engine host (separate engine process)', () => {
     await host.load(pkg, { provider: 'cpu' });
   });
   afterAll(async () => host?.dispose());
+
+  it('streams a load\'s phases across the process boundary', async () => {
+    const events: LoadEvent[] = [];
+    await host.load(pkg, { provider: 'cpu' }, { onEvent: (e) => events.push(e) });
+    expect(events.at(-1)).toMatchObject({ type: 'phase', phase: 'opening-graphs' });
+    expect(events.at(-1)!.progress!.done).toBe(events.at(-1)!.progress!.total);
+  });
 
   it('stops on cancel from another thread and keeps the partial answer', async () => {
     const controller = new AbortController();

@@ -24,7 +24,7 @@ import {
 import type { ExportContext } from '../../src-main/export/index.ts';
 import { makePhoto, openStoreEnv, removeDir, tempDir } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
-import { HOSTILE_ANSWER, HOSTILE_QUESTION, HOSTILE_TITLE, writeSampleHistory } from '../helpers/chat-history.ts';
+import { HOSTILE_ANSWER, HOSTILE_QUESTION, HOSTILE_TITLE, RICH_ANSWER, sampleStats, writeSampleHistory } from '../helpers/chat-history.ts';
 import type { SampleHistory } from '../helpers/chat-history.ts';
 
 let work: string;
@@ -194,12 +194,13 @@ describe('Markdown export', () => {
     expect(doc.querySelector('h1')!.textContent).toBe('Trip <script>alert("title")</script> [x](javascript:alert(1)) [U+202E]gnp.exe');
   });
 
-  it('renders hostile message text literally', async () => {
+  it('renders a hostile question literally and keeps a hostile answer Markdown, its raw HTML shown as text', async () => {
     source.store.selectBranch(sample.hostileAnswer); // show the original question and its first answer
     try {
       const dest = join(work, 'md', 'original.md');
       await exportMarkdown(ctx, { conversations: [sample.main], dest });
-      const html = new MarkdownIt({ html: true, linkify: true }).render(await readFile(dest, 'utf8'));
+      const md = await readFile(dest, 'utf8');
+      const html = new MarkdownIt({ html: true, linkify: true }).render(md);
       const doc = new Window().document;
       doc.body.innerHTML = html;
       expect(doc.querySelectorAll('script, a').length).toBe(0);
@@ -208,8 +209,12 @@ describe('Markdown export', () => {
       expect(text).toContain('Compare [these](javascript:alert(1)) photos');
       expect(text).toContain('<img src=x onerror=alert(2)> & <b>bold</b>');
       expect(text).toContain('[U+202E]gnp.exe[U+0007] ![x](javascript:alert(3))');
-      expect(text).toContain('# Heading');
-      expect(text).toContain('- item *bold* `code`');
+      // The answer is Markdown: its heading sits below the export's own (# title, ## speakers) ...
+      expect(md).toContain('### Heading\n- item *bold* `code`');
+      expect(doc.querySelector('h3')?.textContent).toBe('Heading');
+      expect(doc.querySelector('li')?.innerHTML).toMatch(/^item <em>bold<\/em> <code>code<\/code>\s/);
+      // ... and its HTML is text, not markup.
+      expect(md).toContain('&lt;script>alert(4)&lt;/script>');
       expect(text).toContain('](javascript:alert(1)) <script>alert(4)</script>');
       expect(text).toContain('[U+202E]reversed[U+202C] end');
       expect(text).toContain('model tiny-owl2 · 42 tokens · 88.5 tokens/s · cpu');
@@ -250,8 +255,12 @@ describe('HTML export', () => {
     expect(doc.querySelectorAll('h1').length).toBe(2);
     const texts = [...doc.querySelectorAll('.text')].map((t) => t.textContent);
     expect(texts[0]).toBe('Compare [these](javascript:alert(1)) photos\n\n<img src=x onerror=alert(2)> & <b>bold</b>\n[U+202E]gnp.exe[U+0007] ![x](javascript:alert(3))');
-    expect(texts[1]).toBe('# Heading\n- item *bold* `code`\n    indented\n](javascript:alert(1)) <script>alert(4)</script>\nline\nafter [U+202E]reversed[U+202C] end');
-    expect(doc.querySelectorAll('.cc').length).toBeGreaterThanOrEqual(5);
+    // The answer is rendered from its Markdown, its raw HTML shown as text.
+    const answer = doc.querySelector('.answer')!;
+    expect(answer.querySelector('h3')?.textContent).toBe('Heading');
+    expect(answer.querySelector('li')?.innerHTML).toBe('item <em>bold</em> <code>code</code><br>\nindented<br>\n](javascript:alert(1)) &lt;script&gt;alert(4)&lt;/script&gt;<br>\nline<br>\nafter [U+202E]reversed[U+202C] end');
+    // Tags in your texts and titles are styled; an answer's are plain text inside its Markdown.
+    expect(doc.querySelectorAll('.cc').length).toBeGreaterThanOrEqual(3);
     expect([...doc.querySelectorAll('.status')].map((s) => s.textContent)).toEqual(['Unfinished (the app stopped while writing it)']);
     expect(doc.body.textContent).toContain('model tiny-owl2 · 42 tokens · 88.5 tokens/s · cpu');
   });
@@ -319,5 +328,86 @@ describe('export selection and files', () => {
     expect(suggestedFileName('..', 'json')).toBe('owlery-conversations.json');
     expect(suggestedFileName('CON', 'pdf')).toBe('owlery-conversations.pdf');
     expect(suggestedFileName(null, 'json')).toBe('owlery-conversations.json');
+  });
+});
+
+describe('an answer with a list, code, a table and a link', () => {
+  let env: StoreEnv;
+  let convo: number;
+  let exportCtx: ExportContext;
+
+  beforeAll(() => {
+    env = freshEnv('rich');
+    convo = env.store.createConversation({ title: 'Colours' }).id;
+    const q = env.store.appendUserMessage({ conversationId: convo, text: 'Which colours? 1. *all* of them' });
+    const w = env.store.beginAnswer({ conversationId: convo, parentId: q.id });
+    w.push(RICH_ANSWER);
+    w.finish({ status: 'complete', stats: sampleStats(30) });
+    exportCtx = { store: env.store, images: env.images, appVersion: '9.9.9', now: () => Date.UTC(2026, 11, 4, 10, 58) };
+  });
+
+  it('Markdown: writes the answer as it is (headings moved below the export\'s own, HTML as text), dates not escaped', async () => {
+    const dest = join(work, 'rich.md');
+    await exportMarkdown(exportCtx, { conversations: [convo], dest });
+    const md = await readFile(dest, 'utf8');
+    const expected = RICH_ANSWER.replace('# Colours', '### Colours').replace('<b>not bold</b>', '&lt;b>not bold&lt;/b>');
+    expect(md).toContain(`\n${expected}\n`);
+    expect(md).toContain('exported from Owlery 2026-12-04 10:58 UTC');
+    expect(md).not.toMatch(/\\[-:.]/); // no escaped dates, times or list numbers outside your message
+    expect(md).toContain('Which colours? 1. \\*all\\* of them'); // your message stays literal
+    const doc = new Window().document;
+    doc.body.innerHTML = new MarkdownIt({ html: true }).render(md);
+    expect(doc.querySelector('h3')?.textContent).toBe('Colours');
+    expect([...doc.querySelectorAll('ol > li')].map((li) => li.textContent)).toEqual(['A rainbow gradient across the sky', 'A calm sea, photographed 2026-12-04 10:58']);
+    expect(doc.querySelector('pre code.language-python')?.textContent).toBe('def hue(x):\n    return "<b>%d</b>" % x\n');
+    expect([...doc.querySelectorAll('table td')].map((td) => td.textContent)).toEqual(['red', '40%', 'blue', '60%']);
+    expect(doc.querySelector('a')?.getAttribute('href')).toBe('https://example.com/colours?a=1&b=2');
+    expect(doc.querySelectorAll('b').length).toBe(0);
+  });
+
+  it('closes a code fence the answer left open, so the rest of the file is not code', async () => {
+    const q = env.store.appendUserMessage({ conversationId: convo, text: 'And the code?' });
+    const w = env.store.beginAnswer({ conversationId: convo, parentId: q.id });
+    w.push('Here:\n\n```js\nconst a = 1;');
+    w.finish({ status: 'cancelled', stats: null });
+    const dest = join(work, 'open-fence.md');
+    await exportMarkdown(exportCtx, { conversations: [convo], dest });
+    const doc = new Window().document;
+    doc.body.innerHTML = new MarkdownIt().render(await readFile(dest, 'utf8'));
+    expect(doc.querySelector('pre:last-of-type code')?.textContent).toBe('const a = 1;\n');
+    // The stopped answer's note, after the fence, is text again.
+    expect([...doc.querySelectorAll('em')].map((e) => e.textContent).at(-1)).toContain('Stopped by you before the end');
+  });
+
+  it('HTML: renders the answer\'s Markdown with the app\'s settings (list, highlighted code, table, safe link) under the strict CSP', async () => {
+    const dest = join(work, 'rich.html');
+    await exportHtml(exportCtx, { conversations: [convo], dest });
+    const html = await readFile(dest, 'utf8');
+    const doc = new Window().document;
+    doc.write(html);
+    const answer = doc.querySelector('.answer')!;
+    expect(answer.querySelector('h3')?.textContent).toBe('Colours');
+    expect([...answer.querySelectorAll('ol > li')].map((li) => li.innerHTML)).toEqual([
+      'A <strong>rainbow gradient</strong> across the sky',
+      'A <em>calm</em> sea, photographed 2026-12-04 10:58',
+    ]);
+    const code = answer.querySelector('pre code.language-python.hljs')!;
+    expect(code.textContent).toBe('def hue(x):\n    return "<b>%d</b>" % x\n');
+    expect(code.querySelector('.hljs-keyword')?.textContent).toBe('def');
+    expect(code.querySelector('.hljs-string')?.textContent).toBe('"<b>%d</b>"');
+    expect([...answer.querySelectorAll('table th')].map((th) => th.textContent)).toEqual(['Colour', 'Share']);
+    expect([...answer.querySelectorAll('table td')].map((td) => td.textContent)).toEqual(['red', '40%', 'blue', '60%']);
+    // Alignment by class: the page's CSP allows no style attribute.
+    expect([...answer.querySelectorAll('table td')].map((td) => td.className)).toEqual(['', 'md-align-right', '', 'md-align-right']);
+    expect(answer.querySelectorAll('[style]').length).toBe(0);
+    const link = answer.querySelector('a')!;
+    expect([link.getAttribute('href'), link.textContent, link.getAttribute('rel')]).toEqual(['https://example.com/colours?a=1&b=2', 'the colour guide', 'noopener noreferrer']);
+    expect(answer.textContent).toContain('<b>not bold</b>');
+    expect(doc.querySelectorAll('script, b, button').length).toBe(0);
+    // Your message stays as you wrote it.
+    expect(doc.querySelector('.text')?.textContent).toBe('Which colours? 1. *all* of them');
+    const csp = doc.querySelector('meta[http-equiv="Content-Security-Policy"]')!.getAttribute('content')!;
+    expect(csp).toContain(`'sha256-${createHash('sha256').update(doc.querySelector('style')!.textContent!).digest('base64')}'`);
+    expect(csp.startsWith("default-src 'none';")).toBe(true);
   });
 });

@@ -226,7 +226,8 @@ describe('handlers over the real services', () => {
     expect(await call('models:list', undefined)).toEqual([]);
     expect(await ipc.invoke('models:pull', APP_URL, { repo: 'MAGAer13/mplug-owl2-llama2-7b' })).toMatchObject({ ok: false, error: { code: 'OFFLINE' } });
     expect(await ipc.invoke('models:select', APP_URL, { id: 'mplug-owl2-0000' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
-    expect(await call('models:import', {})).toBeNull();
+    expect(await call('models:choose-checkpoint', undefined)).toBeNull();
+    expect(await ipc.invoke('models:import', APP_URL, { checkpointId: 'never-chosen' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     expect(await call('models:tasks', undefined)).toEqual([]);
   });
 

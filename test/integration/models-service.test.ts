@@ -4,13 +4,13 @@
  * select it (the real engine loads it), chat with it end to end, verify and detect tampering,
  * refuse deleting the loaded model, cancel a running import, and refuse pulls offline.
  */
-import { appendFile, readFile, readdir, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatEvent } from '../../src-shared/chat.ts';
-import type { ChannelName, IpcResult, ModelTask, RequestOf, ResponseOf } from '../../src-shared/ipc/index.ts';
+import type { ChannelName, ImportModelRequest, IpcResult, ModelTask, RequestOf, ResponseOf } from '../../src-shared/ipc/index.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import type { Dispatch } from '../../src-main/ipc/index.ts';
 import { CANCELLING_DIALOGS } from '../../src-main/services/dialogs.ts';
@@ -46,6 +46,8 @@ beforeAll(async () => {
     autoLoadModel: false,
     dialogs: { ...CANCELLING_DIALOGS, chooseFolder: async () => folderAnswers.shift() ?? null },
     chat: { deltaIntervalMs: 0, saveIntervalMs: 0 },
+    // A machine without a graphics card, whatever this one has (the forms' words depend on it).
+    gpu: () => null,
   });
   services.events.subscribe((e) => {
     if (e.type === 'models:task') tasks.push(e.payload);
@@ -59,13 +61,19 @@ afterAll(async () => {
   await removeDir(root);
 });
 
+/** Chooses `dir` in the (scripted) folder dialog and converts it with `choice`. */
+async function importFolder(dir: string, choice: Omit<ImportModelRequest, 'checkpointId'> = {}): Promise<{ taskId: string }> {
+  folderAnswers.push(dir);
+  const chosen = await call('models:choose-checkpoint', undefined);
+  if (!chosen) throw new Error('the folder dialog was cancelled');
+  return call('models:import', { checkpointId: chosen.checkpointId, ...choice });
+}
+
 describe('models service', () => {
   let modelId: string;
 
   it('imports a checkpoint folder chosen in the dialog, with progress events', async () => {
-    folderAnswers.push(checkpoint);
-    const started = await call('models:import', { name: 'tiny owl' });
-    expect(started).not.toBeNull();
+    const started = await importFolder(checkpoint, { name: 'tiny owl', preset: 'reference' });
     const task = await services.models.settled(started!.taskId);
     expect(task).toMatchObject({ kind: 'import', state: 'done', error: null });
     modelId = task.modelId!;
@@ -96,15 +104,13 @@ describe('models service', () => {
   });
 
   it('importing the same checkpoint again keeps the installed package', async () => {
-    folderAnswers.push(checkpoint);
-    const again = await services.models.settled((await call('models:import', {}))!.taskId);
+    const again = await services.models.settled((await importFolder(checkpoint, { preset: 'reference' })).taskId);
     expect(again).toMatchObject({ state: 'done', modelId });
     expect((await call('models:list', undefined)).map((m) => m.id)).toEqual([modelId]);
   });
 
   it('a cancelled import ends cancelled and leaves nothing behind', async () => {
-    folderAnswers.push(checkpoint);
-    const { taskId } = (await call('models:import', {}))!;
+    const { taskId } = await importFolder(checkpoint);
     expect(await call('models:cancel-task', { taskId })).toEqual({ cancelled: true });
     expect(await services.models.settled(taskId)).toMatchObject({ state: 'cancelled' });
     expect(await call('models:cancel-task', { taskId })).toEqual({ cancelled: false });
@@ -203,8 +209,7 @@ describe('models service', () => {
 
   it('choosing another model in settings loads it; the previous one can then be deleted', async () => {
     const other = await ensureTinyCheckpoint({ seed: 2 });
-    folderAnswers.push(other);
-    const task = await services.models.settled((await call('models:import', { name: 'second owl' }))!.taskId);
+    const task = await services.models.settled((await importFolder(other, { name: 'second owl', preset: 'reference' })).taskId);
     const otherId = task.modelId!;
     expect(otherId).not.toBe(modelId);
     const loaded = new Promise<void>((resolve) => {
@@ -216,6 +221,70 @@ describe('models service', () => {
     await loaded;
     expect(await call('models:delete', { id: modelId })).toBeNull();
     expect((await call('models:list', undefined)).map((m) => [m.id, m.active])).toEqual([[otherId, true]]);
+  });
+
+  it('reads a chosen folder first: its forms sized for it and this machine, one recommended', async () => {
+    folderAnswers.push(checkpoint);
+    const chosen = (await call('models:choose-checkpoint', undefined))!;
+    expect(chosen).toMatchObject({ folderName: basename(checkpoint), format: 'safetensors' });
+    const { forms } = chosen;
+    expect(forms.model).toMatch(/^mPLUG-Owl2 \d+M$/);
+    expect(forms.choices.map((c) => [c.preset, c.title, c.name])).toEqual([
+      ['cpu', 'Laptop', `${forms.model} · 4-bit`],
+      ['gpu-int4', 'Small GPU', `${forms.model} · 4-bit GPU`],
+      ['gpu', 'GPU', `${forms.model} · 16-bit`],
+      ['reference', 'Full precision', `${forms.model} · full precision`],
+    ]);
+    const [cpu, , gpu, ref] = forms.choices;
+    expect(cpu!.diskBytes).toBeLessThan(ref!.diskBytes);
+    expect(gpu!.diskBytes).toBeLessThan(ref!.diskBytes);
+    // No graphics card: everything runs on the processor, and the laptop form fits best.
+    expect(forms.machine.gpu).toBeNull();
+    expect(forms.machine.totalMemoryBytes).toBeGreaterThan(0);
+    expect(forms.choices.every((c) => c.runsOn === 'cpu' && c.fits)).toBe(true);
+    expect(forms.recommended).toBe('cpu');
+    expect(forms.reason).toMatch(/^This computer has .* of memory, .* of free disk and no graphics card Owlery can use: the laptop form/);
+  });
+
+  it('refuses a folder that is not an mPLUG-Owl2 checkpoint when it is chosen, before anything starts', async () => {
+    const notes = join(root, 'not-a-checkpoint');
+    await mkdir(notes, { recursive: true });
+    folderAnswers.push(notes);
+    expect(await raw('models:choose-checkpoint', undefined)).toMatchObject({ ok: false, error: { code: 'FILE_NOT_FOUND' } });
+    expect((await call('models:tasks', undefined)).filter((t) => t.state === 'running')).toEqual([]);
+  });
+
+  it('makes the form asked for, named after the model and the form; a rename changes the name only', async () => {
+    const started = await importFolder(checkpoint, { preset: 'cpu' });
+    const task = await services.models.settled(started.taskId);
+    expect(task).toMatchObject({ state: 'done', error: null });
+    const made = (await call('models:list', undefined)).find((m) => m.id === task.modelId)!;
+    expect(made).toMatchObject({ preset: 'cpu', quantization: { llm: 'int4', vision: 'int8', embed: 'int8' } });
+    expect(made.name).toMatch(/^mPLUG-Owl2 \d+M · 4-bit$/);
+    const manifestFile = join(services.models.dirOf(made.id), 'manifest.json');
+    expect(JSON.parse(await readFile(manifestFile, 'utf8'))).toMatchObject({ preset: 'cpu', quantization: { llm: 'int4', vision: 'int8' } });
+
+    const renamed = await call('models:rename', { id: made.id, name: '  Garden owl  ' });
+    expect(renamed).toMatchObject({ id: made.id, name: 'Garden owl', verification: made.verification, quantization: made.quantization });
+    expect(JSON.parse(await readFile(manifestFile, 'utf8'))).toMatchObject({ id: made.id, name: 'Garden owl' });
+    expect((await readdir(services.models.dirOf(made.id))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(await raw('models:rename', { id: made.id, name: 'a/b' })).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT' } });
+    expect(await raw('models:rename', { id: made.id, name: '   ' })).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT' } });
+    expect(await raw('models:rename', { id: 'mplug-owl2-ffffffffffffffff', name: 'x' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    // The renamed package still loads (its checksums did not change).
+    expect(await call('models:verify', { id: made.id }).then(({ taskId }) => services.models.settled(taskId))).toMatchObject({ state: 'done' });
+    await call('models:delete', { id: made.id });
+  });
+
+  it('sizes the official 7B model for a download: about 5, 16 and 33 GB on disk', async () => {
+    const forms = await call('models:forms', undefined);
+    expect(forms.model).toBe('mPLUG-Owl2 7B');
+    const disk = Object.fromEntries(forms.choices.map((c) => [c.preset, Math.round(c.diskBytes / 1e9)]));
+    expect(disk).toEqual({ cpu: 5, 'gpu-int4': expect.any(Number), gpu: 16, reference: 33 });
+    expect(disk['gpu-int4']).toBeLessThan(disk.gpu!);
+    const cpu = forms.choices[0]!;
+    expect(cpu.memoryBytes / 1e9).toBeGreaterThan(6);
+    expect(cpu.memoryBytes / 1e9).toBeLessThan(8);
   });
 
   it('faster start reloads the model through a prepared copy, and turning it off deletes the copy', async () => {
@@ -274,13 +343,13 @@ describe('pulling from a hub', () => {
       const url = { url: 'app://owlery/index.html' };
       expect(await d('models:pull', { repo }, url)).toMatchObject({ ok: false, error: { code: 'OFFLINE' } });
       expect(await d('settings:set', { patch: { offlineMode: false } }, url)).toMatchObject({ ok: true });
-      const r = (await d('models:pull', { repo, name: 'pulled owl' }, url)) as IpcResult<{ taskId: string }>;
+      const r = (await d('models:pull', { repo, name: 'pulled owl', preset: 'cpu' }, url)) as IpcResult<{ taskId: string }>;
       if (!r.ok) throw new Error(r.error.message);
       const task = await pulling.models.settled(r.value.taskId);
       expect(task).toMatchObject({ kind: 'pull', state: 'done', label: repo, error: null });
       expect(requests).toContain(`/api/models/${repo}/tree/main`);
       const list = await pulling.models.list();
-      expect(list).toMatchObject([{ id: task.modelId, name: 'pulled owl', verification: { state: 'verified' } }]);
+      expect(list).toMatchObject([{ id: task.modelId, name: 'pulled owl', preset: 'cpu', quantization: { llm: 'int4' }, verification: { state: 'verified' } }]);
       // The download folder is removed once converted.
       expect(await readdir(join(pullRoot, 'downloads'))).toEqual([]);
     } finally {

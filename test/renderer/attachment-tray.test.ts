@@ -47,6 +47,20 @@ describe('attachment tray', () => {
     expect(attachments.ready).toHaveLength(2);
   });
 
+  it('says when a photo over the pixel limit was downscaled', async () => {
+    const { attachments } = setup({
+      'images:import': (req) =>
+        req.name === 'huge.png'
+          ? { ...storedImage(5, req.name), displayWidth: 4096, displayHeight: 4096, downscaledFrom: { width: 12000, height: 12000 } }
+          : storedImage(6, req.name),
+    });
+    await attachments.addFiles([file('huge.png', 'image/png'), file('small.png', 'image/png')], 'drop');
+    expect(await screen.findByText('“huge.png” was downscaled from 12000×12000 to 4096×4096 pixels.')).toBeTruthy();
+    expect(screen.queryByText(/small\.png” was downscaled/)).toBeNull();
+    attachments.remove(attachments.items[0]!.key);
+    await waitFor(() => expect(screen.queryByText(/was downscaled/)).toBeNull());
+  });
+
   it('stores pasted photos without a name', async () => {
     const { main } = setup();
     const box = screen.getByRole('textbox', { name: 'Message' });

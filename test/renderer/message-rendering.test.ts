@@ -136,6 +136,41 @@ describe('MessageItem', () => {
     expect(figure('Context')).toBe('120 of 4,096 tokens (3%)');
   });
 
+  it('shows how long a phase has taken and, where the engine knows, how far it is', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    try {
+      const { chat } = setup();
+      chat.conversationId = 1;
+      chat.messages = [threadMessage(2, 'assistant', '', { status: 'partial' })];
+      chat.handleEvent({ type: 'phase', requestId: 'r1', phase: 'encode-image', images: 3, progress: { done: 0, total: 3 } });
+      const stream = chat.streams.get('r1')!;
+      stream.conversationId = 1;
+      stream.assistantMessageId = 2;
+      render(MessageHost, { props: { chat } });
+      const article = screen.getByRole('article', { name: 'Owlery' });
+      const bar = within(article).getByRole('progressbar', { name: 'Looking at 3 photos…' });
+      expect([bar.getAttribute('value'), bar.getAttribute('max')]).toEqual(['0', '3']);
+      expect(article.querySelector('[data-elapsed]')).toBeNull();
+      await vi.advanceTimersByTimeAsync(4000);
+      expect(article.querySelector('[data-elapsed]')?.textContent).toBe('4 s');
+      // The same phase moving on keeps its clock; a new phase starts its own.
+      chat.handleEvent({ type: 'phase', requestId: 'r1', phase: 'encode-image', images: 3, progress: { done: 2, total: 3 } });
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(within(article).getByRole('progressbar').getAttribute('value')).toBe('2');
+      expect(article.querySelector('[data-elapsed]')?.textContent).toBe('5 s');
+      chat.handleEvent({ type: 'phase', requestId: 'r1', phase: 'prefill', progress: { done: 256, total: 700 } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(article.textContent).toContain('Thinking…');
+      expect(article.querySelector('[data-elapsed]')).toBeNull();
+      expect(within(article).getByRole('progressbar', { name: 'Thinking…' }).getAttribute('aria-valuetext')).toBe('37%');
+      chat.handleEvent({ type: 'phase', requestId: 'r1', phase: 'generate' });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(within(article).queryByRole('progressbar')).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('shows versions of a message and switches between them', async () => {
     const user = userEvent.setup();
     const { main, chat } = setup();

@@ -13,7 +13,7 @@ import { formatBytes, formatEta } from '../../src-renderer/lib/components/models
 import FirstRun from '../../src-renderer/lib/screens/FirstRun.svelte';
 import ModelsScreen from '../../src-renderer/lib/screens/ModelsScreen.svelte';
 import { ModelsManager, normaliseRepo, repoError } from '../../src-renderer/lib/managers/models.svelte.ts';
-import { engineStatus, fakeOwlery, installedModel, modelHandlers, modelTask } from './helpers/models-fakes.ts';
+import { engineStatus, fakeOwlery, installedModel, modelForms, modelHandlers, modelTask } from './helpers/models-fakes.ts';
 import type { FakeOwlery, Handlers } from './helpers/models-fakes.ts';
 
 async function setup(
@@ -129,6 +129,7 @@ describe('Models screen', () => {
     const models = [] as ReturnType<typeof installedModel>[];
     const { fake, manager } = await setup({
       ...modelHandlers(models),
+      'models:choose-checkpoint': () => ({ checkpointId: 'c1', folderName: 'owl-checkpoint', format: 'safetensors', forms: modelForms() }),
       'models:import': () => ({ taskId: 't3' }),
       'models:select': ({ id }) => {
         models[0] = { ...models[0]!, active: true };
@@ -136,7 +137,10 @@ describe('Models screen', () => {
       },
     });
     await user.click(screen.getByRole('button', { name: 'Import a checkpoint folder…' }));
-    expect(fake.callsTo('models:import')).toEqual([{}]);
+    // The recommended form is chosen; converting takes it and the model's name in it.
+    await user.click(await screen.findByRole('button', { name: 'Convert' }));
+    expect(fake.callsTo('models:import')).toEqual([{ checkpointId: 'c1', preset: 'cpu', name: 'mPLUG-Owl2 7B · 4-bit' }]);
+    expect(screen.queryByRole('heading', { name: /Which form/ })).toBeNull();
     fake.emit('models:task', modelTask({ taskId: 't3', label: 'tiny', seq: 1 }));
     models.push(installedModel({ id: 'mplug-owl2-cccc', name: 'tiny' }));
     fake.emit('models:task', modelTask({ taskId: 't3', label: 'tiny', state: 'done', phase: 'done', modelId: 'mplug-owl2-cccc', seq: 2 }));
@@ -144,6 +148,82 @@ describe('Models screen', () => {
     await waitFor(() => expect(manager.active?.id).toBe('mplug-owl2-cccc'));
     const item = screen.getByRole('listitem', { name: 'tiny' });
     expect(within(item).getByText('Active')).toBeTruthy();
+  });
+
+  it('asks which form to make: sizes, memory and speed for each, the recommendation chosen, the name following the form', async () => {
+    const user = userEvent.setup();
+    const { fake } = await setup({
+      ...modelHandlers(),
+      'models:choose-checkpoint': () => ({ checkpointId: 'c2', folderName: 'mplug-owl2-llama2-7b', format: 'safetensors', forms: modelForms() }),
+      'models:import': () => ({ taskId: 't9' }),
+    });
+    await user.click(screen.getByRole('button', { name: 'Import a checkpoint folder…' }));
+    const chooser = (await screen.findByRole('heading', { name: 'Which form should Owlery make?' })).closest('section')!;
+    // Focus goes to the chooser, so keyboard users land on it.
+    expect(document.activeElement?.textContent).toContain('Which form should Owlery make?');
+    expect(chooser.textContent).toContain('This computer has 16 GB of memory: the laptop form is the one to make.');
+    const radios = within(chooser).getAllByRole('radio');
+    expect(radios.map((r) => (r as HTMLInputElement).checked)).toEqual([true, false, false]);
+    const laptop = radios[0]!.closest('label')!;
+    expect(laptop.textContent).toContain('Recommended');
+    expect(laptop.textContent).toContain('4.8 GB on disk · needs about 7.0 GB of memory · Fast');
+    const full = radios[2]!.closest('label')!;
+    expect(full.textContent).toContain('32.8 GB on disk · needs about 44.8 GB of memory · Slow');
+    expect(full.textContent).toContain('Needs about 45 GB of memory; this computer has 16 GB.');
+    const name = within(chooser).getByRole('textbox', { name: 'Name' }) as HTMLInputElement;
+    expect(name.value).toBe('mPLUG-Owl2 7B · 4-bit');
+    await user.click(radios[2]!);
+    expect(name.value).toBe('mPLUG-Owl2 7B · full precision');
+    // A name typed by the user stays when the form changes.
+    await user.clear(name);
+    await user.type(name, 'Reference owl');
+    await user.click(radios[1]!);
+    expect(name.value).toBe('Reference owl');
+    await user.click(within(chooser).getByRole('button', { name: 'Convert' }));
+    expect(fake.callsTo('models:import')).toEqual([{ checkpointId: 'c2', preset: 'gpu', name: 'Reference owl' }]);
+  });
+
+  it('a cancelled chooser converts nothing; a folder that is not a checkpoint is refused in plain words', async () => {
+    const user = userEvent.setup();
+    let refuse = false;
+    const { fake } = await setup({
+      ...modelHandlers(),
+      'models:choose-checkpoint': () => {
+        if (refuse) throw new OwleryError('CHECKPOINT_INVALID', 'config.json: model_type is "llama", not mplug_owl2');
+        return { checkpointId: 'c3', folderName: 'owl', format: 'pytorch', forms: modelForms() };
+      },
+    });
+    await user.click(screen.getByRole('button', { name: 'Import a checkpoint folder…' }));
+    await user.click(await screen.findByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('heading', { name: /Which form/ })).toBeNull();
+    refuse = true;
+    await user.click(screen.getByRole('button', { name: 'Import a checkpoint folder…' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('This folder is not an mPLUG-Owl2 checkpoint Owlery can read. config.json: model_type is "llama", not mplug_owl2.');
+    expect(screen.queryByRole('heading', { name: /Which form/ })).toBeNull();
+    expect(fake.callsTo('models:import')).toEqual([]);
+  });
+
+  it('renames a model in place; Escape leaves the name as it was', async () => {
+    const user = userEvent.setup();
+    const models = [installedModel({ id: 'mplug-owl2-eeee', name: 'mplug-owl2-d1ab578bb163bde0' })];
+    const { fake } = await setup({
+      ...modelHandlers(models),
+      'models:rename': ({ id, name }) => (models[0] = { ...models[0]!, id, name: name.trim() }),
+    });
+    const card = screen.getByRole('listitem', { name: 'mplug-owl2-d1ab578bb163bde0' });
+    expect(within(card).getByText('Laptop (4-bit)')).toBeTruthy();
+    await user.click(within(card).getByRole('button', { name: 'Rename mplug-owl2-d1ab578bb163bde0' }));
+    const field = within(card).getByRole('textbox', { name: 'Name of mplug-owl2-d1ab578bb163bde0' });
+    expect(document.activeElement).toBe(field);
+    await user.keyboard('{Escape}');
+    expect(within(card).queryByRole('textbox')).toBeNull();
+    expect(fake.callsTo('models:rename')).toEqual([]);
+    await user.click(within(card).getByRole('button', { name: /^Rename/ }));
+    await user.clear(within(card).getByRole('textbox'));
+    await user.type(within(card).getByRole('textbox'), 'Garden owl{Enter}');
+    expect(fake.callsTo('models:rename')).toEqual([{ id: 'mplug-owl2-eeee', name: 'Garden owl' }]);
+    expect(await screen.findByRole('heading', { name: 'Garden owl' })).toBeTruthy();
+    await waitFor(() => expect(document.activeElement?.textContent).toMatch(/^Rename/));
   });
 
   it('chooses another model, and deletes only after asking', async () => {
@@ -188,7 +268,12 @@ describe('Models screen', () => {
 
   it('checks the hub id before sending it, and sends a valid one', async () => {
     const user = userEvent.setup();
-    const { fake } = await setup({ ...modelHandlers(), 'settings:get': () => ({ ...DEFAULT_SETTINGS, offlineMode: false }), 'models:pull': () => ({ taskId: 't4' }) });
+    const { fake } = await setup({
+      ...modelHandlers(),
+      'settings:get': () => ({ ...DEFAULT_SETTINGS, offlineMode: false }),
+      'models:forms': () => modelForms(),
+      'models:pull': () => ({ taskId: 't4' }),
+    });
     const input = screen.getByRole('textbox', { name: 'Hub repository' });
     await user.type(input, 'not a repo{Enter}');
     expect(input.getAttribute('aria-invalid')).toBe('true');
@@ -198,14 +283,19 @@ describe('Models screen', () => {
     await user.clear(input);
     await user.type(input, 'https://huggingface.co/MAGAer13/mplug-owl2-llama2-7b');
     expect(input.getAttribute('aria-invalid')).toBeNull();
-    await user.click(screen.getByRole('button', { name: 'Download' }));
-    expect(fake.callsTo('models:pull')).toEqual([{ repo: 'MAGAer13/mplug-owl2-llama2-7b' }]);
+    await user.click(screen.getByRole('button', { name: 'Download…' }));
+    // Nothing is downloaded before the form is chosen.
+    expect(fake.callsTo('models:pull')).toEqual([]);
+    const chooser = (await screen.findByRole('heading', { name: 'Which form should Owlery make after downloading?' })).closest('section')!;
+    expect(chooser.textContent).toContain('the sizes are for the official 7B model');
+    await user.click(within(chooser).getByRole('button', { name: 'Download and convert' }));
+    expect(fake.callsTo('models:pull')).toEqual([{ repo: 'MAGAer13/mplug-owl2-llama2-7b', preset: 'cpu', name: 'mPLUG-Owl2 7B · 4-bit' }]);
   });
 
   it('offers no download while offline mode is on, and says why', async () => {
     await setup(modelHandlers());
     expect(screen.getByRole('textbox', { name: 'Hub repository' })).toHaveProperty('disabled', true);
-    expect(screen.getByRole('button', { name: 'Download' })).toHaveProperty('disabled', true);
+    expect(screen.getByRole('button', { name: 'Download…' })).toHaveProperty('disabled', true);
     expect(screen.getByText(/Offline mode is on, so Owlery will not use the network/)).toBeTruthy();
   });
 });
@@ -213,7 +303,7 @@ describe('Models screen', () => {
 describe('First run', () => {
   it('explains what to do in plain words and offers both ways in', async () => {
     const user = userEvent.setup();
-    const { fake, manager } = await setup({ ...modelHandlers(), 'models:import': () => null }, FirstRun);
+    const { fake, manager } = await setup({ ...modelHandlers(), 'models:choose-checkpoint': () => null }, FirstRun);
     expect(manager.empty).toBe(true);
     expect(screen.getByRole('heading', { name: 'Welcome to Owlery' })).toBeTruthy();
     expect(screen.getByText(/MAGAer13\/mplug-owl2-llama2-7b/, { selector: 'code' })).toBeTruthy();
@@ -221,7 +311,7 @@ describe('First run', () => {
     expect(screen.getByText(/never leave\s+this computer/)).toBeTruthy();
     expect(screen.getByRole('textbox', { name: 'Hub repository' })).toBeTruthy();
     await user.click(screen.getByRole('button', { name: 'Import a checkpoint folder…' }));
-    expect(fake.callsTo('models:import')).toEqual([{}]);
+    expect(fake.callsTo('models:choose-checkpoint')).toEqual([undefined]);
     // A cancelled folder dialog is not an error.
     expect(screen.queryByRole('alert')).toBeNull();
   });

@@ -178,6 +178,28 @@ describe('Photos panel', () => {
     expect(fake.callsTo('images:import-from-folder')).toEqual([]);
   });
 
+  it('says why a photo cannot be shown when its thumbnail fails', async () => {
+    const user = userEvent.setup();
+    const { fake } = await setup(3);
+    fake.handle({
+      'images:folder-entry-problem': ({ entryId }) =>
+        entryId === 'e2' ? { kind: 'truncated', short: 'File is cut off', message: 'IMG_0002.jpg is cut off (truncated).' } : null,
+    });
+    const listbox = await openFolder(user);
+    const imgs = listbox.querySelectorAll('img');
+    await fireEvent.error(imgs[1]!);
+    await fireEvent.error(imgs[2]!);
+    const options = within(listbox).getAllByRole('option');
+    await waitFor(() => expect(options[1]!.textContent).toContain('File is cut off'));
+    expect(within(options[1]!).getByTitle('IMG_0002.jpg is cut off (truncated).')).toBeTruthy();
+    // Main found nothing wrong (the file may have changed since): the grid still says it cannot show it.
+    expect(options[2]!.textContent).toContain('Can’t show this photo');
+    expect(fake.callsTo('images:folder-entry-problem')).toEqual([
+      { folderId: 'f1', entryId: 'e2' },
+      { folderId: 'f1', entryId: 'e3' },
+    ]);
+  });
+
   it('a cancelled folder dialog changes nothing', async () => {
     const user = userEvent.setup();
     const { fake } = await setup(5);

@@ -67,13 +67,13 @@ describe('Markdown escaping', () => {
   });
 
   it('keeps leading spaces without making code blocks', () => {
-    expect(textToMarkdown('    indented code?')).toBe('\u00a0\u00a0\u00a0\u00a0indented code\\?');
+    expect(textToMarkdown('    indented code?')).toBe('\u00a0\u00a0\u00a0\u00a0indented code?');
     expect(renderMd(textToMarkdown('\tx')).tags).toEqual(['p']);
   });
 
   it('makes one-line text safe for headings, alt text and captions', () => {
     const title = 'a\nb [c](javascript:x) \u202Egnp.exe';
-    expect(lineToMarkdown(title)).toBe('a b \\[c\\]\\(javascript\\:x\\) \\[U\\+202E\\]gnp\\.exe');
+    expect(lineToMarkdown(title)).toBe('a b \\[c\\](javascript:x) \\[U+202E\\]gnp.exe');
     const { tags, text } = renderMd(`# ${lineToMarkdown(title)}`);
     expect(tags).toEqual(['h1']);
     expect(text.trim()).toBe('a b [c](javascript:x) [U+202E]gnp.exe');

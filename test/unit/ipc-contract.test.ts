@@ -219,7 +219,7 @@ describe('createOwleryApi / createOwleryClient', () => {
 describe('optional payloads', () => {
   it('a channel whose fields are all optional may be called without a payload', () => {
     expect(parseRequest('conversations:list', undefined)).toEqual({});
-    expect(parseRequest('models:import', undefined)).toEqual({});
+    expect(parseRequest('conversations:create', undefined)).toEqual({});
     expect(() => parseRequest('conversations:list', null)).toThrow(OwleryError);
     expect(() => parseRequest('conversations:get', undefined)).toThrow(OwleryError);
   });

@@ -145,9 +145,12 @@ export class GpuDecoder {
    * Runs the decoder over `modality.length` new positions after the cache's valid ones: one call
    * per run of equal modality, at most `maxChunk` positions each. Returns the logits (float32) of
    * the last `logits` positions ([logits, vocab], at most the last call's positions) and appends the
-   * new positions to `cache`.
+   * new positions to `cache`. `onRun` hears how many of the new positions have run after each call.
    */
-  async decode(embeds: Float32Array, modality: ArrayLike<number | bigint>, cache: GpuKvCache, maxChunk = Number.POSITIVE_INFINITY, logits = 1): Promise<Float32Array> {
+  async decode(
+    embeds: Float32Array, modality: ArrayLike<number | bigint>, cache: GpuKvCache, maxChunk = Number.POSITIVE_INFINITY, logits = 1,
+    onRun?: (done: number) => void,
+  ): Promise<Float32Array> {
     const H = this.llm.hiddenSize;
     let out: Float32Array | undefined;
     const runs = modalityRuns(modality, Math.min(maxChunk, this.maxPositionsPerCall));
@@ -165,6 +168,7 @@ export class GpuDecoder {
       cache.replace(presents, T);
       const data = result[IO.logits].data;
       out = data instanceof Uint16Array ? float16ToFloat32(data) : (data as Float32Array);
+      onRun?.(run.end);
     }
     if (!out) throw new RangeError('gpu decoder: nothing to decode');
     return out;

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { OwleryError } from '../../../src-shared/errors.ts';
-import type { AspectMode, GenerationEvent, ProviderReport } from '../../../src-shared/engine.ts';
+import type { AspectMode, GenerationEvent, LoadEvent, ProviderReport } from '../../../src-shared/engine.ts';
 import type { Owl2Config } from '../../../models/owl2/config.ts';
 import type { PackageManifest } from '../../../models/package/manifest.ts';
 import { readPackage } from '../../../models/package/read.ts';
@@ -69,13 +69,35 @@ export class Owl2Engine {
     return this.manifest.config;
   }
 
-  /** Loads a model package: validates it, creates the sessions with the chosen provider. */
-  static async load(dir: string, opts: EngineLoadOptions = {}): Promise<Owl2Engine> {
+  /**
+   * Loads a model package: validates it, creates the sessions with the chosen provider. Reports
+   * `checking-files` (bytes hashed, when a file needs it) and `opening-graphs` (bytes of the graphs
+   * opened so far: the decoder is most of it) as it goes, at most every {@link LOAD_EVENT_MS}.
+   */
+  static async load(dir: string, opts: EngineLoadOptions = {}, onEvent: (e: LoadEvent) => void = () => {}): Promise<Owl2Engine> {
     const requested = opts.provider ?? 'auto';
     // Asking the OS about the GPU (a PowerShell query on Windows) overlaps with reading the package.
     const adapterInfo = requested === 'cpu' ? Promise.resolve(undefined) : likelyWebGpuAdapter();
-    const pkg = await readPackage(dir, { verify: opts.verify ?? true });
+    let hashTotal = 0;
+    let hashed = 0;
+    const checking = throttled((done: number) => onEvent({ type: 'phase', phase: 'checking-files', progress: { done, total: hashTotal } }));
+    const pkg = await readPackage(dir, {
+      verify: opts.verify ?? true,
+      onHashStart: (total) => {
+        hashTotal = total;
+        checking(0, true);
+      },
+      onBytes: (n) => checking((hashed += n), hashed >= hashTotal),
+    });
     const manifest = pkg.manifest;
+    const sizeOf = (graph: 'vision' | 'embed' | 'decoder'): number =>
+      manifest.files.filter((f) => f.path === manifest.graphs[graph].file || f.path === manifest.graphs[graph].data).reduce((n, f) => n + f.size, 0);
+    const graphTotal = sizeOf('vision') + sizeOf('embed') + sizeOf('decoder');
+    let opened = 0;
+    const opening = (graph?: 'vision' | 'embed' | 'decoder'): void => {
+      if (graph) opened += sizeOf(graph);
+      onEvent({ type: 'phase', phase: 'opening-graphs', progress: { done: opened, total: graphTotal } });
+    };
     const tokenizer = await LlamaTokenizer.fromDir(dir);
     const preprocessor = parsePreprocessorConfig(JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')));
     let decoderSource: DecoderSource = { from: 'package' };
@@ -84,11 +106,23 @@ export class Owl2Engine {
     const key = memoryKey(manifest.id, adapter);
     const memory = memoryFile ? await recallProvider(memoryFile, key) : undefined;
     const { value: sessions, report } = await createWithFallback(requested, opts.threads, async (so): Promise<Owl2Sessions> => {
-      const open = (file: string) => ort.InferenceSession.create(file, so);
-      const [vision, embed] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed)];
-      if (manifest.graphs.decoder.variant === 'gpu') return { vision, embed, gpu: await GpuDecoder.create(pkg.graphPaths.decoder, so, manifest.config.llm) };
-      if (!opts.prepackedCacheDir || so.executionProviders?.[0] !== 'cpu') return { vision, embed, decoder: await open(pkg.graphPaths.decoder) };
+      // Each provider tried starts over.
+      opened = 0;
+      opening();
+      const open = async (graph: 'vision' | 'embed' | 'decoder') => {
+        const session = await ort.InferenceSession.create(pkg.graphPaths[graph], so);
+        opening(graph);
+        return session;
+      };
+      const [vision, embed] = [await open('vision'), await open('embed')];
+      if (manifest.graphs.decoder.variant === 'gpu') {
+        const gpu = await GpuDecoder.create(pkg.graphPaths.decoder, so, manifest.config.llm);
+        opening('decoder');
+        return { vision, embed, gpu };
+      }
+      if (!opts.prepackedCacheDir || so.executionProviders?.[0] !== 'cpu') return { vision, embed, decoder: await open('decoder') };
       const { session: decoder, source } = await createDecoderSession(manifest, pkg.graphPaths.decoder, opts.prepackedCacheDir, so);
+      opening('decoder');
       decoderSource = source;
       return { vision, embed, decoder };
     }, { adapter, memory });
@@ -198,7 +232,11 @@ export class Owl2Engine {
     // The previous cache's buffers are kept either way: a reused prefix is only a shorter valid length.
     const cache = previous?.cache ?? this.model.emptyCache();
     cache.truncate(reused);
-    const logits = await this.model.decode(inputs.embeds.subarray(reused * H), inputs.modality.subarray(reused), cache);
+    // A prompt longer than one decoder chunk reports each chunk: a long prefill shows how far it is.
+    const toRun = promptLength - reused;
+    const logits = await this.model.decode(inputs.embeds.subarray(reused * H), inputs.modality.subarray(reused), cache, (done) => {
+      if (done < toRun) onEvent({ type: 'phase', phase: 'prefill', progress: { done, total: toRun } });
+    });
     times.prefillMs = performance.now() - tPrefill;
     times.reused = reused;
 
@@ -241,6 +279,20 @@ export class Owl2Engine {
     }
     return keys;
   }
+}
+
+/** Smallest time between two load progress events, in ms (the first and the last always go out). */
+export const LOAD_EVENT_MS = 100;
+
+/** `fn(done)` at most every {@link LOAD_EVENT_MS}, and always when `force` is set. */
+function throttled(fn: (done: number) => void): (done: number, force?: boolean) => void {
+  let last = -Infinity;
+  return (done, force = false) => {
+    const now = performance.now();
+    if (!force && now - last < LOAD_EVENT_MS) return;
+    last = now;
+    fn(done);
+  };
 }
 
 function commonPrefix(a: readonly string[], b: readonly string[]): number {

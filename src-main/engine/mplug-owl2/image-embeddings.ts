@@ -57,8 +57,8 @@ export class ImageEmbedder {
 
   /**
    * Embeddings of a request's photos, from the cache where it has them. Reports the
-   * `decode-image` and `encode-image` phases (with how many photos need them) before the work,
-   * and nothing when every photo was cached.
+   * `decode-image` and `encode-image` phases (with how many photos need them) before the work, and
+   * again with `progress` after each photo; nothing when every photo was cached.
    */
   async encode(images: readonly ImageInput[], aspect: AspectMode, onEvent: (e: GenerationEvent) => void = () => {}): Promise<EncodedImages> {
     const timing: ImageTiming = { decodeMs: 0, encodeMs: 0 };
@@ -80,17 +80,23 @@ export class ImageEmbedder {
       keys.push(key);
     }
     if (misses.length > 0) {
-      onEvent({ type: 'phase', phase: 'decode-image', images: misses.length });
+      const total = misses.length;
+      const phase = (p: 'decode-image' | 'encode-image', done: number): void => onEvent({ type: 'phase', phase: p, images: total, progress: { done, total } });
+      phase('decode-image', 0);
       const t0 = performance.now();
       const pixels: Float32Array[] = [];
-      for (const m of misses) pixels.push(await this.pixelsOf(m.bytes, images[m.index], aspect));
+      for (const m of misses) {
+        pixels.push(await this.pixelsOf(m.bytes, images[m.index], aspect));
+        if (pixels.length < total) phase('decode-image', pixels.length);
+      }
       const t1 = performance.now();
-      onEvent({ type: 'phase', phase: 'encode-image', images: misses.length });
+      phase('encode-image', 0);
       for (const [i, m] of misses.entries()) {
         const e = await this.model.embedPixels(pixels[i]);
         embeds[m.index] = e;
         this.remember(keys[m.index], e);
         await this.writeDisk(keys[m.index], e);
+        if (i + 1 < total) phase('encode-image', i + 1);
       }
       timing.decodeMs = t1 - t0;
       timing.encodeMs = performance.now() - t1;

@@ -171,9 +171,10 @@ export class Owl2Model {
    * Runs the decoder over `modality.length` new positions after the cache's valid ones, in
    * chunks of at most `prefillChunk` positions. The cache's valid rows go in as zero-copy inputs;
    * only the new positions' K/V come back, and are written into the cache (it grows when full).
-   * Returns the last position's logits.
+   * `onChunk` hears how many of the new positions have run after each chunk. Returns the last
+   * position's logits.
    */
-  async decode(embeds: Float32Array, modality: BigInt64Array, cache: KvCache): Promise<Float32Array> {
+  async decode(embeds: Float32Array, modality: BigInt64Array, cache: KvCache, onChunk?: (done: number) => void): Promise<Float32Array> {
     const chunk = Math.max(1, this.prefillChunk);
     const H = this.config.llm.hiddenSize;
     const V = this.config.llm.vocabSize;
@@ -181,13 +182,14 @@ export class Owl2Model {
     let logits: Float32Array | undefined;
     if (gpu) {
       if (!(cache instanceof GpuKvCache)) throw new OwleryError('INTERNAL', 'the GPU decoder needs the cache from emptyCache()');
-      logits = await gpu.decode(embeds, modality, cache, chunk);
+      logits = await gpu.decode(embeds, modality, cache, chunk, 1, onChunk);
     } else {
       if (!(cache instanceof DecoderKvCache)) throw new OwleryError('INTERNAL', 'the CPU decoder needs the cache from emptyCache()');
       for (let s = 0; s < modality.length || logits === undefined; s += chunk) {
         const e = Math.min(modality.length, s + chunk);
         const out = await runDecoderStep(decoder!, cache, embeds.subarray(s * H, e * H), modality.subarray(s, e), H);
         logits = out[DECODER_IO.logits].data as Float32Array;
+        onChunk?.(e);
       }
     }
     if (logits.length !== V) throw new OwleryError('PACKAGE_INVALID', `decoder.onnx gave ${logits.length} logits, expected ${V}`);

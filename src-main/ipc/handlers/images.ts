@@ -43,6 +43,7 @@ export function imageHandlers(services: Services): DomainHandlers<'images'> {
       return path === null ? null : folders.grant(path);
     },
     'images:list-folder': (req) => folders.list(req.folderId, req.cursor ?? null, req.limit),
+    'images:folder-entry-problem': (req) => folders.problem(req.folderId, req.entryId),
     'images:import-from-folder': async (req) => {
       const out: StoredImage[] = [];
       for (const entryId of req.entryIds) {

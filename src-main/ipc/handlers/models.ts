@@ -7,10 +7,16 @@ export function modelHandlers(services: Services): DomainHandlers<'models'> {
   const { models, dialogs } = services;
   return {
     'models:list': () => models.list(),
-    'models:import': async (req) => {
+    'models:forms': () => models.forms(),
+    'models:choose-checkpoint': async () => {
       const dir = await dialogs.chooseFolder('checkpoint');
-      return dir === null ? null : { taskId: models.importCheckpoint(dir, req) };
+      return dir === null ? null : models.chooseCheckpoint(dir);
     },
+    'models:import': (req) => {
+      const { checkpointId, ...choice } = req;
+      return { taskId: models.importChosen(checkpointId, choice) };
+    },
+    'models:rename': (req) => models.rename(req.id, req.name),
     'models:pull': (req) => ({ taskId: models.pull(req) }),
     'models:verify': (req) => ({ taskId: models.verify(req.id) }),
     'models:delete': async (req) => {

@@ -1,12 +1,14 @@
 /**
- * The app shell's state: which screen is on, the engine's status, app info, and the two settings
- * the shell applies itself (theme and font size). Settings are read here and followed through
- * `settings:changed`; the settings screen is what changes them.
+ * The app shell's state: which screen is on, the engine's status, app info, the installed models'
+ * names (for the header), and the two settings the shell applies itself (theme and font size).
+ * Settings are read here and followed through `settings:changed`; the settings screen is what
+ * changes them.
  */
 import type { AppCommand, AppInfo, EngineStatus, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { DEFAULT_SETTINGS } from '../../../src-shared/settings.ts';
 import type { Settings, Theme } from '../../../src-shared/settings.ts';
 import { describeError } from '../errors.ts';
+import { providerLabel } from '../format.ts';
 
 /** The screens of the main area. */
 export type View = 'chat' | 'photos' | 'models' | 'settings';
@@ -27,6 +29,10 @@ export class AppManager {
   sidebarOpen = $state(false);
   /** A failure to reach the main process at start. */
   startError = $state<string | null>(null);
+  /** When the model load under way began here (`performance.now()`), for its elapsed seconds. */
+  loadingSince = $state(performance.now());
+  /** Installed models' names by id (followed through `models:changed`), for the header. */
+  modelNames = $state<Readonly<Record<string, string>>>({});
 
   readonly #client: OwleryClient;
   readonly #commandHandlers = new Set<(command: AppCommand) => void>();
@@ -49,14 +55,16 @@ export class AppManager {
   /** Reads app info, engine status and settings, and follows their events; returns a stop function. */
   start(): () => void {
     const offs = [
-      this.#client.engine.onStatus((s) => (this.engine = s)),
+      this.#client.engine.onStatus((s) => this.#engineStatus(s)),
       this.#client.settings.onChange((e) => (this.settings = e.settings)),
       this.#client.app.onCommand((e) => this.command(e.command)),
+      this.#client.models.onChange(() => void this.#loadNames()),
     ];
+    void this.#loadNames();
     void Promise.all([this.#client.app.info(), this.#client.engine.status(), this.#client.settings.get()]).then(
       ([info, engine, settings]) => {
         this.info = info;
-        this.engine ??= engine;
+        if (!this.engine) this.#engineStatus(engine);
         this.settings = settings;
         this.settingsLoaded = true;
       },
@@ -66,6 +74,19 @@ export class AppManager {
       },
     );
     return () => offs.forEach((off) => off());
+  }
+
+  async #loadNames(): Promise<void> {
+    try {
+      this.modelNames = Object.fromEntries((await this.#client.models.list()).map((m) => [m.id, m.name]));
+    } catch {
+      // Names are a nicety: the header shows ids until the list can be read.
+    }
+  }
+
+  #engineStatus(s: EngineStatus): void {
+    if (s.state === 'loading' && this.engine?.state !== 'loading') this.loadingSince = performance.now();
+    this.engine = s;
   }
 
   /** Shows a screen (closing the narrow-window sidebar). */
@@ -87,12 +108,17 @@ export class AppManager {
     for (const h of this.#commandHandlers) h(command);
   }
 
-  /** A short line about the engine for the header: model, device, state. */
+  /** A model's name, or its id when the name is not known yet. */
+  modelName(id: string): string {
+    return this.modelNames[id] ?? id;
+  }
+
+  /** A short line about the engine for the header: the model's name, the device, the state. */
   get engineSummary(): string {
     const e = this.engine;
     if (!e) return '';
-    const model = e.modelId ?? 'No model';
-    const device = e.provider ? ` on ${e.provider.used.toUpperCase()}` : '';
+    const model = e.modelId ? this.modelName(e.modelId) : 'No model';
+    const device = e.provider ? ` on ${providerLabel(e.provider.used)}` : '';
     switch (e.state) {
       case 'loading':
         return `Loading ${model}…`;
@@ -101,7 +127,7 @@ export class AppManager {
       case 'error':
         return `${model}: ${e.error?.message ?? 'failed to load'}`;
       case 'idle':
-        return e.modelId ? `${model} (not loaded)` : this.settings.activeModelId ? `${this.settings.activeModelId} (not loaded)` : 'No model chosen';
+        return e.modelId ? `${model} (not loaded)` : this.settings.activeModelId ? `${this.modelName(this.settings.activeModelId)} (not loaded)` : 'No model chosen';
       default:
         return `${model}${device}`;
     }

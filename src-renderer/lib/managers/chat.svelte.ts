@@ -14,6 +14,7 @@
 import { SvelteMap } from 'svelte/reactivity';
 import type { ChatEvent, ChatPhase, ChatRequestId, ChatStarted } from '../../../src-shared/chat.ts';
 import type { Conversation, ConversationId, Message, MessageId, Thread, ThreadMessage } from '../../../src-shared/domain.ts';
+import type { PhaseProgress } from '../../../src-shared/engine.ts';
 import type { ErrorCode } from '../../../src-shared/errors.ts';
 import type { ImageAttachmentRef, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { describeError, errorCode } from '../errors.ts';
@@ -27,6 +28,10 @@ export class AnswerStream {
   phase = $state<ChatPhase | null>(null);
   /** Photos the current phase works on (reading or looking at photos). */
   phaseImages = $state(0);
+  /** How far the current phase has come, when the engine knows (photos, prefill chunks). */
+  phaseProgress = $state<PhaseProgress | null>(null);
+  /** When the current phase began here (`performance.now()`), for its elapsed seconds. */
+  phaseSince = $state(performance.now());
   text = $state('');
   finished = $state(false);
   /** Set once this window started the request (its answer is announced). */
@@ -175,8 +180,10 @@ export class ChatManager {
     const s = this.#stream(e.requestId);
     switch (e.type) {
       case 'phase':
+        if (s.phase !== e.phase) s.phaseSince = performance.now();
         s.phase = e.phase;
         s.phaseImages = e.images ?? 0;
+        s.phaseProgress = e.progress ?? null;
         break;
       case 'delta':
         if (e.seq < s.nextSeq) break;

@@ -8,7 +8,7 @@
  * @see docs/style.md H13 (managers in `*.svelte.ts`), H6 (cancellation is not an error)
  */
 import { MAX_REPO_CHARS } from '../../../src-shared/limits.ts';
-import type { EngineStatus, InstalledModel, ModelTask, OwleryClient, TaskId } from '../../../src-shared/ipc/index.ts';
+import type { EngineStatus, InstalledModel, ModelForms, ModelPreset, ModelTask, OwleryClient, TaskId } from '../../../src-shared/ipc/index.ts';
 import { REQUEST_SCHEMAS } from '../../../src-shared/ipc/index.ts';
 import { describeError, describeSerialized, isCancellation } from '../components/models/format.ts';
 
@@ -82,6 +82,14 @@ export function repoError(input: string): string | null {
   }
 }
 
+/**
+ * A conversion waiting for the user to choose its form: a checkpoint folder read from the dialog,
+ * or a hub repository to download. The chooser shows its forms, the recommended one chosen.
+ */
+export type PendingChoice =
+  | { kind: 'import'; checkpointId: string; label: string; forms: ModelForms }
+  | { kind: 'pull'; repo: string; revision?: string; label: string; forms: ModelForms };
+
 interface RateMark {
   phase: string;
   at: number;
@@ -104,8 +112,10 @@ export class ModelsManager {
   activeId = $state<string | null>(null);
   /** The last failure of a user action, in plain words. */
   error = $state<string | null>(null);
-  /** The package being selected or deleted, and how. */
-  pending = $state<{ id: string; action: 'select' | 'delete' | 'verify' } | null>(null);
+  /** The package being selected, deleted, checked or renamed, and how. */
+  pending = $state<{ id: string; action: 'select' | 'delete' | 'verify' | 'rename' } | null>(null);
+  /** A conversion waiting for its form to be chosen (see {@link PendingChoice}). */
+  choice = $state<PendingChoice | null>(null);
 
   /** True when no package is installed (the first-run screen shows). */
   readonly empty = $derived(this.loaded && this.models.length === 0);
@@ -182,38 +192,86 @@ export class ModelsManager {
     return this.refreshing;
   }
 
-  /** True while the folder dialog of {@link importFolder} is open (its button is disabled meanwhile). */
+  /** True while the folder dialog of {@link importFolder} is open, or a download's forms are asked for. */
   importing = $state(false);
 
-  /** Opens the folder dialog and converts the checkpoint chosen. Resolves to the task id (`null`: cancelled). */
-  async importFolder(): Promise<TaskId | null> {
+  /**
+   * Opens the folder dialog; main reads the checkpoint chosen and sizes its forms, which the
+   * chooser then shows ({@link choice}). Resolves `true` when a folder was chosen and read.
+   */
+  async importFolder(): Promise<boolean> {
     this.error = null;
     this.importing = true;
     try {
-      const started = await this.client.models.import({});
-      return started?.taskId ?? null;
+      const chosen = await this.client.models.chooseCheckpoint();
+      if (!chosen) return false;
+      this.choice = { kind: 'import', checkpointId: chosen.checkpointId, label: chosen.folderName, forms: chosen.forms };
+      return true;
     } catch (err) {
       this.fail(err);
-      return null;
+      return false;
     } finally {
       this.importing = false;
     }
   }
 
   /**
-   * Downloads a checkpoint from the hub and converts it. The id is checked first: an invalid id
-   * is never sent (the returned message says why).
+   * Asks which form a download should make: the id is checked first (an invalid id is never sent,
+   * the returned message says why), then the forms of the 7B model are shown ({@link choice}).
    */
-  async pull(input: string, revision?: string): Promise<{ taskId: TaskId } | { error: string }> {
+  async pull(input: string, revision?: string): Promise<{ error: string } | null> {
     this.error = null;
     const invalid = repoError(input);
     if (invalid) return { error: invalid };
     const rev = revision?.trim();
+    this.importing = true;
     try {
-      return await this.client.models.pull({ repo: normaliseRepo(input), ...(rev ? { revision: rev } : {}) });
+      const repo = normaliseRepo(input);
+      this.choice = { kind: 'pull', repo, ...(rev ? { revision: rev } : {}), label: repo, forms: await this.client.models.forms() };
+      return null;
     } catch (err) {
       return { error: describeError(err) };
+    } finally {
+      this.importing = false;
     }
+  }
+
+  /**
+   * Starts the conversion waiting in {@link choice}, in the form chosen and with the name given
+   * (blank: the model's name in that form). Resolves to the task id, or `null` when main refused
+   * ({@link error} says why; the choice stays open to try again).
+   */
+  async confirmChoice(preset: ModelPreset, name: string): Promise<TaskId | null> {
+    const c = this.choice;
+    if (!c) return null;
+    this.error = null;
+    const named = name.trim() ? { name: name.trim() } : {};
+    try {
+      const { taskId } =
+        c.kind === 'import'
+          ? await this.client.models.import({ checkpointId: c.checkpointId, preset, ...named })
+          : await this.client.models.pull({ repo: c.repo, ...(c.revision ? { revision: c.revision } : {}), preset, ...named });
+      this.choice = null;
+      return taskId;
+    } catch (err) {
+      this.fail(err);
+      return null;
+    }
+  }
+
+  /** Closes the chooser without converting anything. */
+  cancelChoice(): void {
+    this.choice = null;
+  }
+
+  /** Renames a package (the name shown everywhere; its id stays). Resolves `true` when it was renamed. */
+  async rename(id: string, name: string): Promise<boolean> {
+    let ok = false;
+    await this.act(id, 'rename', async () => {
+      await this.client.models.rename({ id, name });
+      ok = true;
+    });
+    return ok;
   }
 
   /** Makes a package the active one (it is loaded in the engine). */
@@ -289,7 +347,7 @@ export class ModelsManager {
     }
   }
 
-  private async act(id: string, action: 'select' | 'delete' | 'verify', body: () => Promise<unknown>): Promise<void> {
+  private async act(id: string, action: 'select' | 'delete' | 'verify' | 'rename', body: () => Promise<unknown>): Promise<void> {
     this.error = null;
     this.pending = { id, action };
     try {

@@ -9,7 +9,7 @@
  * @see docs/style.md H13
  */
 import { MAX_FOLDER_IMPORT, MAX_IMAGES_PER_MESSAGE } from '../../../src-shared/limits.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, OwleryClient, StoredImage } from '../../../src-shared/ipc/index.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, ImageProblem, OwleryClient, StoredImage } from '../../../src-shared/ipc/index.ts';
 import { describeError, isCancellation } from '../components/models/format.ts';
 
 /** The part of the client the Photos panel uses. */
@@ -46,6 +46,8 @@ export class PhotosManager {
   storing = $state(false);
   /** The last failure, in plain words. */
   error = $state<string | null>(null);
+  /** Photos whose thumbnail could not be shown, with why (`null` until main has said). */
+  unreadable = $state.raw<ReadonlyMap<FolderEntryId, ImageProblem | null>>(new Map());
 
   /** How many photos are selected. */
   readonly selectedCount = $derived(this.selected.size);
@@ -76,6 +78,7 @@ export class PhotosManager {
       this.entries = [];
       this.nextCursor = null;
       this.selected = new Set();
+      this.unreadable = new Map();
       this.focusIndex = 0;
       this.anchorIndex = null;
       this.pageLoad = null;
@@ -85,6 +88,24 @@ export class PhotosManager {
       this.fail(err);
       return false;
     }
+  }
+
+  /**
+   * Records that a photo's thumbnail could not be shown and asks main why (empty, not an image,
+   * cut off, too large…), so the grid can say so instead of a bare "can't show".
+   */
+  async explain(entryId: FolderEntryId): Promise<void> {
+    const folder = this.folder;
+    if (!folder || this.unreadable.has(entryId)) return;
+    const generation = this.generation;
+    this.unreadable = new Map(this.unreadable).set(entryId, null);
+    let why: ImageProblem | null = null;
+    try {
+      why = await this.client.images.folderEntryProblem({ folderId: folder.folderId, entryId });
+    } catch {
+      // The reason is a nicety; the grid still says the photo cannot be shown.
+    }
+    if (why && generation === this.generation) this.unreadable = new Map(this.unreadable).set(entryId, why);
   }
 
   /** Lists the next page of the folder (no-op while one is loading or when all are listed). */

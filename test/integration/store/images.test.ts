@@ -123,10 +123,49 @@ describe('ImageStore', () => {
     expect((await owleryErrorOfAsync(() => images.put(join(tmp.dir, 'missing.png')))).code).toBe('FILE_NOT_FOUND');
     const small = new ImageStore(store, tmp.dir, { maxBytes: 100 });
     expect((await owleryErrorOfAsync(() => small.put(jpg))).code).toBe('IMAGE_TOO_LARGE');
-    const tiny = new ImageStore(store, tmp.dir, { maxPixels: 1000 });
+    const tiny = new ImageStore(store, tmp.dir, { maxPixels: 1000, maxSourcePixels: 1000 });
     expect((await owleryErrorOfAsync(() => tiny.put(jpg))).code).toBe('IMAGE_TOO_LARGE');
+    expect(await images.put(jpg.subarray(0, 400)).catch((e: Error) => e.message)).toMatch(/damaged|cut off/);
     expect(files()).toEqual([]);
     expect(store.db.prepare('SELECT count(*) AS n FROM images').get()).toEqual({ n: 0 });
+  });
+
+  it('downscales a photo over the pixel limit, keeping the original\'s hash to find the copy again', async () => {
+    const small = new ImageStore(store, tmp.dir, { maxPixels: 40_000, maxSourcePixels: 1_000_000 });
+    const bytes = await png(600, 300);
+    const rec = await small.put(bytes, { name: 'wide.png' });
+    // A PNG again, within the limit, the same shape; the original's size is reported.
+    expect(rec).toMatchObject({ ext: 'png', width: 282, height: 141, downscaledFrom: { width: 600, height: 300 } });
+    expect(rec.sha256).not.toBe(sha256(bytes));
+    const stored = readFileSync(small.pathOf(rec));
+    expect(sha256(stored)).toBe(rec.sha256);
+    const { data } = await sharp(stored).raw().toBuffer({ resolveWithObject: true });
+    expect([data[0], data[2]]).toEqual([220, 40]); // left half still red
+    // The original's hash names the copy: importing it again decodes nothing and finds the same record.
+    expect(readFileSync(join(small.root, sha256(bytes).slice(0, 2), `${sha256(bytes)}.source`), 'utf8').trim()).toBe(rec.sha256);
+    const again = await small.put(bytes, { name: 'wide again.png' });
+    expect(again).toMatchObject({ sha256: rec.sha256, downscaledFrom: { width: 600, height: 300 } });
+    expect(store.db.prepare('SELECT count(*) AS n FROM images').get()).toEqual({ n: 1 });
+    // EXIF rotation is applied to the copy; the size reported is the photo as shown.
+    const rotated = readFileSync(join(FIXTURES, 'photo-orientation-6.jpg'));
+    const meta = await sharp(rotated).metadata();
+    const r = await new ImageStore(store, tmp.dir, { maxPixels: 1000 }).put(rotated);
+    expect(r.downscaledFrom).toEqual({ width: meta.height, height: meta.width });
+    expect(r).toMatchObject({ ext: 'jpg', orientation: 1 });
+    expect(r.height).toBeGreaterThan(r.width);
+  });
+
+  it('refuses to downscale past the source limit, and GIF, HEIC, AVIF or animated images over the limit', async () => {
+    const small = new ImageStore(store, tmp.dir, { maxPixels: 10_000, maxSourcePixels: 100_000 });
+    const bytes = await png(400, 300);
+    const err = await owleryErrorOfAsync(() => small.put(bytes));
+    expect(err.code).toBe('IMAGE_TOO_LARGE');
+    expect(err.message).toBe('image is 400×300 pixels (0.1 MP), more than the 0.1 MP Owlery can downscale.');
+    const gif = await sharp(await png(200, 100)).gif().toBuffer();
+    const gifErr = await owleryErrorOfAsync(() => small.put(gif, { name: 'big.gif' }));
+    expect(gifErr.code).toBe('IMAGE_TOO_LARGE');
+    expect(gifErr.message).toMatch(/^big\.gif is 200×100 pixels .* downscales only JPEG, PNG, WebP and TIFF photos, not a GIF image\.$/);
+    expect(files()).toEqual([]);
   });
 
   it('builds paths only from real hashes', () => {

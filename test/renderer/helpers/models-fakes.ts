@@ -14,6 +14,8 @@ import type {
   EventName,
   FolderEntry,
   InstalledModel,
+  ModelFormChoice,
+  ModelForms,
   ModelTask,
   OwleryClient,
   RequestOf,
@@ -76,7 +78,7 @@ export function fakeOwlery(handlers: Handlers = {}): FakeOwlery {
 
 /** An idle engine with no model. */
 export function engineStatus(over: Partial<EngineStatus> = {}): EngineStatus {
-  return { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, ...over };
+  return { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, load: null, ...over };
 }
 
 /** An installed model package. */
@@ -94,6 +96,38 @@ export function installedModel(over: Partial<InstalledModel> = {}): InstalledMod
     verification: { state: 'verified', error: null },
     active: false,
     provider: null,
+    preset: 'cpu',
+    ...over,
+  };
+}
+
+/** The forms of the 7B model on a 16 GB laptop without a GPU, the laptop form recommended. */
+export function modelForms(over: Partial<ModelForms> = {}): ModelForms {
+  const choice = (preset: ModelFormChoice['preset'], title: string, word: string, disk: number, memory: number, fits: boolean): ModelFormChoice => ({
+    preset,
+    title,
+    summary: `${title} summary`,
+    name: `mPLUG-Owl2 7B · ${word}`,
+    diskBytes: disk,
+    convertBytes: disk,
+    memoryBytes: memory,
+    gpuMemoryBytes: disk * 1.2,
+    runsOn: 'cpu',
+    speed: preset === 'cpu' ? 'fast' : 'slow',
+    speedText: preset === 'cpu' ? 'Runs on the processor: the fastest form there.' : 'Runs on the processor: several times slower.',
+    fits,
+    problem: fits ? null : `Needs about ${Math.round(memory / 1e9)} GB of memory; this computer has 16 GB.`,
+  });
+  return {
+    model: 'mPLUG-Owl2 7B',
+    machine: { totalMemoryBytes: 16e9, freeDiskBytes: 200e9, gpu: null },
+    choices: [
+      choice('cpu', 'Laptop', '4-bit', 4.8e9, 7e9, true),
+      choice('gpu', 'GPU', '16-bit', 16.4e9, 44.8e9, false),
+      choice('reference', 'Full precision', 'full precision', 32.8e9, 44.8e9, false),
+    ],
+    recommended: 'cpu',
+    reason: 'This computer has 16 GB of memory: the laptop form is the one to make.',
     ...over,
   };
 }
