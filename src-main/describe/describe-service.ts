@@ -22,7 +22,6 @@
  * Runs unchanged in plain Node (tests, web harness) and in the Electron main process. The IPC
  * handlers and the Photos panel call the methods below; paths are absolute.
  */
-import { access, constants } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import type {
   DescribeEvent, DescribeItemError, DescribeJob, DescribeJobId, DescribeJobSpec, DescribedPhoto, DescriptionHit, KeywordCount, SidecarNaming,
@@ -41,7 +40,7 @@ import { descriptionsToCsv, descriptionsToJson, writeExportFile } from './export
 import type { DescriptionExportFormat } from './export.ts';
 import { identifyPhoto, listPhotos } from './photos.ts';
 import { PROMPT_VERSION } from './prompts.ts';
-import { writeSidecar } from './xmp.ts';
+import { checkSidecarFolders, writeSidecar } from './xmp.ts';
 
 /** What `start` accepts (the renderer's request, once the IPC layer has turned its ids into paths). */
 export interface DescribeRequest {
@@ -114,7 +113,7 @@ export class DescribeService {
     if (paths.length === 0) {
       throw new OwleryError('INVALID_ARGUMENT', `There are no photos in ${spec.folders.map((f) => basename(f)).join(', ')}${spec.recursive ? ' or its subfolders' : ''}.`);
     }
-    if (spec.sidecars) await checkWritable([...spec.folders, ...spec.files.map((f) => dirname(f))]);
+    if (spec.sidecars) await checkSidecarFolders([...spec.folders, ...spec.files.map((f) => dirname(f))]);
     const job = this.store.describeJobs.create(spec, PROMPT_VERSION, paths);
     this.log.info('describe job started', { jobId: job.id, photos: paths.length, recursive: spec.recursive, sidecars: spec.sidecars?.naming ?? null });
     this.changed(job);
@@ -403,15 +402,4 @@ function checkRequest(r: DescribeRequest): DescribeJobSpec {
   else if (r.sidecars === 'photo.jpg.xmp' || r.sidecars === 'photo.xmp') sidecars = { naming: r.sidecars };
   else if (r.sidecars !== undefined && r.sidecars !== false) throw new OwleryError('INVALID_ARGUMENT', 'Sidecars are named "photo.jpg.xmp" or "photo.xmp".');
   return { folders, files, recursive: r.recursive === true, sidecars };
-}
-
-/** Sidecars need every folder writable: refuse up front rather than fail every photo. */
-async function checkWritable(dirs: string[]): Promise<void> {
-  for (const dir of new Set(dirs)) {
-    try {
-      await access(dir, constants.W_OK);
-    } catch {
-      throw new OwleryError('FORBIDDEN', `Owlery cannot write sidecars in ${dir}: the folder is read-only. Turn "Write XMP sidecars" off, or make the folder writable.`, { path: dir });
-    }
-  }
 }

@@ -15,7 +15,7 @@
  * - A sidecar that is not XMP (not XML, no `rdf:RDF`, a DOCTYPE) is left alone and reported.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { SidecarNaming } from '../../src-shared/describe.ts';
@@ -99,6 +99,20 @@ export async function writeSidecar(photo: string, naming: SidecarNaming, content
   const { xml, keptDescription } = mergeSidecar(existing ?? TEMPLATE, content, path);
   await writeAtomic(path, xml);
   return { path, created: existing === null, keptDescription };
+}
+
+/**
+ * Sidecars need their folders writable: refuses up front (`FORBIDDEN`, naming the folder) rather
+ * than failing every photo.
+ */
+export async function checkSidecarFolders(dirs: readonly string[]): Promise<void> {
+  for (const dir of new Set(dirs)) {
+    try {
+      await access(dir, constants.W_OK);
+    } catch {
+      throw new OwleryError('FORBIDDEN', `Owlery cannot write sidecars in ${dir}: the folder is read-only. Turn sidecars off, or make the folder writable.`, { path: dir });
+    }
+  }
 }
 
 /** The sidecar's text, or null when there is none. */
