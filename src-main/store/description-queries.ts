@@ -72,7 +72,8 @@ export const DESCRIPTION_SQL = {
     'UPDATE describe_jobs SET state = @state, updated_at = @now, finished_at = CASE WHEN @state IN (\'done\', \'cancelled\') THEN @now ELSE NULL END WHERE id = @id',
   deleteJob: 'DELETE FROM describe_jobs WHERE id = ?',
   itemCounts: 'SELECT state, count(*) AS n, coalesce(sum(ms), 0) AS ms FROM describe_items WHERE job_id = ? GROUP BY state',
-  nextPending: "SELECT position, path FROM describe_items WHERE job_id = ? AND state = 'pending' ORDER BY position LIMIT 1",
+  /** The partial index holds only pending photos: the next one is found at once however far the job is. */
+  nextPending: "SELECT position, path FROM describe_items INDEXED BY describe_items_pending WHERE job_id = ? AND state = 'pending' ORDER BY position LIMIT 1",
   finishItem:
     'UPDATE describe_items SET state = @state, sha256 = @sha256, description_id = @descriptionId, error_code = @errorCode, ' +
     'error_message = @errorMessage, sidecar_error_code = @sidecarErrorCode, sidecar_error_message = @sidecarErrorMessage, ' +
