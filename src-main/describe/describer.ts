@@ -1,6 +1,7 @@
 /**
- * Describes one photo with the engine: the caption request, then the keywords request on the same
- * conversation (prompts.ts), the model's text parsed into a caption and keywords (text.ts). Shared
+ * Describes one photo with the engine: the caption request, then the keywords request (prompts.ts:
+ * the same instruction and photo, another question), the model's text parsed into a caption and
+ * keywords (text.ts). Shared
  * by the describe service (jobs in the app) and `owlery describe` (the CLI).
  */
 import { join } from 'node:path';
@@ -66,7 +67,7 @@ export async function describePhoto(engine: DescribeEngine, path: string, sha256
   if (first.finish === 'cancelled' || signal?.aborted) throw cancelled();
   const caption = parseCaption(first.text);
   if (!caption) throw new OwleryError('EMPTY_ANSWER', 'The model wrote no caption for this photo.', { raw: first.text.slice(0, 200) });
-  const second = await engine.generate(keywordsRequest(image, first.text.trim()), { signal });
+  const second = await engine.generate(keywordsRequest(image), { signal });
   if (second.finish === 'cancelled' || signal?.aborted) throw cancelled();
   return {
     caption,

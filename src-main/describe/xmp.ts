@@ -243,9 +243,10 @@ class DescriptionEditor {
     const r = this.prefix(NS.rdf, 'rdf');
     this.add(`${o}:Caption`, [textNode(content.caption)]);
     const bag = (items: string[]): XmlNode[] => [{ [`${r}:Bag`]: items.map((k) => ({ [`${r}:li`]: [textNode(k)] })) }];
-    this.add(`${o}:Keywords`, bag(content.keywords));
+    // Empty bags are left out (exiftool reads one as an empty string).
+    if (content.keywords.length) this.add(`${o}:Keywords`, bag(content.keywords));
     // The keywords that were not in dc:subject already: the ones the next run may take out again.
-    this.add(`${o}:AddedSubjects`, bag(added));
+    if (added.length) this.add(`${o}:AddedSubjects`, bag(added));
     this.add(`${o}:Model`, [textNode(content.packageId)]);
     this.add(`${o}:PromptVersion`, [textNode(content.promptVersion)]);
     this.add(`${o}:DescribedAt`, [textNode(new Date(content.describedAt).toISOString())]);
@@ -263,16 +264,12 @@ class DescriptionEditor {
           delete attrs(d.node)[k];
         }
       }
-      const list = children(d.node);
-      for (let i = list.length - 1; i >= 0; i--) {
-        const n = list[i];
+      for (const n of [...children(d.node)]) {
         if (!nameOf(n) || resolve(n, d.scope).ns !== NS.owlery) continue;
         const local = resolve(n, d.scope).local;
         if (local === 'Caption') caption = textOf(n);
         if (local === 'AddedSubjects') added = this.items(n, d.scope);
-        list.splice(i, 1);
-        // The indentation before it goes with it.
-        if (i > 0 && typeof list[i - 1]['#text'] === 'string' && !list[i - 1]['#text']!.toString().trim()) list.splice(i - 1, 1);
+        this.remove(n);
       }
     }
     return { caption, added };
@@ -345,7 +342,9 @@ class DescriptionEditor {
    */
   private setSubjects(keywords: string[], ours: string[]): string[] {
     const fromAttribute = this.takeDcAttribute('subject');
-    const prop = this.findDc('subject') ?? this.add(`${this.prefix(NS.dc, 'dc')}:subject`, [{ [`${this.prefix(NS.rdf, 'rdf')}:Bag`]: [] }]);
+    const existing = this.findDc('subject');
+    if (!existing && keywords.length === 0 && fromAttribute === null) return [];
+    const prop = existing ?? this.add(`${this.prefix(NS.dc, 'dc')}:subject`, [{ [`${this.prefix(NS.rdf, 'rdf')}:Bag`]: [] }]);
     const bag = this.container(prop, 'Bag');
     const li = `${prefixIn(bag.scope, NS.rdf) || 'rdf'}:li`;
     const list = children(bag.node);
@@ -362,7 +361,22 @@ class DescriptionEditor {
       list.push({ [li]: [textNode(k)] });
       added.push(k);
     }
+    // Nothing left (only Owlery's keywords were there, and there are none now): no empty bag.
+    if (!list.some((n) => nameOf(n))) this.remove(prop.node);
     return added;
+  }
+
+  /** Takes an element out of whichever description holds it, with the indentation before it. */
+  private remove(node: XmlNode): void {
+    for (const d of this.descriptions) {
+      const list = children(d.node);
+      const i = list.indexOf(node);
+      if (i < 0) continue;
+      const before = list[i - 1];
+      const indent = i > 0 && typeof before['#text'] === 'string' && !before['#text'].trim();
+      list.splice(indent ? i - 1 : i, indent ? 2 : 1);
+      return;
+    }
   }
 
   /**

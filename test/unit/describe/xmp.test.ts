@@ -50,6 +50,8 @@ const DIGIKAM = `<?xml version="1.0" encoding="UTF-8"?>
  </rdf:RDF>
 </x:xmpmeta>`;
 
+const EMPTY = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>';
+
 describe('mergeSidecar', () => {
   it('keeps every other field, comment and language; adds the caption as x-default and the new keywords', () => {
     const { xml, keptDescription } = mergeSidecar(DIGIKAM, content());
@@ -73,8 +75,19 @@ describe('mergeSidecar', () => {
     expect(read(third.xml).description).toBe('Rex asleep on the blue blanket');
   });
 
+  it('writes no empty keyword bag, and takes its own keywords out again when a new run has none', () => {
+    const empty = mergeSidecar(EMPTY, content({ keywords: [] })).xml;
+    expect(empty).not.toContain('subject');
+    expect(empty).not.toContain('Bag');
+    const once = mergeSidecar(EMPTY, content()).xml;
+    const again = mergeSidecar(once, content({ keywords: [] })).xml;
+    expect(again).not.toContain('subject');
+    expect(read(again).description).toBe(content().caption);
+    expect(read(mergeSidecar(DIGIKAM, content({ keywords: [] })).xml).subjects).toEqual(['Family', 'Dog']);
+  });
+
   it('creates a sidecar from nothing, and handles other prefixes, attribute values and several descriptions', () => {
-    const fresh = mergeSidecar('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>', content());
+    const fresh = mergeSidecar(EMPTY, content());
     expect(read(fresh.xml)).toMatchObject({ description: content().caption, subjects: ['dog', 'cat', 'sofa'] });
 
     // dc bound to another prefix on a second description, a subject written as an attribute.
