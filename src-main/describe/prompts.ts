@@ -55,6 +55,8 @@ function photoRequest(image: ImageInput, question: string, maxNewTokens: number)
     images: [image],
     sampling: { greedy: true, maxNewTokens },
     aspect: DESCRIBE_ASPECT,
+    // Seen once per job: the memory cache serves the keywords request; the disk is not filled.
+    persistImageEmbeddings: false,
   };
 }
 

@@ -34,6 +34,13 @@ let describeService: DescribeService;
 let folder: PhotoFolder;
 let hashesBefore: Map<string, string>;
 
+const embeddingsCache = (): string => join(work, 'data', 'cache', 'embeddings');
+
+/** Files under a folder, recursively (none when it does not exist). */
+async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => e.isFile()).map((e) => e.name);
+}
+
 async function hashes(paths: readonly string[]): Promise<Map<string, string>> {
   return new Map(await Promise.all(paths.map(async (p) => [p, sha(await readFile(p))] as const)));
 }
@@ -64,7 +71,8 @@ beforeAll(async () => {
   folder = await makePhotoFolder(join(work, 'photos'));
   hashesBefore = await hashes(folder.all);
   env = openStoreEnv(join(work, 'data'));
-  engine = new EngineService({ host: new EngineHost(), modelDir: () => pkg, loadOptions: () => ({ provider: 'cpu' }), activeModel: () => 'tiny' });
+  // With the on-disk embeddings cache, as the app runs it.
+  engine = new EngineService({ host: new EngineHost(), modelDir: () => pkg, loadOptions: () => ({ provider: 'cpu', cacheDir: embeddingsCache() }), activeModel: () => 'tiny' });
   chat = new ChatService({ store: env.store, images: env.images, engine });
   describeService = new DescribeService({
     store: env.store,
@@ -151,6 +159,12 @@ describe('describe jobs', () => {
     expect(names.filter((n) => n.startsWith('broken') || n.startsWith('huge')).sort()).toEqual(['broken-empty.png', 'broken-noise.jpg', 'broken-truncated.jpg', 'huge.png']);
     expect(names.filter((n) => n.includes('.tmp'))).toEqual([]);
     expect(await hashes(folder.all)).toEqual(hashesBefore);
+    // A library's embeddings stay out of the on-disk cache (a chat photo's go in).
+    expect(await filesUnder(embeddingsCache())).toEqual([]);
+    const chatPhoto = await makePhoto(999, 40, 40);
+    const asked = await chat.send({ text: 'What is this?', images: [{ kind: 'bytes', bytes: chatPhoto }], sampling: { greedy: true, maxNewTokens: 4 } });
+    expect((await chat.outcome(asked.requestId)).type).toBe('done');
+    expect(await filesUnder(embeddingsCache())).toEqual([`${sha(chatPhoto)}-resize.f32`]);
   });
 
   it('skips photos already described with the same model and prompts; searches and exports what it wrote', async () => {

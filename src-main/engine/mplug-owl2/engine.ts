@@ -129,7 +129,7 @@ export class Owl2Engine {
         { promptTokens: promptLength, contextLimit: limit });
     }
     const images = (req.images ?? []).slice(prompt.firstImage);
-    const encoded = await this.images.encode(images, req.aspect ?? 'resize', onEvent);
+    const encoded = await this.images.encode(images, req.aspect ?? 'resize', onEvent, req.persistImageEmbeddings ?? true);
     const times = {
       provider: this.providerReport.used, contextLimit: limit, promptTokens: promptLength, reused: 0, images: images.length,
       imagesFromCache: encoded.fromCache, imageDecodeMs: encoded.timing.decodeMs, imageEncodeMs: encoded.timing.encodeMs,
