@@ -16,8 +16,9 @@
  *   and a chat request sent during a photo runs before that photo's next request. The engine keeps
  *   its model loaded throughout, and reuses the fixed instruction prefix's KV cache from photo to
  *   photo (prompts.ts).
- * - Events (`subscribe`): the job after every change (progress: n of N, photos per minute, ETA, the
- *   current photo) and every finished photo.
+ * - Events (`subscribe`): the job after every state change and, while it runs, its progress (n of
+ *   N, photos per minute, ETA, the current photo) at most every `progressIntervalMs`; every
+ *   finished photo.
  *
  * Runs unchanged in plain Node (tests, web harness) and in the Electron main process. The IPC
  * handlers and the Photos panel call the methods below; paths are absolute.
@@ -32,7 +33,7 @@ import { SILENT } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 import { publicDescription } from '../store/descriptions.ts';
 import type { DescriptionSearchOptions } from '../store/descriptions.ts';
-import type { DescribeJobRecord, FinishedItem } from '../store/describe-jobs.ts';
+import type { DescribeItemCounts, DescribeJobRecord, FinishedItem } from '../store/describe-jobs.ts';
 import type { Store } from '../store/store.ts';
 import { describePhoto, modelIdentity } from './describer.ts';
 import type { DescribeEngine } from './describer.ts';
@@ -63,6 +64,8 @@ export interface DescribeServiceOptions {
   chatBusy?: () => boolean;
   /** How often a waiting job checks `chatBusy` again, in ms (default 100). */
   pollMs?: number;
+  /** Shortest time between two progress events of the running job, in ms (default 250; state changes are always reported). */
+  progressIntervalMs?: number;
   log?: Logger;
 }
 
@@ -81,6 +84,10 @@ export class DescribeService {
   private runner: Promise<void> | null = null;
   /** The job being worked on, the photo being described, and how to stop it. */
   private active: { jobId: DescribeJobId; path: string | null; abort: AbortController } | null = null;
+  /** The running job's counts, kept in memory while it runs. */
+  private live: { jobId: DescribeJobId; counts: DescribeItemCounts } | null = null;
+  private lastProgressAt = -Infinity;
+  private readonly progressIntervalMs: number;
   /** Why a job was paused by the service (an engine failure), by job id. */
   private readonly stopped = new Map<DescribeJobId, { code: ErrorCode; message: string }>();
   private disposed = false;
@@ -90,6 +97,7 @@ export class DescribeService {
     this.engine = opts.engine;
     this.chatBusy = opts.chatBusy ?? (() => false);
     this.pollMs = Math.max(1, opts.pollMs ?? 100);
+    this.progressIntervalMs = Math.max(0, opts.progressIntervalMs ?? 250);
     this.log = opts.log ?? SILENT;
   }
 
@@ -255,19 +263,30 @@ export class DescribeService {
   }
 
   private async runJob(job: DescribeJobRecord): Promise<void> {
+    // Counted once, then kept up to date here: a re-run over a large library skips photos in
+    // microseconds, and counting every job row per photo would cost more than the photos.
+    this.live = { jobId: job.id, counts: this.store.describeJobs.counts(job.id) };
+    try {
+      await this.runItems(job, this.live.counts);
+    } finally {
+      this.live = null;
+    }
+  }
+
+  private async runItems(job: DescribeJobRecord, counts: DescribeItemCounts): Promise<void> {
     for (;;) {
       await this.waitForChat();
       if (this.disposed || this.store.describeJobs.get(job.id).state !== 'running') return;
       const item = this.store.describeJobs.nextPending(job.id);
       if (!item) {
         const done = this.store.describeJobs.setState(job.id, 'done');
-        this.log.info('describe job done', { jobId: job.id, ...this.store.describeJobs.counts(job.id) });
+        this.log.info('describe job done', { jobId: job.id, ...counts });
         this.changed(done);
         return;
       }
       const abort = new AbortController();
       this.active = { jobId: job.id, path: item.path, abort };
-      this.changed(job);
+      this.progress(job);
       let finished: FinishedItem | null;
       try {
         finished = await this.describeItem(job, item.path, abort.signal);
@@ -283,13 +302,16 @@ export class DescribeService {
         return;
       }
       if (!this.store.describeJobs.finishItem(job.id, item.position, finished)) continue;
+      counts.pending--;
+      counts[finished.state]++;
+      if (finished.state === 'described') counts.describedMs += Math.round(finished.ms ?? 0);
       const stored = finished.sha256 ? this.store.descriptions.current(finished.sha256) : undefined;
       const description = stored && finished.descriptionId !== null ? publicDescription(stored) : null;
       const error: DescribeItemError | null = finished.error
         ? { path: item.path, stage: 'describe', error: finished.error }
         : finished.sidecarError ? { path: item.path, stage: 'sidecar', error: finished.sidecarError } : null;
       this.emit({ type: 'item', jobId: job.id, path: item.path, state: finished.state, description, error });
-      this.changed(this.store.describeJobs.get(job.id));
+      this.progress(job);
     }
   }
 
@@ -342,7 +364,7 @@ export class DescribeService {
   }
 
   private toJob(job: DescribeJobRecord): DescribeJob {
-    const c = this.store.describeJobs.counts(job.id);
+    const c = this.live?.jobId === job.id ? this.live.counts : this.store.describeJobs.counts(job.id);
     const msPerPhoto = c.described > 0 ? c.describedMs / c.described : null;
     return {
       id: job.id,
@@ -365,8 +387,16 @@ export class DescribeService {
     };
   }
 
+  /** A job's state changed: always reported. */
   private changed(job: DescribeJobRecord): void {
+    this.lastProgressAt = performance.now();
     this.emit({ type: 'job', job: this.toJob(job) });
+  }
+
+  /** The running job's progress moved: reported at most every `progressIntervalMs`. */
+  private progress(job: DescribeJobRecord): void {
+    if (this.listeners.size === 0 || performance.now() - this.lastProgressAt < this.progressIntervalMs) return;
+    this.changed(job);
   }
 
   private emit(event: DescribeEvent): void {

@@ -79,6 +79,7 @@ beforeAll(async () => {
     engine,
     chatBusy: () => chat.queueState.running !== null || chat.queueState.queued > 0,
     pollMs: 20,
+    progressIntervalMs: 0,
   });
 });
 
@@ -259,5 +260,21 @@ describe('describe jobs', () => {
     await expect(describeService.start({ folders: [readOnly], sidecars: 'photo.tiff' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await chmod(readOnly, 0o755);
     expect(describeService.jobs().length).toBe(jobs);
+
+    // No model chosen: refused at start; a job left running (as after a crash) is paused with the reason.
+    const modelless = new EngineService({ host: new EngineHost(), modelDir: () => pkg, loadOptions: () => ({ provider: 'cpu' }) });
+    const service = new DescribeService({ store: env.store, engine: modelless });
+    try {
+      await expect(service.start({ folders: [readOnly] })).rejects.toMatchObject({ code: 'NO_MODEL' });
+      const left = env.store.describeJobs.create({ folders: [readOnly], files: [], recursive: false, sidecars: null }, PROMPT_VERSION, [join(readOnly, 'r.png')], 'running');
+      expect(service.resumeInterrupted()).toBe(1);
+      await service.idle();
+      expect(service.job(left.id)).toMatchObject({ state: 'paused', progress: { total: 1, finished: 0 } });
+      expect(service.stopReason(left.id)).toMatchObject({ code: 'NO_MODEL' });
+      expect(env.store.describeJobs.nextPending(left.id)).toEqual({ position: 0, path: join(readOnly, 'r.png') });
+    } finally {
+      await service.dispose();
+      await modelless.dispose();
+    }
   });
 });
