@@ -185,6 +185,11 @@ export class DescribeService {
 
   /** Search over captions and keywords (see `DescriptionStore.search`). */
   search(query: string, opts: DescriptionSearchOptions = {}): DescriptionHit[] {
+    if (typeof query !== 'string') throw new OwleryError('INVALID_ARGUMENT', 'The search must be text.');
+    if (opts.keywords !== undefined && (!Array.isArray(opts.keywords) || opts.keywords.some((k) => typeof k !== 'string'))) {
+      throw new OwleryError('INVALID_ARGUMENT', 'Keyword filters must be a list of keywords.');
+    }
+    if (opts.folder !== undefined && (typeof opts.folder !== 'string' || !isAbsolute(opts.folder))) throw new OwleryError('INVALID_ARGUMENT', 'The folder must be an absolute path.');
     return this.store.descriptions.search(query, opts);
   }
 
@@ -195,6 +200,8 @@ export class DescribeService {
 
   /** A folder's descriptions as CSV or JSON text. */
   renderExport(folder: string, format: DescriptionExportFormat, opts: { recursive?: boolean } = {}): { text: string; count: number } {
+    if (format !== 'csv' && format !== 'json') throw new OwleryError('INVALID_ARGUMENT', `Descriptions export as csv or json, not ${String(format)}.`);
+    if (typeof folder !== 'string' || !isAbsolute(folder)) throw new OwleryError('INVALID_ARGUMENT', 'The folder must be an absolute path.');
     const abs = resolve(folder);
     const photos = this.store.descriptions.inFolder(abs, opts);
     return { text: format === 'csv' ? descriptionsToCsv(photos) : descriptionsToJson(abs, photos, Date.now()), count: photos.length };

@@ -194,6 +194,8 @@ describe('describe jobs', () => {
     expect(json.photos[5]).toMatchObject({ caption: target.caption, keywords: target.keywords, provenance: { promptVersion: PROMPT_VERSION } });
     const flat = describeService.renderExport(folder.dir, 'csv');
     expect(flat.count).toBe(folder.good.filter((p) => !p.includes('/trip/')).length);
+    expect(() => describeService.renderExport(folder.dir, 'xml' as never)).toThrow(/csv or json/);
+    expect(() => describeService.search('dog', { keywords: 'dog' as never })).toThrow(/list of keywords/);
     const file = join(work, 'export.csv');
     await describeService.exportFolder(folder.dir, file, 'csv');
     expect(await readFile(file, 'utf8')).toBe(flat.text);
