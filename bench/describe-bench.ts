@@ -3,11 +3,12 @@
  *
  * Photos per minute when describing a folder — caption and keywords per photo, the fixed prompts
  * of src-main/describe/prompts.ts, greedy — with the engine's prefix reuse on (the app's setting:
- * the instruction prefix is prefilled once for the whole run, and the keywords request reuses the
- * whole caption exchange) and off (every request prefilled from scratch). Each mode runs in a fresh
- * engine process (`EngineHost`, as the app and `owlery describe` do) over the same synthetic
- * photos, so the first photo pays for loading nothing but its own work, and the image-embedding
- * cache starts empty. Prints a table and saves JSON under bench/results/.
+ * the instruction is prefilled once for the whole run, and the keywords request reuses the photo's
+ * rows from the caption request) and off (every request prefilled from scratch). Each mode has its
+ * own engine process (`EngineHost`, as the app and `owlery describe` use), loaded before timing;
+ * the two run paired over the same synthetic photos (see `runPaired`), so the comparison holds on
+ * a machine whose load changes. Photos per minute counts the describing itself (both requests,
+ * image decoding and encoding included). Prints a table and saves JSON under bench/results/.
  *
  * A package with random weights (`owlery synth --preset 7b --quant cpu`) never writes `</s>`, so
  * every answer runs to the prompts' token limits (96 + 80 tokens): a worst case for decoding. The
@@ -45,6 +46,7 @@ const threads = Number(opt.threads);
 const count = Math.max(2, Number(opt.photos));
 const [width, height] = opt.size.split('x').map(Number);
 
+/** One mode's results. */
 interface ModeResult {
   prefixReuse: boolean;
   photos: number;
@@ -64,33 +66,51 @@ interface ModeResult {
   }[];
 }
 
-async function runMode(pkg: string, photos: string[], prefixReuse: boolean): Promise<ModeResult> {
-  const host = new EngineHost();
+type PhotoResult = ModeResult['perPhoto'][number];
+
+async function describeOne(host: EngineHost, path: string): Promise<PhotoResult> {
+  const d: PhotoDescribed = await describePhoto(host, path, await sha256File(path));
+  const { caption: c, keywords: k } = d.stats;
+  return {
+    ms: d.ms,
+    captionPrefillMs: c.prefillMs,
+    captionPromptTokens: c.promptTokens,
+    captionReusedTokens: c.reusedPromptTokens,
+    keywordsPrefillMs: k.prefillMs,
+    keywordsPromptTokens: k.promptTokens,
+    keywordsReusedTokens: k.reusedPromptTokens,
+    imageEncodeMs: c.imageEncodeMs + c.imageDecodeMs,
+    decodeTokPerS: (c.outputTokens + k.outputTokens) / ((c.totalMs - c.timeToFirstTokenMs + k.totalMs - k.timeToFirstTokenMs) / 1000),
+    outputTokens: c.outputTokens + k.outputTokens,
+  };
+}
+
+/**
+ * Both modes over the same photos, paired: two engine processes (reuse on, reuse off) loaded side
+ * by side, each photo described by one then the other (the order alternating), so a machine whose
+ * load changes over minutes slows both modes alike. Each engine sees every photo in order, as a
+ * job would.
+ */
+async function runPaired(pkg: string, photos: string[]): Promise<[ModeResult, ModeResult]> {
+  const hosts = [new EngineHost(), new EngineHost()];
   try {
-    await host.load(pkg, { provider, threads, prefixReuse });
-    const perPhoto: ModeResult['perPhoto'] = [];
-    const t0 = performance.now();
+    await hosts[0].load(pkg, { provider, threads, prefixReuse: true });
+    await hosts[1].load(pkg, { provider, threads, prefixReuse: false });
+    const per: PhotoResult[][] = [[], []];
     for (const [i, path] of photos.entries()) {
-      const d: PhotoDescribed = await describePhoto(host, path, await sha256File(path));
-      const { caption: c, keywords: k } = d.stats;
-      perPhoto.push({
-        ms: d.ms,
-        captionPrefillMs: c.prefillMs,
-        captionPromptTokens: c.promptTokens,
-        captionReusedTokens: c.reusedPromptTokens,
-        keywordsPrefillMs: k.prefillMs,
-        keywordsPromptTokens: k.promptTokens,
-        keywordsReusedTokens: k.reusedPromptTokens,
-        imageEncodeMs: c.imageEncodeMs + c.imageDecodeMs,
-        decodeTokPerS: (c.outputTokens + k.outputTokens) / ((c.totalMs - c.timeToFirstTokenMs + k.totalMs - k.timeToFirstTokenMs) / 1000),
-        outputTokens: c.outputTokens + k.outputTokens,
-      });
-      process.stderr.write(`  prefix reuse ${prefixReuse ? 'on ' : 'off'}: photo ${i + 1}/${photos.length} in ${(d.ms / 1000).toFixed(1)} s\n`);
+      for (const m of i % 2 === 0 ? [0, 1] : [1, 0]) {
+        const r = await describeOne(hosts[m], path);
+        per[m].push(r);
+        process.stderr.write(`  prefix reuse ${m === 0 ? 'on ' : 'off'}: photo ${i + 1}/${photos.length} in ${(r.ms / 1000).toFixed(1)} s\n`);
+      }
     }
-    const totalMs = performance.now() - t0;
-    return { prefixReuse, photos: photos.length, totalMs, photosPerMinute: (photos.length * 60_000) / totalMs, perPhoto };
+    const result = (m: number): ModeResult => {
+      const totalMs = per[m].reduce((t, r) => t + r.ms, 0);
+      return { prefixReuse: m === 0, photos: photos.length, totalMs, photosPerMinute: (photos.length * 60_000) / totalMs, perPhoto: per[m] };
+    };
+    return [result(0), result(1)];
   } finally {
-    await host.dispose();
+    await Promise.all(hosts.map((h) => h.dispose()));
   }
 }
 
@@ -110,8 +130,7 @@ async function main(): Promise<void> {
       await writeFile(file, await makePhoto(4000 + i, width, height, 'jpeg'));
       photos.push(file);
     }
-    const on = await runMode(pkg, photos, true);
-    const off = await runMode(pkg, photos, false);
+    const [on, off] = await runPaired(pkg, photos);
 
     const row = (name: string, f: (m: ModeResult) => string) => console.log(`${name.padEnd(46)}${f(on).padStart(14)}${f(off).padStart(14)}`);
     const med = (m: ModeResult, k: keyof ModeResult['perPhoto'][number]) => median(m.perPhoto.map((p) => p[k]));
@@ -120,6 +139,8 @@ async function main(): Promise<void> {
     console.log(`${'metric'.padEnd(46)}${'reuse on'.padStart(14)}${'reuse off'.padStart(14)}`);
     row('photos per minute', (m) => m.photosPerMinute.toFixed(2));
     row('s per photo (median)', (m) => (med(m, 'ms') / 1000).toFixed(2));
+    row('prompt tokens prefilled per photo (median)', (m) => median(m.perPhoto.map((p) => p.captionPromptTokens - p.captionReusedTokens + p.keywordsPromptTokens - p.keywordsReusedTokens)).toFixed(0));
+    row('prefill ms per photo (median)', (m) => median(m.perPhoto.map((p) => p.captionPrefillMs + p.keywordsPrefillMs)).toFixed(0));
     row('caption prompt tokens / reused (photos 2+)', (m) => `${later(m, 'captionPromptTokens')} / ${later(m, 'captionReusedTokens')}`);
     row('caption prefill ms (photos 2+, median)', (m) => later(m, 'captionPrefillMs').toFixed(0));
     row('keywords prompt tokens / reused (median)', (m) => `${med(m, 'keywordsPromptTokens')} / ${med(m, 'keywordsReusedTokens')}`);
