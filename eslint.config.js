@@ -2,8 +2,9 @@
 // src-shared imports nothing outside itself, the renderer only src-shared, models/ only src-shared
 // (and never onnxruntime: the engine owns it), only src-main/app, src-main/preload and src-main/ipc
 // may import electron, code outside src-main/engine imports the engine only through its face
-// (src-main/engine/index.ts), the engine imports only src-shared and the graph contract, and
-// src-main/store imports none of src-main's engine, chat, services or ipc.
+// (src-main/engine/index.ts), the engine imports only src-shared and the graph contract,
+// src-main/store imports none of src-main's engine, chat, services or ipc, and the IPC handler
+// modules (src-main/ipc/handlers) import services, not each other.
 // test/unit/import-graph.test.ts checks the same on the whole import graph, and that it has no loops.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -20,50 +21,30 @@ const root = (name, why, except = []) => ({ group: [`**/${name}/**`, `${name}/**
 // more repeats these: a file's last matching block sets the rule's options).
 const mainPatterns = [electron, root('src-renderer', 'src-main never imports renderer code.')];
 
-// The renderer's boundary by where a relative import lands (a glob like `**/models/**` would also
-// catch the renderer's own folders that happen to share a root's name).
+// Where a relative import lands, from the repository root, decides whether it is allowed: it must
+// start with one of `allow` (when given), and must not start with one of `deny` unless it is one
+// of `except`. (A glob like `**/models/**` would also catch a folder that happens to share a
+// root's name, e.g. the renderer's own `models/`.)
 const repoRoot = dirname(fileURLToPath(import.meta.url));
-const rendererBoundary = {
-  meta: { type: 'problem', schema: [], messages: { outside: "The renderer may import only src-renderer, src-shared and browser packages: '{{spec}}' is in {{top}}/ (it talks to main only through window.owlery)." } },
-  create(context) {
-    const check = (node) => {
-      const spec = node.source && node.source.value;
-      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
-      const top = relative(repoRoot, resolve(dirname(context.filename), spec)).split(sep)[0];
-      if (top !== 'src-renderer' && top !== 'src-shared') context.report({ node: node.source, messageId: 'outside', data: { spec, top } });
-    };
-    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
-  },
-};
-
-// Outside the engine, a relative import that lands in src-main/engine must be its face, index.ts
-// (tests may reach inside to test the parts).
-const engineFace = {
-  meta: { type: 'problem', schema: [], messages: { deep: "Import the engine through src-main/engine/index.ts, not '{{spec}}' (its internals)." } },
-  create(context) {
-    const check = (node) => {
-      const spec = node.source && node.source.value;
-      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
-      const target = relative(repoRoot, resolve(dirname(context.filename), spec)).split(sep).join('/');
-      if (target.startsWith('src-main/engine/') && target !== 'src-main/engine/index.ts') context.report({ node: node.source, messageId: 'deep', data: { spec } });
-    };
-    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
-  },
-};
-// A relative import must land in one of the allowed places (path prefixes from the repository root).
 const importTargets = {
   meta: {
     type: 'problem',
-    schema: [{ type: 'object', properties: { allow: { type: 'array', items: { type: 'string' } }, why: { type: 'string' } }, additionalProperties: false }],
+    schema: [{
+      type: 'object',
+      properties: { allow: { type: 'array', items: { type: 'string' } }, deny: { type: 'array', items: { type: 'string' } }, except: { type: 'array', items: { type: 'string' } }, why: { type: 'string' } },
+      additionalProperties: false,
+    }],
     messages: { outside: "'{{spec}}' lands in {{target}}: {{why}}." },
   },
   create(context) {
-    const { allow = [], why = 'not allowed here' } = context.options[0] ?? {};
+    const { allow, deny = [], except = [], why = 'not allowed here' } = context.options[0] ?? {};
+    const under = (target, prefixes) => prefixes.some((p) => target === p || target.startsWith(p));
     const check = (node) => {
       const spec = node.source && node.source.value;
       if (typeof spec !== 'string' || !spec.startsWith('.')) return;
       const target = relative(repoRoot, resolve(dirname(context.filename), spec)).split(sep).join('/');
-      if (!allow.some((a) => target === a || target.startsWith(a))) context.report({ node: node.source, messageId: 'outside', data: { spec, target, why } });
+      const refused = (allow && !under(target, allow)) || (under(target, deny) && !except.includes(target));
+      if (refused) context.report({ node: node.source, messageId: 'outside', data: { spec, target, why } });
     };
     return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
   },
@@ -71,7 +52,7 @@ const importTargets = {
 const onnxruntime = { group: ['onnxruntime-node', 'onnxruntime-node/*', 'onnxruntime-common', 'onnxruntime-web'], message: 'models/ makes packages and never loads onnxruntime: running graphs is the engine\'s (src-main/engine; the converter gets verification injected).' };
 
 // One plugin object for the project's own rules (flat config refuses two objects under one name).
-const owlery = { rules: { 'renderer-boundary': rendererBoundary, 'engine-face': engineFace, 'import-targets': importTargets } };
+const owlery = { rules: { 'import-targets': importTargets } };
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'out/**', 'dist/**', '.cache/**', 'test/fixtures/**', 'bench/results/**'] },
@@ -120,7 +101,10 @@ export default tseslint.config(
         electron,
         { group: nodeBuiltins, message: 'The renderer is sandboxed: no Node APIs.' },
       ] }],
-      'owlery/renderer-boundary': 'error',
+      'owlery/import-targets': ['error', {
+        allow: ['src-renderer/', 'src-shared/'],
+        why: 'the renderer may import only src-renderer, src-shared and browser packages (it talks to main only through window.owlery)',
+      }],
     },
   },
   {
@@ -131,6 +115,22 @@ export default tseslint.config(
         onnxruntime,
         root('src-main', 'models/ may import src-shared only.'),
         root('src-renderer', 'models/ may import src-shared only.'),
+      ] }],
+    },
+  },
+  {
+    // One handler module per domain, each over the services: handlers never reach into each other
+    // (only handlers/index.ts merges them), nor into the engine, the Electron app or electron.
+    files: ['src-main/ipc/handlers/**/*.ts'],
+    ignores: ['src-main/ipc/handlers/index.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { ...electron, message: 'IPC handlers reach Electron (dialogs, windows) through the services only.' },
+        { group: ['./*', '../handlers/**', '**/ipc/handlers/**'], message: 'A handler module imports services, src-shared and store types, not another handler module (handlers/index.ts merges them).' },
+        root('engine', 'IPC handlers reach the engine through the services only.'),
+        root('app', 'IPC handlers never import the Electron app.'),
+        root('preload', 'IPC handlers never import the preload.'),
+        root('src-renderer', 'src-main never imports renderer code.'),
       ] }],
     },
   },
@@ -157,7 +157,8 @@ export default tseslint.config(
     files: ['src-main/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     ignores: ['src-main/engine/**'],
     plugins: { owlery },
-    rules: { 'owlery/engine-face': 'error' },
+    // Outside the engine, only its face (tests may reach inside to test the parts).
+    rules: { 'owlery/import-targets': ['error', { deny: ['src-main/engine/'], except: ['src-main/engine/index.ts'], why: 'import the engine through src-main/engine/index.ts, not its internals' }] },
   },
   {
     // The engine: src-shared, the logger, onnxruntime and the graph contract (models/owl2, package, onnx, quant, verify, protobuf).

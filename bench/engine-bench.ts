@@ -11,7 +11,12 @@
  * while loading and peak RSS of the whole run are those of one engine, as in the app's engine
  * process. Prints a table and saves JSON under bench/results/.
  *
- * Options: --package DIR (default: the seeded tiny model, converted on the fly) --provider P
+ * On a GPU provider a short prefill and one decode step run first (`warmup_ms`: shader compilation),
+ * decode reports CPU milliseconds per step beside wall milliseconds (dispatch-bound or not), and a
+ * 32-token greedy follow-up answer reports prompt-lookup's acceptance (GPU decoder only).
+ *
+ * Options: --package DIR (default: the seeded tiny model, converted on the fly; --decoder gpu
+ * converts it with the GPU decoder graph) --provider P
  * --prepacked-cache DIR (load through the opt-in faster-start cache; one unrecorded run builds it first)
  * --threads N (default 2) --runs N (default 3) --prompt-tokens N (600) --decode-tokens N (128)
  * --image FILE (default test/fixtures/extreme_ironing.jpg).
@@ -42,6 +47,7 @@ const { values: opt } = parseArgs({
     'decode-tokens': { type: 'string', default: '128' },
     image: { type: 'string', default: 'test/fixtures/extreme_ironing.jpg' },
     'prepacked-cache': { type: 'string' },
+    decoder: { type: 'string', default: 'cpu' },
     /** Internal: run once in this process and print the metrics as JSON. */
     'child-run': { type: 'boolean', default: false },
   },
@@ -87,13 +93,15 @@ async function packageDir(): Promise<{ dir: string; label: string; temporary: bo
   if (opt.package) return { dir: resolve(opt.package), label: resolve(opt.package), temporary: false };
   // Converted afresh each time (a few seconds): a cached conversion would silently keep an older graph.
   const dir = await mkdtemp(join(tmpdir(), 'owlery-bench-tiny-'));
-  await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), join(dir, 'pkg'), { verify: { run: verifyPackage } });
-  return { dir: join(dir, 'pkg'), label: 'tiny (seed 1)', temporary: true };
+  const decoder = opt.decoder === 'gpu' ? 'gpu' : 'cpu';
+  await convertCheckpoint(await ensureTinyCheckpoint({ seed: 1 }), join(dir, 'pkg'), { decoder, verify: { run: verifyPackage } });
+  return { dir: join(dir, 'pkg'), label: `tiny (seed 1${decoder === 'gpu' ? ', GPU decoder graph' : ''})`, temporary: true };
 }
 
 /**
  * Bytes a text-only decode step reads: every decoder initializer except MAM branch 1 of k/v
- * (text tokens never run it), plus the KV cache (K and V, float32) at context `context`.
+ * (text tokens never run it), plus the KV cache (K and V, float32; float16 in a GPU package that
+ * is not float32) at context `context`.
  */
 async function bytesPerTextStep(dir: string, context: number): Promise<{ weights: number; kv: number }> {
   const { readPackage } = await import('../models/package/read.ts');
@@ -101,11 +109,12 @@ async function bytesPerTextStep(dir: string, context: number): Promise<{ weights
   const model = decodeModel(await readFile(pkg.graphPaths.decoder));
   let weights = 0;
   for (const t of model.graph.initializers) {
-    if (/\.(k_proj|v_proj)\.multiway\.1\./.test(t.name)) continue;
+    if (/\.(k_proj|v_proj|kv)\.multiway\.1\./.test(t.name)) continue;
     weights += t.external?.length ?? t.raw?.length ?? 0;
   }
   const { numLayers, numKvHeads, headDim } = pkg.manifest.config.llm;
-  return { weights, kv: 2 * numLayers * context * numKvHeads * headDim * 4 };
+  const kvBytes = pkg.manifest.graphs.decoder.variant === 'gpu' && pkg.manifest.quantization.llm !== 'fp32' ? 2 : 4;
+  return { weights, kv: 2 * numLayers * context * numKvHeads * headDim * kvBytes };
 }
 
 const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024;
@@ -131,13 +140,27 @@ async function childRun(dir: string): Promise<void> {
     const vocab = engine.config.llm.vocabSize;
     const ids = Array.from({ length: promptTokens }, () => 100 + Math.floor(rng() * (vocab - 100)));
     const inputs = await engine.model.buildInputs(ids, []);
+    if (provider !== 'cpu') {
+      // Shader compilation for a prefill and a decode step, outside the timed runs.
+      const tw = now();
+      const warm = engine.model.emptyCache();
+      await engine.model.decode(inputs.embeds.subarray(0, 8 * engine.config.llm.hiddenSize), inputs.modality.subarray(0, 8), warm);
+      await engine.model.step(ids[0], warm);
+      warm.truncate(0);
+      record('warmup_ms', now() - tw);
+    }
     const tpf = now();
     const cache = engine.model.emptyCache();
     await engine.model.decode(inputs.embeds, inputs.modality, cache);
     record('prefill_tok_per_s', (promptTokens * 1000) / (now() - tpf));
     const td = now();
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < decodeTokens; i++) await engine.model.step(ids[i], cache);
+    const cpu = process.cpuUsage(cpu0);
     record('decode_tok_per_s', (decodeTokens * 1000) / (now() - td));
+    record('decode_wall_ms_per_step', (now() - td) / decodeTokens);
+    record('decode_cpu_ms_per_step', (cpu.user + cpu.system) / 1000 / decodeTokens);
+    cache.truncate(0);
 
     const turn1 = [{ role: 'user' as const, content: QUESTION, images: 1 }];
     const cold = await engine.generate({ prompt: buildChatPrompt(turn1), images: [photo], sampling: { greedy: true, maxNewTokens: 8 } });
@@ -146,6 +169,16 @@ async function childRun(dir: string): Promise<void> {
     const follow = await engine.generate({ prompt: buildChatPrompt(turn2), images: [photo], sampling: { greedy: true, maxNewTokens: 1 } });
     record('ttft_follow_up_ms', follow.stats.timeToFirstTokenMs);
     record('follow_up_reused_tokens', follow.stats.reusedPromptTokens);
+    if (engine.manifest.graphs.decoder.variant === 'gpu') {
+      const answer = await engine.generate({ prompt: buildChatPrompt(turn2), images: [photo], sampling: { greedy: true, maxNewTokens: 32 } });
+      const spec = answer.stats.speculation;
+      record('follow_up_answer_tok_per_s', answer.stats.decodeTokensPerSecond);
+      if (spec) {
+        record('lookahead_drafted', spec.drafted);
+        record('lookahead_accepted', spec.accepted);
+        record('lookahead_tokens_per_call', answer.stats.outputTokens / Math.max(1, spec.calls));
+      }
+    }
     const again = await engine.generate({ prompt: buildChatPrompt(turn1), images: [photo], sampling: { greedy: true, maxNewTokens: 1 } });
     record('same_photo_new_conversation_vision_encodes', again.stats.imageCount - again.stats.imagesFromCache);
   } finally {

@@ -26,17 +26,18 @@ import { throwIfAborted, writeOnnxModel } from './onnx/writer.ts';
 import { MS_DOMAIN } from './onnx/weights.ts';
 import type { Owl2Config } from './owl2/config.ts';
 import { buildDecoderGraph } from './owl2/decoder-graph.ts';
+import { buildGpuDecoderGraph } from './owl2/decoder-graph-gpu.ts';
 import { buildEmbedGraph } from './owl2/embed-graph.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX, buildVisionGraph } from './owl2/vision-graph.ts';
 import { createPackageStaging, hashFiles, writeManifest } from './package/write.ts';
 import { humanBytes } from './package/summary.ts';
 import { isFile } from './package/files.ts';
-import { PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION } from './package/manifest.ts';
+import { GPU_PACKAGE_FORMAT_VERSION, PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION } from './package/manifest.ts';
 import type {
   ComponentQuantization, DetailedComponent, FileEntry, GraphIO, GraphName, PackageGraph, PackageManifest,
 } from './package/manifest.ts';
-import { PRESETS, embedFormat, linearFormat, resolvePlan } from './quant/plan.ts';
-import type { LinearFormat, PlanOverrides, PresetName, QuantizationPlan } from './quant/plan.ts';
+import { PRESETS, decoderLinearFormat, embedFormat, linearFormat, presetDecoder, resolvePlan } from './quant/plan.ts';
+import type { DecoderVariant, LinearFormat, PlanOverrides, PresetName, QuantizationPlan } from './quant/plan.ts';
 import { isQuantized, readImageNorm } from './verify.ts';
 import type { GraphPaths, PackageVerifier, VerifyOptions } from './verify.ts';
 
@@ -79,6 +80,8 @@ export interface ConvertOptions {
   preset?: PresetName;
   /** Overrides of the preset's precisions (`embed`/`lmHead` follow `llm` unless given). */
   precision?: PlanOverrides;
+  /** Which decoder graph to write (default: `gpu` for the `gpu` presets, else `cpu`; models/quant/plan.ts). */
+  decoder?: DecoderVariant;
   /**
    * Verify the package after writing it: the verifier to run (the engine's `verifyPackage`,
    * src-main/engine: models/ never loads onnxruntime) and its options; or `false` to skip.
@@ -212,11 +215,10 @@ export function checkCheckpointTensors(cfg: Owl2Config, reader: Pick<CheckpointR
 
 /** A graph's inputs and outputs as the manifest lists them. */
 export function graphIO(g: GraphBuilder): { inputs: GraphIO[]; outputs: GraphIO[] } {
-  const io = (v: GraphBuilder['inputs'][number]): GraphIO => ({
-    name: v.name,
-    dtype: v.elemType === DataType.INT64 ? 'int64' : 'float32',
-    shape: [...v.dims],
-  });
+  const dtypes: Partial<Record<number, GraphIO['dtype']>> = {
+    [DataType.INT64]: 'int64', [DataType.INT32]: 'int32', [DataType.BOOL]: 'bool', [DataType.FLOAT16]: 'float16',
+  };
+  const io = (v: GraphBuilder['inputs'][number]): GraphIO => ({ name: v.name, dtype: dtypes[v.elemType] ?? 'float32', shape: [...v.dims] });
   return { inputs: g.inputs.map(io), outputs: g.outputs.map(io) };
 }
 
@@ -241,12 +243,15 @@ function protoBytesBound(g: GraphBuilder): number {
 }
 
 
-/** The three graphs for a plan, weights still lazy. */
-export async function buildPackageGraphs(config: Owl2Config, reader: Pick<CheckpointReader, 'tensors' | 'readFloat32'>, plan: QuantizationPlan): Promise<[GraphName, GraphBuilder][]> {
+/** The three graphs for a plan (and decoder variant), weights still lazy. */
+export async function buildPackageGraphs(
+  config: Owl2Config, reader: Pick<CheckpointReader, 'tensors' | 'readFloat32'>, plan: QuantizationPlan, decoder: DecoderVariant = 'cpu',
+): Promise<[GraphName, GraphBuilder][]> {
+  const llm = { linear: decoderLinearFormat(plan.llm, decoder), lmHead: decoderLinearFormat(plan.lmHead, decoder) };
   return [
     ['vision', await buildVisionGraph(config, reader, { linear: linearFormat(plan.vision) })],
     ['embed', buildEmbedGraph(config, reader, { table: embedFormat(plan.embed) })],
-    ['decoder', buildDecoderGraph(config, reader, { linear: linearFormat(plan.llm), lmHead: linearFormat(plan.lmHead) })],
+    ['decoder', decoder === 'gpu' ? buildGpuDecoderGraph(config, reader, llm) : buildDecoderGraph(config, reader, llm)],
   ];
 }
 
@@ -265,17 +270,27 @@ function detailOf(precision: ComponentQuantization['precision'], fmt: LinearForm
 }
 
 /** What the manifest records for a plan: per part, the storage, compute and which tensors. */
-export function quantizationDetail(config: Owl2Config, plan: QuantizationPlan): Record<DetailedComponent, ComponentQuantization> {
+export function quantizationDetail(config: Owl2Config, plan: QuantizationPlan, decoder: DecoderVariant = 'cpu'): Record<DetailedComponent, ComponentQuantization> {
   const c = config.llm;
   const visionLinears = config.vision.numLayers * 4 + config.abstractor.numLayers * 7 + 1;
   return {
     vision: detailOf(plan.vision, linearFormat(plan.vision), visionLinears,
       'vision encoder query_key_value/dense/fc1/fc2, abstractor query/key/value/out_proj/w1/w2/w3, visual_fc; patch conv, embeddings, norms and biases stay float32'),
-    llm: detailOf(plan.llm, linearFormat(plan.llm), c.numLayers * 9,
-      'q_proj, o_proj, gate_proj, up_proj, down_proj and both MAM branches of k_proj/v_proj in every layer; norms stay float32'),
+    llm: decoder === 'gpu'
+      ? gpuDetail(detailOf(plan.llm, decoderLinearFormat(plan.llm, 'gpu'), c.numLayers * 6,
+        'per layer: q_proj packed with branch 0 of k_proj/v_proj, branch 1 of k_proj/v_proj packed, o_proj, gate_proj, up_proj, down_proj; norms in the activation type'), plan.llm)
+      : detailOf(plan.llm, linearFormat(plan.llm), c.numLayers * 9,
+        'q_proj, o_proj, gate_proj, up_proj, down_proj and both MAM branches of k_proj/v_proj in every layer; norms stay float32'),
     embed: detailOf(plan.embed, embedFormat(plan.embed), 1, 'model.embed_tokens.weight (embed.onnx)'),
-    lmHead: detailOf(plan.lmHead, linearFormat(plan.lmHead), 1, c.tieWordEmbeddings ? 'lm_head (tied: model.embed_tokens.weight)' : 'lm_head.weight'),
+    lmHead: (decoder === 'gpu' ? (d: ComponentQuantization) => gpuDetail(d, plan.llm) : (d: ComponentQuantization) => d)(
+      detailOf(plan.lmHead, decoderLinearFormat(plan.lmHead, decoder), 1, c.tieWordEmbeddings ? 'lm_head (tied: model.embed_tokens.weight)' : 'lm_head.weight')),
   };
+}
+
+/** The GPU decoder computes in its activation type (float16 unless the LLM is float32): MatMulNBits' scales are stored in it too. */
+function gpuDetail(d: ComponentQuantization, llm: QuantizationPlan['llm']): ComponentQuantization {
+  const act = llm === 'fp32' ? 'float32' : 'float16';
+  return d.method === 'matmulnbits' ? { ...d, compute: act } : { ...d, weightType: act, compute: act };
 }
 
 /** Bytes a conversion needs at the destination, by part. */
@@ -431,7 +446,8 @@ export async function convertFromReader(
   checkCheckpointTensors(config, reader);
   const plan = resolvePlan(opts.preset ?? 'reference', opts.precision);
   const presetName = Object.entries(PRESETS).find(([, p]) => (Object.keys(p) as (keyof QuantizationPlan)[]).every((k) => p[k] === plan[k]))?.[0] ?? 'custom';
-  const graphs = await buildPackageGraphs(config, reader, plan);
+  const decoder = opts.decoder ?? presetDecoder(opts.preset ?? 'reference');
+  const graphs = await buildPackageGraphs(config, reader, plan, decoder);
   const verify = opts.verify;
   const { run: verifier, ...verifyOpts }: Partial<VerifyOptions & { run: PackageVerifier }> = verify === false ? {} : verify;
 
@@ -508,7 +524,7 @@ export async function convertFromReader(
           progress('writing-graphs', bytesDone, bytesTotal, tensor);
         },
       });
-      graphEntries[name] = { file, data: `${file}.data`, ...graphIO(g) };
+      graphEntries[name] = { file, data: `${file}.data`, ...graphIO(g), ...(name === 'decoder' && decoder === 'gpu' ? { variant: 'gpu' as const } : {}) };
       packageFiles.push(file, `${file}.data`);
     }
 
@@ -534,9 +550,10 @@ export async function convertFromReader(
     for (const f of sourceFiles) idHash.update(`${f.path}\0${f.sha256}\0`);
     // Quantized packages get their own id: the engine keys caches by it.
     if (presetName !== 'reference') idHash.update(`plan\0${plan.vision}\0${plan.llm}\0${plan.embed}\0${plan.lmHead}\0`);
+    if (decoder === 'gpu') idHash.update('decoder\0gpu\0');
     const manifest: PackageManifest = {
       format: PACKAGE_FORMAT,
-      formatVersion: PACKAGE_FORMAT_VERSION,
+      formatVersion: decoder === 'gpu' ? GPU_PACKAGE_FORMAT_VERSION : PACKAGE_FORMAT_VERSION,
       family: 'mplug-owl2',
       id: `mplug-owl2-${idHash.digest('hex').slice(0, 16)}`,
       name: opts.name ?? (srcDir === undefined ? (opts.defaultName ?? 'model') : basename(srcDir)),
@@ -546,7 +563,7 @@ export async function convertFromReader(
       config,
       quantization: { vision: plan.vision, llm: plan.llm, embed: plan.embed },
       preset: presetName,
-      quantizationDetail: quantizationDetail(config, plan),
+      quantizationDetail: quantizationDetail(config, plan, decoder),
       graphs: graphEntries,
       files,
     };
@@ -558,6 +575,7 @@ export async function convertFromReader(
         vision: join(staging.dir, graphEntries.vision.file),
         embed: join(staging.dir, graphEntries.embed.file),
         decoder: join(staging.dir, graphEntries.decoder.file),
+        decoderVariant: decoder,
       };
       const norm = await readImageNorm(join(staging.dir, 'preprocessor_config.json'));
       const refGraphs = referenceGraphs;

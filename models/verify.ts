@@ -29,8 +29,8 @@ import type { WeightReader } from './onnx/weights.ts';
 import type { Owl2Config } from './owl2/config.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX } from './owl2/vision-graph.ts';
 import type { Quantization, VerificationReport } from './package/manifest.ts';
-import { linearFormat } from './quant/plan.ts';
-import type { QuantizationPlan } from './quant/plan.ts';
+import { decoderLinearFormat, linearFormat } from './quant/plan.ts';
+import type { DecoderVariant, QuantizationPlan } from './quant/plan.ts';
 
 /** The probe prompt (conv_mplug_owl2 template, one image). */
 export const PROBE_PROMPT = 'USER: <|image|>Describe this picture in one sentence. ASSISTANT:';
@@ -64,6 +64,8 @@ export interface GraphPaths {
   vision: string;
   embed: string;
   decoder: string;
+  /** Which decoder graph `decoder` is (default `cpu`). */
+  decoderVariant?: DecoderVariant;
 }
 
 /** Cosine similarity of two vectors (float64 accumulation). */
@@ -152,8 +154,11 @@ export interface LayerwiseProbe {
   graph(): GraphBuilder;
 }
 
-/** The layer-wise probes of a quantized plan: each sampled linear the plan quantizes and the checkpoint holds. */
-export function layerwiseProbes(reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan): LayerwiseProbe[] {
+/**
+ * The layer-wise probes of a quantized plan: each sampled linear the plan quantizes and the
+ * checkpoint holds, the LLM's in the format the `decoder` graph variant writes them.
+ */
+export function layerwiseProbes(reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan, decoder: DecoderVariant = 'cpu'): LayerwiseProbe[] {
   const rows = 8;
   const out: LayerwiseProbe[] = [];
   for (const l of sampledLinears(cfg)) {
@@ -170,7 +175,8 @@ export function layerwiseProbes(reader: WeightReader, cfg: Owl2Config, plan: Qua
         const g = new GraphBuilder('layerwise');
         const x = g.input('x', DataType.FLOAT, [rows, l.in]);
         g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat('fp32'), 'w_ref'), 'y_ref', DataType.FLOAT, [rows, l.out]);
-        g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, linearFormat(precision), 'w_q'), 'y_q', DataType.FLOAT, [rows, l.out]);
+        const fmt = l.part === 'vision' ? linearFormat(precision) : decoderLinearFormat(precision, decoder);
+        g.output(linearMatMul(g, reader, x, l.key, l.out, l.in, fmt, 'w_q'), 'y_q', DataType.FLOAT, [rows, l.out]);
         return g;
       },
     });

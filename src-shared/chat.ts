@@ -17,16 +17,18 @@ import type {
 } from './domain.ts';
 import type { AspectMode, FinishReason, GenerationPhase, GenerationStats, SamplingOptions } from './engine.ts';
 import type { SerializedError } from './errors.ts';
+import type { ImageAttachmentRef } from './ipc/fields.ts';
 
 /** Identifies one generation request (unique within a running app). */
 export type ChatRequestId = string;
 
 /**
- * A photo attached to a message being sent: already stored (by hash), a file on disk, or bytes
- * (pasted). Files and bytes are copied into the image store before anything is sent.
+ * A photo attached to a message being sent: already stored (by hash, as the window attaches
+ * photos), a file on disk, or bytes (pasted). Files and bytes are copied into the image store
+ * before anything is sent.
  */
 export type ChatImageInput =
-  | { kind: 'stored'; sha256: string; name?: string | null }
+  | ({ kind: 'stored' } & ImageAttachmentRef)
   | { kind: 'file'; path: string; name?: string | null }
   | { kind: 'bytes'; bytes: Uint8Array; name?: string | null };
 
@@ -136,6 +138,10 @@ export const EXPORT_FILE_VERSION = 1;
 /**
  * A JSON export (schema version 1): conversations with their full message trees, and the photos
  * they use, once each. Documented in docs/export-format.md.
+ *
+ * The `Exported*` types restate the fields of `Conversation`, `Message` and `ImageRef`
+ * (`./domain.ts`) on purpose: they are a frozen file format, so a new field in the app's own types
+ * does not change what version 1 files hold.
  */
 export interface ExportFile {
   format: typeof EXPORT_FILE_FORMAT;

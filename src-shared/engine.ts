@@ -50,6 +50,12 @@ export interface GenerationStats {
   totalMs: number;
   /** Tokens of the prompt whose KV cache was reused from an earlier request. */
   reusedPromptTokens: number;
+  /** The graphics adapter a GPU provider runs on, in one line (absent on the CPU). */
+  adapter?: string;
+  /** Why the model runs where it does, when a user should know (a GPU failure moved it to the CPU). */
+  providerNote?: string;
+  /** Draft tokens prompt-lookup decoding proposed and how many the model accepted (absent when it was off). */
+  speculation?: { drafted: number; accepted: number; calls: number };
 }
 
 /** Phases a request goes through, so a user can tell "slow" from "stuck". */
@@ -71,9 +77,27 @@ export interface ProviderAttempt {
   error?: string;
 }
 
+/** A graphics adapter, as the operating system describes it (src-main/engine/gpu/adapter.ts). */
+export interface GpuAdapterInfo {
+  name: string;
+  /** `nvidia`, `amd`, `intel`, `apple`, `mesa`, … */
+  vendor: string;
+  driver?: string;
+  /** Its own memory (VRAM), or the machine's for a unified-memory GPU; a lower bound on Windows. */
+  memoryBytes?: number;
+  /** A software rasterizer (lavapipe/llvmpipe, WARP, SwiftShader): `auto` does not pick it. */
+  software: boolean;
+  /** Where the description came from. */
+  source: string;
+}
+
 /** Which provider runs the model, and why the others do not. */
 export interface ProviderReport {
   requested: ExecutionProviderName;
   used: Exclude<ExecutionProviderName, 'auto'>;
   attempts: ProviderAttempt[];
+  /** The adapter a GPU provider runs on (absent on the CPU). */
+  adapter?: GpuAdapterInfo;
+  /** What a user should know: a software adapter skipped, a GPU failure that moved the model to the CPU. */
+  notes?: string[];
 }

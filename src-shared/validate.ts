@@ -4,7 +4,8 @@
  * value typed (a fresh copy holding only the known keys) or throws an `OwleryError` with code
  * `INVALID_ARGUMENT` naming the offending path (`payload.images[2].name`).
  *
- * Runs anywhere: no Node, Electron or DOM APIs.
+ * Runs anywhere: no Node, Electron or DOM APIs. Kept over valibot by measurement (preload bundle
+ * 10.2 KB minified with it, 16.7 KB with valibot): docs/adr/0002-ipc-contract.md.
  */
 import { OwleryError } from './errors.ts';
 

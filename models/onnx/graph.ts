@@ -130,6 +130,11 @@ export class GraphBuilder {
     return this.constant(DataType.INT64, dims, bytesOf(BigInt64Array.from(values, (v) => BigInt(v))));
   }
 
+  /** An inline int32 constant. */
+  constI32(values: readonly number[], dims: readonly number[] = [values.length]): Value {
+    return this.constant(DataType.INT32, dims, bytesOf(Int32Array.from(values)));
+  }
+
   /** A float32 scalar constant. */
   scalarF32(v: number): Value {
     return this.constF32([v], []);

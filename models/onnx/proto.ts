@@ -55,7 +55,9 @@ export type Attr =
   | { type: 'ints'; value: readonly (number | bigint)[] }
   | { type: 'floats'; value: readonly number[] }
   | { type: 'string'; value: string }
-  | { type: 'tensor'; value: TensorProtoSpec };
+  | { type: 'tensor'; value: TensorProtoSpec }
+  /** A subgraph (`If`'s branches): it may read every value of the enclosing graph by name. */
+  | { type: 'graph'; value: GraphSpec };
 
 /** Attribute constructors: `{ axis: attr.int(-1), epsilon: attr.float(1e-5) }`. */
 export const attr = {
@@ -65,6 +67,7 @@ export const attr = {
   floats: (value: readonly number[]): Attr => ({ type: 'floats', value }),
   string: (value: string): Attr => ({ type: 'string', value }),
   tensor: (value: TensorProtoSpec): Attr => ({ type: 'tensor', value }),
+  graph: (value: GraphSpec): Attr => ({ type: 'graph', value }),
 };
 
 /** A node of the graph. */
@@ -88,24 +91,27 @@ export interface ValueInfoSpec {
   doc?: string;
 }
 
+/** A graph: the model's main graph, or a subgraph attribute. */
+export interface GraphSpec {
+  name: string;
+  nodes: readonly NodeSpec[];
+  initializers: readonly TensorProtoSpec[];
+  inputs: readonly ValueInfoSpec[];
+  outputs: readonly ValueInfoSpec[];
+}
+
 /** A whole model. */
 export interface ModelSpec {
   irVersion: number;
   opsets: readonly { domain: string; version: number }[];
   producerName: string;
   producerVersion: string;
-  graph: {
-    name: string;
-    nodes: readonly NodeSpec[];
-    initializers: readonly TensorProtoSpec[];
-    inputs: readonly ValueInfoSpec[];
-    outputs: readonly ValueInfoSpec[];
-  };
+  graph: GraphSpec;
   metadata?: Readonly<Record<string, string>>;
 }
 
 // Field numbers from onnx.proto.
-const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
+const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, graph: 5, floats: 6, ints: 7 } as const;
 
 function stringEntry(key: string, value: string): ProtoWriter {
   return new ProtoWriter().string(1, key).string(2, value);
@@ -135,6 +141,7 @@ function encodeAttribute(name: string, a: Attr): ProtoWriter {
     case 'int': w.varint(3, a.value); break;
     case 'string': w.string(4, a.value); break;
     case 'tensor': w.message(5, encodeTensor(a.value)); break;
+    case 'graph': w.message(6, encodeGraph(a.value)); break;
     case 'floats': w.packedFloats(7, a.value); break;
     case 'ints': w.packedVarints(8, a.value); break;
   }
@@ -168,15 +175,19 @@ function encodeValueInfo(v: ValueInfoSpec): ProtoWriter {
   return w;
 }
 
+function encodeGraph(graph: GraphSpec): ProtoWriter {
+  const g = new ProtoWriter();
+  for (const n of graph.nodes) g.message(1, encodeNode(n));
+  g.string(2, graph.name);
+  for (const t of graph.initializers) g.message(5, encodeTensor(t));
+  for (const i of graph.inputs) g.message(11, encodeValueInfo(i));
+  for (const o of graph.outputs) g.message(12, encodeValueInfo(o));
+  return g;
+}
+
 /** Serialises a ModelProto. Initializers should be external or small: this builds the bytes in memory. */
 export function encodeModel(m: ModelSpec): Uint8Array {
-  const g = new ProtoWriter();
-  for (const n of m.graph.nodes) g.message(1, encodeNode(n));
-  g.string(2, m.graph.name);
-  for (const t of m.graph.initializers) g.message(5, encodeTensor(t));
-  for (const i of m.graph.inputs) g.message(11, encodeValueInfo(i));
-  for (const o of m.graph.outputs) g.message(12, encodeValueInfo(o));
-
+  const g = encodeGraph(m.graph);
   const w = new ProtoWriter();
   w.varint(1, m.irVersion);
   w.string(2, m.producerName);

@@ -1,7 +1,7 @@
 /**
  * Owlery model packages: manifest schema, reading with checksum verification, atomic writing.
  */
-export { MANIFEST_FILE, PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, isPlainFileName, validateManifest } from './manifest.ts';
+export { GPU_PACKAGE_FORMAT_VERSION, MANIFEST_FILE, PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION, isPlainFileName, validateManifest } from './manifest.ts';
 export type {
   ComponentQuantization, DetailedComponent, FileEntry, GraphIO, GraphName, PackageGraph, PackageManifest, Quantization, QuantizedComponent,
   VerificationAgreement, VerificationReport,

@@ -14,6 +14,13 @@ export const PACKAGE_FORMAT = 'owlery-model-package';
  * pre-transposed keys with masked capacity). The int4 block size is recorded per package.
  */
 export const PACKAGE_FORMAT_VERSION = 2;
+/**
+ * `formatVersion` of packages whose decoder is the GPU graph (`graphs.decoder.variant: "gpu"`,
+ * models/owl2/decoder-graph-gpu.ts): an Owlery that reads only version 2 refuses them with
+ * "convert the checkpoint again" instead of feeding them the CPU graph's inputs. This code reads
+ * both.
+ */
+export const GPU_PACKAGE_FORMAT_VERSION = 3;
 /** Name of the manifest file in a package folder. */
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -30,7 +37,7 @@ export interface FileEntry {
 /** One graph input or output. */
 export interface GraphIO {
   name: string;
-  dtype: 'float32' | 'int64';
+  dtype: 'float32' | 'int64' | 'float16' | 'int32' | 'bool';
   /** Fixed sizes, or symbolic names (`batch`, `seq`, `past`, `total`). */
   shape: (number | string)[];
 }
@@ -43,6 +50,8 @@ export interface PackageGraph {
   data: string;
   inputs: GraphIO[];
   outputs: GraphIO[];
+  /** `gpu`: the decoder made for GPU providers (decoder-graph-gpu.ts); absent: the CPU graph. */
+  variant?: 'gpu';
 }
 
 /** Names of the package's graphs. */
@@ -118,7 +127,7 @@ export interface VerificationReport {
 /** `manifest.json`. */
 export interface PackageManifest {
   format: typeof PACKAGE_FORMAT;
-  formatVersion: typeof PACKAGE_FORMAT_VERSION;
+  formatVersion: typeof PACKAGE_FORMAT_VERSION | typeof GPU_PACKAGE_FORMAT_VERSION;
   family: 'mplug-owl2';
   /** Stable id derived from the source checkpoint's files. */
   id: string;
@@ -221,16 +230,18 @@ function fileEntries(v: unknown, where: string, key: string): FileEntry[] {
   });
 }
 
+const GRAPH_DTYPES: readonly GraphIO['dtype'][] = ['float32', 'int64', 'float16', 'int32', 'bool'];
+
 function graphIO(v: unknown, where: string, key: string): GraphIO[] {
   if (!Array.isArray(v)) fail(where, `${key} must be an array`);
   return v.map((e, i) => {
     const o = obj(e, where, `${key}[${i}]`);
     const name = str(o, 'name', where);
-    if (o.dtype !== 'float32' && o.dtype !== 'int64') fail(where, `${key}[${i}] (${name}): dtype must be float32 or int64`);
+    if (!GRAPH_DTYPES.includes(o.dtype as GraphIO['dtype'])) fail(where, `${key}[${i}] (${name}): dtype must be one of ${GRAPH_DTYPES.join(', ')}`);
     if (!Array.isArray(o.shape) || o.shape.some((d) => typeof d !== 'string' && !(Number.isInteger(d) && (d as number) >= 0))) {
       fail(where, `${key}[${i}] (${name}): shape must be a list of sizes or names`);
     }
-    return { name, dtype: o.dtype, shape: o.shape as (number | string)[] };
+    return { name, dtype: o.dtype as GraphIO['dtype'], shape: o.shape as (number | string)[] };
   });
 }
 
@@ -241,8 +252,8 @@ function graphIO(v: unknown, where: string, key: string): GraphIO[] {
 export function validateManifest(raw: unknown, where = MANIFEST_FILE): PackageManifest {
   const m = obj(raw, where, 'the manifest');
   if (m.format !== PACKAGE_FORMAT) fail(where, `format is ${JSON.stringify(m.format)}, expected "${PACKAGE_FORMAT}"`);
-  if (m.formatVersion !== PACKAGE_FORMAT_VERSION) {
-    fail(where, `formatVersion ${JSON.stringify(m.formatVersion)} is not supported (this version of Owlery reads ${PACKAGE_FORMAT_VERSION}); convert the checkpoint again`);
+  if (m.formatVersion !== PACKAGE_FORMAT_VERSION && m.formatVersion !== GPU_PACKAGE_FORMAT_VERSION) {
+    fail(where, `formatVersion ${JSON.stringify(m.formatVersion)} is not supported (this version of Owlery reads ${PACKAGE_FORMAT_VERSION} and ${GPU_PACKAGE_FORMAT_VERSION}); convert the checkpoint again`);
   }
   if (m.family !== 'mplug-owl2') fail(where, `family ${JSON.stringify(m.family)} is not supported`);
   const id = str(m, 'id', where);
@@ -277,10 +288,18 @@ export function validateManifest(raw: unknown, where = MANIFEST_FILE): PackageMa
       inputs: graphIO(e.inputs, where, `graphs.${gn}.inputs`),
       outputs: graphIO(e.outputs, where, `graphs.${gn}.outputs`),
     };
+    if (e.variant !== undefined) {
+      if (gn !== 'decoder' || e.variant !== 'gpu') fail(where, `graphs.${gn}.variant ${JSON.stringify(e.variant)} is not supported`);
+      graphs[gn].variant = 'gpu';
+    }
+  }
+  const gpuDecoder = graphs.decoder.variant === 'gpu';
+  if (gpuDecoder !== (m.formatVersion === GPU_PACKAGE_FORMAT_VERSION)) {
+    fail(where, `formatVersion ${String(m.formatVersion)} does not match the decoder (${gpuDecoder ? 'GPU' : 'CPU'} graph); convert the checkpoint again`);
   }
   return {
     format: PACKAGE_FORMAT,
-    formatVersion: PACKAGE_FORMAT_VERSION,
+    formatVersion: gpuDecoder ? GPU_PACKAGE_FORMAT_VERSION : PACKAGE_FORMAT_VERSION,
     family: 'mplug-owl2',
     id,
     name,

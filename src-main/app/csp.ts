@@ -5,7 +5,7 @@
  * `style-src 'unsafe-inline'` allows style attributes (Svelte transitions set them); scripts
  * never run inline.
  */
-import { IMAGE_PROTOCOL } from '../../src-shared/ipc/contract.ts';
+import { IMAGE_PROTOCOL } from '../../src-shared/ipc/index.ts';
 
 /** The policy, one directive per entry. */
 export const CSP_DIRECTIVES: readonly string[] = [

@@ -1,5 +1,5 @@
 /** The services' file dialogs, on Electron's `dialog` module, attached to the main window. */
-import { dialog } from 'electron';
+import { dialog, shell } from 'electron';
 import type { BrowserWindow, OpenDialogOptions, SaveDialogOptions } from 'electron';
 import type { Dialogs, SaveDialogRequest } from '../services/dialogs.ts';
 import { EXPORT_EXTENSIONS } from '../export/index.ts';
@@ -32,5 +32,7 @@ export function electronDialogs(parent: () => BrowserWindow | null): Dialogs {
     },
     chooseImportFile: async () =>
       (await open({ title: 'Import conversations', properties: ['openFile'], filters: [{ name: 'Owlery export (JSON)', extensions: ['json'] }] }))[0] ?? null,
+    // `openPath` resolves to an error message, empty on success.
+    showFolder: async (path) => (await shell.openPath(path)) === '',
   };
 }

@@ -19,8 +19,8 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BrowserWindow, Menu, app, dialog, ipcMain, screen, session } from 'electron';
-import { APP_ORIGIN } from '../../src-shared/ipc/contract.ts';
-import type { AppCommand } from '../../src-shared/ipc/contract.ts';
+import { APP_ORIGIN } from '../../src-shared/ipc/index.ts';
+import type { AppCommand } from '../../src-shared/ipc/index.ts';
 import { forwardEvents, registerHandlers } from '../ipc/register.ts';
 import { createSenderCheck } from '../ipc/trust.ts';
 import { photoPathsFromArgv } from '../services/opened-photos.ts';

@@ -4,7 +4,7 @@
  */
 import { Menu } from 'electron';
 import type { MenuItemConstructorOptions } from 'electron';
-import type { AppCommand } from '../../src-shared/ipc/contract.ts';
+import type { AppCommand } from '../../src-shared/ipc/index.ts';
 
 /** Builds the menu; `send` forwards a command to the renderer. */
 export function buildMenu(send: (command: AppCommand) => void, opts: { isMac: boolean; isDev: boolean }): Menu {

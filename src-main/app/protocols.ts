@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { net, protocol } from 'electron';
 import { OwleryError } from '../../src-shared/errors.ts';
-import { APP_PROTOCOL, IMAGE_PROTOCOL } from '../../src-shared/ipc/contract.ts';
+import { APP_PROTOCOL, IMAGE_PROTOCOL } from '../../src-shared/ipc/index.ts';
 import { serveImage } from '../services/image-serving.ts';
 import type { Services } from '../services/composition.ts';
 import { CONTENT_SECURITY_POLICY } from './csp.ts';

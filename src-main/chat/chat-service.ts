@@ -37,6 +37,7 @@ import type {
 import type { ConversationId, GenerationSettings, Message, MessageId, ModelRef } from '../../src-shared/domain.ts';
 import type { FinishReason, GenerationEvent, GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
+import { MAX_IMAGES_PER_MESSAGE, MAX_MESSAGE_CHARS } from '../../src-shared/limits.ts';
 import { MANIFEST_FILE, sha256File } from '../../models/package/index.ts';
 import type { ChatMessage, EngineInfo, GenerateRequest, GenerateResult, HostGenerateOptions, ImageInput } from '../engine/index.ts';
 import { toStoreError } from '../store/errors.ts';
@@ -50,10 +51,6 @@ import type { HistoryMessage } from './history.ts';
 export const DEFAULT_SAVE_INTERVAL_MS = 500;
 /** Default number of requests that may wait for the engine. */
 export const DEFAULT_MAX_QUEUED = 8;
-/** Longest accepted message text, in UTF-16 code units. */
-export const MAX_MESSAGE_CHARS = 100_000;
-/** Most photos on one message. */
-export const MAX_IMAGES_PER_MESSAGE = 16;
 
 /** What the chat service needs of the engine (the app's `EngineService`, or an `EngineHost` with a model loaded). */
 export interface ChatEngine {

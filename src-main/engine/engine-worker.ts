@@ -11,8 +11,10 @@
  */
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
 import { SILENT, createLogger } from '../logging/logger.ts';
+import { failedMidAnswer, isGpuFailure, reloadOnCpu } from './gpu/cpu-fallback.ts';
 import { Owl2Engine } from './mplug-owl2/engine.ts';
-import type { EngineInfo, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { EngineInfo, EngineLoadOptions, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { GenerationEvent } from '../../src-shared/engine.ts';
 import { connectToHost } from './worker-port.ts';
 
 const host = connectToHost();
@@ -23,6 +25,7 @@ process.on('uncaughtException', (err) => {
 });
 process.on('unhandledRejection', (err) => log.error('unhandled rejection in the engine process', err));
 let engine: Owl2Engine | undefined;
+let loadOptions: EngineLoadOptions = {};
 const cancelFlags = new Map<number, { cancelled: boolean }>();
 
 function send(msg: WorkerResponse): void {
@@ -45,6 +48,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       });
       await engine?.dispose();
       engine = next;
+      loadOptions = req.options;
       const info: EngineInfo = {
         dir: req.dir,
         packageId: next.manifest.id,
@@ -60,10 +64,24 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     }
     case 'generate': {
       const cancel = cancelFlags.get(req.id)!;
+      let started = false;
+      const onEvent = (event: GenerationEvent): void => {
+        if (event.type === 'tokens') started = true;
+        send({ type: 'event', id: req.id, event });
+      };
       try {
-        const result = await loaded().generate(req.request, (event) => send({ type: 'event', id: req.id, event }), cancel);
+        const result = await loaded().generate(req.request, onEvent, cancel);
         log.info('answer', { finish: result.finish, droppedPairs: result.droppedPairs, ...result.stats });
         return result;
+      } catch (err) {
+        // A GPU failure moves the model to the CPU (gpu/cpu-fallback.ts).
+        const failed = loaded();
+        if (!isGpuFailure(failed, err)) throw err;
+        log.error('the GPU failed; the model moves to the CPU', err, { provider: failed.providerReport.used, started });
+        engine = undefined;
+        engine = await reloadOnCpu(failed, loadOptions, err);
+        if (started) throw failedMidAnswer(failed, err);
+        return await engine.generate(req.request, onEvent, cancel);
       } finally {
         cancelFlags.delete(req.id);
       }

@@ -24,3 +24,5 @@ export { IMAGE_MARKER, LlamaTokenizer } from './tokenizer/llama-tokenizer.ts';
 export { verifyPackage } from './verify.ts';
 export { DecoderKvCache, decoderFeedTensor, runDecoderStep } from './mplug-owl2/kv-cache.ts';
 export { Owl2Model } from './mplug-owl2/modeling.ts';
+export { parseSentencePieceModel } from './tokenizer/sentencepiece-model.ts';
+export { describePlacements, placementReport } from './gpu/placements.ts';

@@ -36,6 +36,17 @@ export interface EngineLoadOptions {
    * provider the decoder loads from its saved packed form, built on the first load. Unset: off.
    */
   prepackedCacheDir?: string;
+  /**
+   * JSON file where `auto` remembers, per package and adapter, the provider that ran the model or
+   * the GPU provider that failed (gpu/provider-memory.ts). Unset: nothing is remembered.
+   */
+  providerMemoryFile?: string;
+  /**
+   * Prompt-lookup decoding with the GPU decoder graph (generation/prompt-lookup.ts): draft tokens
+   * per decoder call, 0 to turn it off. Default `DEFAULT_LOOKAHEAD` on WebGPU, where a call over a
+   * few positions costs about what one does; off elsewhere.
+   */
+  lookahead?: number;
 }
 
 /**

@@ -7,16 +7,31 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { OwleryError } from '../../src-shared/errors.ts';
-import type { ExecutionProviderName, ProviderAttempt, ProviderReport } from '../../src-shared/engine.ts';
+import type { ExecutionProviderName, GpuAdapterInfo, ProviderAttempt, ProviderReport } from '../../src-shared/engine.ts';
+import type { ProviderMemory } from './gpu/provider-memory.ts';
 
 export type ConcreteProvider = Exclude<ExecutionProviderName, 'auto'>;
 
-/** Providers `auto` tries on this platform, best first; the CPU is always last. */
+/**
+ * Providers `auto` tries on this platform, best first; the CPU is always last. Windows: DirectML,
+ * WebGPU (D3D12); Linux: CUDA where its add-on and libraries load (x64), WebGPU (Vulkan); macOS
+ * (Apple silicon): WebGPU (Metal).
+ */
 export function autoProviders(platform: NodeJS.Platform = process.platform, arch: string = process.arch): ConcreteProvider[] {
-  if (platform === 'win32') return ['dml', 'cpu'];
-  if (platform === 'linux' && arch === 'x64') return ['cuda', 'cpu'];
-  if (platform === 'darwin') return ['coreml', 'cpu'];
+  if (platform === 'win32') return ['dml', 'webgpu', 'cpu'];
+  if (platform === 'linux') return arch === 'x64' ? ['cuda', 'webgpu', 'cpu'] : ['webgpu', 'cpu'];
+  if (platform === 'darwin' && arch === 'arm64') return ['webgpu', 'cpu'];
   return ['cpu'];
+}
+
+/** What `auto` takes into account besides the platform (see {@link createWithFallback}). */
+export interface AutoContext {
+  /** The adapter WebGPU would run on (gpu/adapter.ts); a software one is skipped by `auto`. */
+  adapter?: GpuAdapterInfo;
+  /** What happened last time with this package on this adapter (gpu/provider-memory.ts). */
+  memory?: ProviderMemory;
+  platform?: NodeJS.Platform;
+  arch?: string;
 }
 
 /** Session options for one provider. */
@@ -48,14 +63,30 @@ export async function createWithFallback<T>(
   requested: ExecutionProviderName,
   threads: number | undefined,
   create: (opts: ort.InferenceSession.SessionOptions) => Promise<T>,
+  auto: AutoContext = {},
 ): Promise<{ value: T; report: ProviderReport }> {
-  const candidates = requested === 'auto' ? autoProviders() : [requested];
+  let candidates = requested === 'auto' ? autoProviders(auto.platform, auto.arch) : [requested];
   const attempts: ProviderAttempt[] = [];
+  const notes: string[] = [];
+  if (requested === 'auto' && auto.memory && candidates.includes(auto.memory.provider)) {
+    const m = auto.memory;
+    if (m.ok) candidates = [m.provider, ...candidates.filter((p) => p !== m.provider)];
+    else if (m.provider !== 'cpu') {
+      candidates = candidates.filter((p) => p !== m.provider);
+      attempts.push({ provider: m.provider, ok: false, error: `failed on this machine before (${m.reason ?? 'unknown'}); choose it explicitly to try again` });
+      notes.push(`${m.provider} failed here before, so the model runs without it: ${m.reason ?? 'unknown'}`);
+    }
+  }
   for (const provider of candidates) {
+    if (requested === 'auto' && provider === 'webgpu' && auto.adapter?.software) {
+      attempts.push({ provider, ok: false, error: `only a software adapter (${auto.adapter.name}), slower than the CPU provider; choose webgpu explicitly to use it` });
+      continue;
+    }
     try {
       const value = await create(providerOptions(provider, threads));
       attempts.push({ provider, ok: true });
-      return { value, report: { requested, used: provider, attempts } };
+      const gpu = provider !== 'cpu' && auto.adapter ? { adapter: auto.adapter } : {};
+      return { value, report: { requested, used: provider, attempts, ...gpu, ...(notes.length ? { notes } : {}) } };
     } catch (err) {
       if (err instanceof OwleryError && err.code !== 'PROVIDER_UNAVAILABLE') throw err;
       attempts.push({ provider, ok: false, error: firstLine(err) });

@@ -16,7 +16,7 @@ import type { WeightReader } from '../../models/onnx/weights.ts';
 import { throwIfAborted, writeOnnxModel } from '../../models/onnx/writer.ts';
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import type { VerificationAgreement, VerificationReport } from '../../models/package/manifest.ts';
-import type { QuantizationPlan } from '../../models/quant/plan.ts';
+import type { DecoderVariant, QuantizationPlan } from '../../models/quant/plan.ts';
 import { PROBE_IMAGE, PROBE_PROMPT, cosine, isQuantized, layerwiseProbes, probeIds, probePixels } from '../../models/verify.ts';
 import type { GraphPaths, PackageVerifier, VerifyOptions, VerifyTarget } from '../../models/verify.ts';
 import { argmax } from './generation/sampler.ts';
@@ -105,7 +105,7 @@ export const verifyPackage: PackageVerifier = async (target: VerifyTarget, opts:
       let agreement: VerificationAgreement | undefined;
       if (quantized && target.reader && compare !== 'none') {
         opts.onStage?.('comparing sampled linears with float32');
-        agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
+        agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal, target.graphs.decoderVariant));
       }
       return {
         ok: true,
@@ -188,7 +188,7 @@ export const verifyPackage: PackageVerifier = async (target: VerifyTarget, opts:
     let agreement = probe.agreement;
     if (!agreement && compare === 'layer-wise' && target.reader) {
       opts.onStage?.('comparing sampled linears with float32');
-      agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal));
+      agreement = await time('layerwiseMs', () => layerwiseAgreement(target.reader!, cfg, target.plan, join(target.workDir, 'layers'), opts.signal, target.graphs.decoderVariant));
     }
     return {
       ok: true,
@@ -205,11 +205,11 @@ export const verifyPackage: PackageVerifier = async (target: VerifyTarget, opts:
 
 /** Layer-wise agreement: each sampled quantized linear against float32 on probe activations. */
 export async function layerwiseAgreement(
-  reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan, dir: string, signal?: AbortSignal,
+  reader: WeightReader, cfg: Owl2Config, plan: QuantizationPlan, dir: string, signal?: AbortSignal, decoder: DecoderVariant = 'cpu',
 ): Promise<VerificationAgreement> {
   await mkdir(dir, { recursive: true });
   const layers: NonNullable<VerificationAgreement['layers']> = [];
-  for (const [n, probe] of layerwiseProbes(reader, cfg, plan).entries()) {
+  for (const [n, probe] of layerwiseProbes(reader, cfg, plan, decoder).entries()) {
     throwIfAborted(signal);
     const path = join(dir, `l${n}.onnx`);
     await writeOnnxModel(probe.graph(), path, { extraOpsets: [{ domain: MS_DOMAIN, version: 1 }] });

@@ -19,7 +19,7 @@ import type { ConversationSelection, ExportContext } from './source.ts';
 
 export { contentSecurityPolicy, embedImages, exportHtml, exportPdf, renderConversationHtml, renderHtml } from './html.ts';
 export type { EmbeddedImage, HtmlExportOptions, PdfExportOptions, PrintToPdf, RenderOptions } from './html.ts';
-export { buildExportFile, exportJson, importJson, MAX_IMPORT_BYTES, parseExportFile } from './json.ts';
+export { buildExportFile, exportJson, importJson, parseExportFile } from './json.ts';
 export type { JsonExportOptions } from './json.ts';
 export { ASSETS_DIR, assetPath, exportMarkdown, renderMarkdown } from './markdown.ts';
 export type { ExportSummary, MarkdownExportOptions } from './markdown.ts';

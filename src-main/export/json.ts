@@ -24,17 +24,15 @@ import type { ConversationId, GenerationSettings, MessageId, ModelRef } from '..
 import { MESSAGE_ROLES, MESSAGE_STATUSES } from '../../src-shared/domain.ts';
 import type { GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
+import { MAX_IMPORT_BYTES, MAX_TITLE_CHARS } from '../../src-shared/limits.ts';
 import { invalid, v } from '../../src-shared/validate.ts';
 import type { Schema } from '../../src-shared/validate.ts';
 import { toStoreError } from '../store/errors.ts';
-import { MAX_TITLE_CHARS, Store } from '../store/store.ts';
+import { Store } from '../store/store.ts';
 import { writeFileAtomic } from './files.ts';
 import type { ExportSummary } from './markdown.ts';
 import { imagesOf, loadImages, loadTree, selectedIds } from './source.ts';
 import type { ConversationSelection, ExportContext } from './source.ts';
-
-/** Largest export file the importer reads (2 GiB of JSON is more than a V8 string holds anyway). */
-export const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 
 /** Builds the export document for some conversations (the whole tree of each). */
 export async function buildExportFile(ctx: ExportContext, selection: ConversationSelection): Promise<ExportFile> {

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Conversation, ConversationId, Message, ThreadMessage } from '../../src-shared/domain.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
+import { MAX_PAGE_SIZE } from '../../src-shared/limits.ts';
 import type { ImageStore } from '../store/images.ts';
 import type { ImageRecord, Store } from '../store/store.ts';
 
@@ -47,7 +48,7 @@ export function selectedIds(store: Store, selection: ConversationSelection): Con
   const ids: ConversationId[] = [];
   let cursor: string | null = null;
   do {
-    const page = store.listConversations({ limit: 500, cursor });
+    const page = store.listConversations({ limit: MAX_PAGE_SIZE, cursor });
     ids.push(...page.items.map((c) => c.id));
     cursor = page.nextCursor;
   } while (cursor);

@@ -9,8 +9,8 @@
  */
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
 import type { SerializedError } from '../../src-shared/errors.ts';
-import { isChannelName, parseRequest } from '../../src-shared/ipc/api.ts';
-import type { ChannelName, IpcResult, RequestOf, ResponseOf } from '../../src-shared/ipc/contract.ts';
+import { isChannelName, parseRequest } from '../../src-shared/ipc/index.ts';
+import type { ChannelName, DomainChannel, DomainName, IpcResult, RequestOf, ResponseOf } from '../../src-shared/ipc/index.ts';
 
 /** Who sent a request. */
 export interface CallContext {
@@ -23,6 +23,9 @@ export type Handler<C extends ChannelName> = (request: RequestOf<C>, context: Ca
 
 /** One handler per channel; the type makes a missing channel a compile error. */
 export type HandlerTable = { readonly [C in ChannelName]: Handler<C> };
+
+/** The handlers of every channel of some domains (what one module of `handlers/` provides). */
+export type DomainHandlers<D extends DomainName> = Pick<HandlerTable, DomainChannel<D>>;
 
 /** Options of {@link createDispatcher}. */
 export interface DispatchOptions {

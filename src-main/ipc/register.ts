@@ -4,8 +4,8 @@
  * events forwarded to the window. Takes structural types, not Electron's, so it also runs (and is
  * tested) in plain Node.
  */
-import { CHANNELS, EVENT_CHANNEL } from '../../src-shared/ipc/contract.ts';
-import type { OwleryEvent } from '../../src-shared/ipc/contract.ts';
+import { CHANNELS, EVENT_CHANNEL } from '../../src-shared/ipc/index.ts';
+import type { OwleryEvent } from '../../src-shared/ipc/index.ts';
 import type { Services } from '../services/composition.ts';
 import { createDispatcher } from './dispatch.ts';
 import type { Dispatch, DispatchOptions, HandlerTable } from './dispatch.ts';

@@ -7,7 +7,7 @@
  */
 import { isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { APP_PROTOCOL } from '../../src-shared/ipc/contract.ts';
+import { APP_PROTOCOL } from '../../src-shared/ipc/index.ts';
 
 /** Options of {@link createSenderCheck}. */
 export interface SenderCheckOptions {

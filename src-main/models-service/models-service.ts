@@ -30,7 +30,7 @@ import type {
   ModelVerification,
   PullModelRequest,
   TaskId,
-} from '../../src-shared/ipc/contract.ts';
+} from '../../src-shared/ipc/index.ts';
 import { MODEL_ID_PATTERN } from '../../src-shared/settings.ts';
 import { verifyPackage } from '../engine/index.ts';
 

@@ -9,9 +9,8 @@
  * @see style.md H3; Electron's context-isolation tutorial
  */
 import { contextBridge, ipcRenderer } from 'electron';
-import { createOwleryApi, isEventName } from '../../src-shared/ipc/api.ts';
-import { EVENT_CHANNEL } from '../../src-shared/ipc/contract.ts';
-import type { ChannelName, EventName, IpcResult, OwleryEvent } from '../../src-shared/ipc/contract.ts';
+import { createOwleryApi, EVENT_CHANNEL, isEventName } from '../../src-shared/ipc/index.ts';
+import type { ChannelName, EventName, IpcResult, OwleryEvent } from '../../src-shared/ipc/index.ts';
 
 const listeners = new Map<EventName, Set<(payload: unknown) => void>>();
 

@@ -16,8 +16,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DEFAULT_IMAGE_BASE } from '../../src-shared/ipc/contract.ts';
-import type { AppInfo } from '../../src-shared/ipc/contract.ts';
+import { DEFAULT_IMAGE_BASE } from '../../src-shared/ipc/index.ts';
+import type { AppInfo } from '../../src-shared/ipc/index.ts';
+import { MAX_DROPPED_IMAGE_BYTES } from '../../src-shared/limits.ts';
 import { ChatService } from '../chat/chat-service.ts';
 import { DescribeService } from '../describe/describe-service.ts';
 import type { ChatServiceOptions } from '../chat/chat-service.ts';
@@ -220,7 +221,7 @@ export function createServices(opts: ServicesOptions): Services {
     events,
     network,
     openedPhotos,
-    maxImageBytes: opts.maxImageBytes ?? 50 * 1024 * 1024,
+    maxImageBytes: opts.maxImageBytes ?? MAX_DROPPED_IMAGE_BYTES,
     log,
     close() {
       closed ??= (async () => {

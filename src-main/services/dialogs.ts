@@ -1,5 +1,5 @@
 /**
- * File dialogs, behind an interface: the app implements it with Electron's `dialog`
+ * File dialogs (and showing a folder of the app's in the file manager), behind an interface: the app implements it with Electron's `dialog`
  * (`src-main/app/dialogs.ts`), the web harness with choices a test script makes over HTTP
  * (`test/harness/server.ts`). Paths returned here are the only files outside the data folder the
  * services ever read for the renderer: the user chose them.
@@ -23,6 +23,8 @@ export interface Dialogs {
   chooseSavePath(request: SaveDialogRequest): Promise<string | null>;
   /** An exported JSON file to import. */
   chooseImportFile(): Promise<string | null>;
+  /** Shows a folder of the app's own (the logs) in the system's file manager; false where it cannot. */
+  showFolder(path: string): Promise<boolean>;
 }
 
 /** Dialogs that always report a cancel (CLI, tests that do not use dialogs). */
@@ -31,4 +33,5 @@ export const CANCELLING_DIALOGS: Dialogs = {
   chooseFolder: async () => null,
   chooseSavePath: async () => null,
   chooseImportFile: async () => null,
+  showFolder: async () => false,
 };

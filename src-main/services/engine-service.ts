@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { ProviderReport } from '../../src-shared/engine.ts';
 import { OwleryError, serializeError } from '../../src-shared/errors.ts';
-import type { EngineStatus } from '../../src-shared/ipc/contract.ts';
+import type { EngineStatus } from '../../src-shared/ipc/index.ts';
 import type { Settings } from '../../src-shared/settings.ts';
 import { EngineHost } from '../engine/index.ts';
 import type { EngineInfo, EngineLoadOptions, GenerateRequest, GenerateResult, HostGenerateOptions } from '../engine/index.ts';
@@ -52,6 +52,8 @@ export function engineLoadOptions(settings: Pick<Settings, 'executionProvider' |
     // The engine verifies checksums, skipping files its stamp vouches for.
     verify: true,
     cacheDir: join(dataDir, 'cache', 'embeddings'),
+    // Which provider ran each package on this machine, or which GPU provider failed (`auto`).
+    providerMemoryFile: join(dataDir, 'cache', 'providers.json'),
     prepackedCacheDir: settings.fasterStart ? prepackedDir(dataDir) : undefined,
   };
 }

@@ -2,7 +2,7 @@
  * The event bus main → renderer: services publish typed events here; the Electron wiring
  * forwards them to the window's `webContents`, the web harness to its WebSocket clients.
  */
-import type { EventContract, EventName, OwleryEvent } from '../../src-shared/ipc/contract.ts';
+import type { EventContract, EventName, OwleryEvent } from '../../src-shared/ipc/index.ts';
 import { SILENT } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 

@@ -10,8 +10,9 @@ import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { Page } from '../../src-shared/domain.ts';
-import { folderThumbnailUrl } from '../../src-shared/ipc/contract.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId } from '../../src-shared/ipc/contract.ts';
+import { folderThumbnailUrl } from '../../src-shared/ipc/index.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId } from '../../src-shared/ipc/index.ts';
+import { MAX_IMAGE_PIXELS, MAX_PAGE_SIZE } from '../../src-shared/limits.ts';
 
 /** File extensions listed in the photos panel (lower case, without the dot). */
 export const PHOTO_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif', 'heic', 'heif']);
@@ -19,9 +20,8 @@ export const PHOTO_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'pn
 /** Longest side of a folder thumbnail, in pixels. */
 export const FOLDER_THUMBNAIL_SIZE = 256;
 
-/** Default and largest page of a folder listing. */
+/** Default page of a folder listing (the largest is `MAX_PAGE_SIZE`). */
 const DEFAULT_PAGE = 100;
-const MAX_PAGE = 500;
 /** Thumbnails kept in memory. */
 const THUMB_CACHE_ENTRIES = 512;
 
@@ -72,7 +72,7 @@ export class FolderGrants {
       start = names.findIndex((n) => n.localeCompare(after) > 0);
       if (start < 0) start = names.length;
     }
-    const slice = names.slice(start, start + Math.min(Math.max(1, limit), MAX_PAGE));
+    const slice = names.slice(start, start + Math.min(Math.max(1, limit), MAX_PAGE_SIZE));
     const items: FolderEntry[] = [];
     for (const name of slice) {
       const st = await stat(join(granted.path, name)).catch(() => null);
@@ -104,7 +104,7 @@ export class FolderGrants {
     if (!bytes) {
       try {
         bytes = new Uint8Array(
-          await sharp(path, { failOn: 'error', limitInputPixels: 100_000_000 })
+          await sharp(path, { failOn: 'error', limitInputPixels: MAX_IMAGE_PIXELS })
             .rotate()
             .resize(FOLDER_THUMBNAIL_SIZE, FOLDER_THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
             .webp({ quality: 75 })

@@ -21,7 +21,7 @@
 import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
-import type { NetworkLogEntry, NetworkLogPage, NetworkRequestSource } from '../../src-shared/ipc/contract.ts';
+import type { NetworkLogEntry, NetworkLogPage, NetworkRequestSource } from '../../src-shared/ipc/index.ts';
 import type { Logger } from '../logging/logger.ts';
 
 /** Entries kept in memory. */

@@ -10,8 +10,8 @@
  */
 import { basename, extname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IPC_LIMITS } from '../../src-shared/ipc/contract.ts';
-import type { StoredImage } from '../../src-shared/ipc/contract.ts';
+import { MAX_IMAGES_PER_MESSAGE } from '../../src-shared/limits.ts';
+import type { StoredImage } from '../../src-shared/ipc/index.ts';
 import type { ImageRecord } from '../store/store.ts';
 import { PHOTO_EXTENSIONS } from './folders.ts';
 
@@ -66,11 +66,11 @@ export class OpenedPhotos {
   constructor(private readonly deps: OpenedPhotosDeps) {}
 
   /**
-   * Stores the photos among `paths` (at most {@link IPC_LIMITS.maxImagesPerMessage} per call; others
+   * Stores the photos among `paths` (at most {@link MAX_IMAGES_PER_MESSAGE} per call; others
    * are skipped), queues them and notifies. Calls run one after another; never rejects.
    */
   open(paths: readonly string[]): Promise<void> {
-    const photos = paths.filter(isPhotoPath).slice(0, IPC_LIMITS.maxImagesPerMessage);
+    const photos = paths.filter(isPhotoPath).slice(0, MAX_IMAGES_PER_MESSAGE);
     if (photos.length === 0) return this.work;
     this.work = this.work.then(async () => {
       const added: StoredImage[] = [];

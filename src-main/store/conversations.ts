@@ -8,13 +8,10 @@ import { requireChange } from './context.ts';
 import type { StoreContext } from './context.ts';
 import { toConversation, toSummary } from './rows.ts';
 import type { ConversationRow } from './rows.ts';
+import { MAX_PAGE_SIZE, MAX_TITLE_CHARS } from '../../src-shared/limits.ts';
 
-/** Default and largest page sizes for listings. */
+/** Default page size for listings (the largest is `MAX_PAGE_SIZE`, src-shared/limits.ts). */
 export const DEFAULT_PAGE_SIZE = 50;
-/** Largest page a listing returns. */
-export const MAX_PAGE_SIZE = 500;
-/** Longest accepted conversation title, in characters. */
-export const MAX_TITLE_CHARS = 500;
 
 /** Input of `Store.createConversation`. */
 export interface NewConversation {

@@ -4,8 +4,8 @@
  * inside the {@link Store} facade's error guard (see `context.ts`).
  */
 import type { MessageId, MessageImage } from '../../src-shared/domain.ts';
-import { imageUrl, thumbnailUrl } from '../../src-shared/ipc/contract.ts';
-import type { StoredImage } from '../../src-shared/ipc/contract.ts';
+import { imageUrl, thumbnailUrl } from '../../src-shared/ipc/index.ts';
+import type { StoredImage } from '../../src-shared/ipc/index.ts';
 import { requireChange } from './context.ts';
 import type { StoreContext } from './context.ts';
 import { toImageRecord } from './rows.ts';

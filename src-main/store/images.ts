@@ -15,6 +15,7 @@ import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
 import { OwleryError } from '../../src-shared/errors.ts';
+import { MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from '../../src-shared/limits.ts';
 import { toStoreError } from './errors.ts';
 import type { ImageRecord, Store } from './store.ts';
 
@@ -35,8 +36,6 @@ export const THUMBNAIL_SIZE = 256;
 /** The thumbnail's format. */
 export const THUMBNAIL_MIME = 'image/webp';
 
-const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
-const DEFAULT_MAX_PIXELS = 100_000_000;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** sharp format → mime type and file extension. */
@@ -65,8 +64,8 @@ export class ImageStore {
     this.store = store;
     this.root = join(dataDir, 'images');
     this.thumbSize = Math.max(16, Math.floor(opts.thumbnailSize ?? THUMBNAIL_SIZE));
-    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-    this.maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+    this.maxBytes = opts.maxBytes ?? MAX_IMAGE_FILE_BYTES;
+    this.maxPixels = opts.maxPixels ?? MAX_IMAGE_PIXELS;
     this.now = opts.now ?? Date.now;
   }
 

@@ -14,16 +14,13 @@
  * {@link parseHighlighted} turns them into ranges, so the renderer never parses markup.
  */
 import type { HighlightedText, TextRange } from '../../src-shared/domain.ts';
+import { MAX_QUERY_CHARS, MAX_QUERY_TERMS } from '../../src-shared/limits.ts';
 
 /** Marks the start of a match in `highlight()`/`snippet()` output. */
 export const HIGHLIGHT_OPEN = '\u0002';
 /** Marks the end of a match in `highlight()`/`snippet()` output. */
 export const HIGHLIGHT_CLOSE = '\u0003';
 
-/** Longest accepted search input, in characters; the rest is ignored. */
-export const MAX_QUERY_CHARS = 500;
-/** Most words (or phrases) one search uses; the rest are ignored. */
-export const MAX_QUERY_TERMS = 16;
 
 /** Characters the index's tokenizer keeps in words (unicode61 categories `L* N* Co So M*`). */
 const WORD_CHAR = /[\p{L}\p{N}\p{Co}\p{So}\p{M}]/u;

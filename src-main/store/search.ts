@@ -5,7 +5,7 @@
  */
 import type { MessageRole, SearchHit, SearchResults } from '../../src-shared/domain.ts';
 import type { StoreContext } from './context.ts';
-import { MAX_PAGE_SIZE } from './conversations.ts';
+import { MAX_PAGE_SIZE } from '../../src-shared/limits.ts';
 import { parseHighlighted, parseSearch } from './search-query.ts';
 import type { ParsedSearch } from './search-query.ts';
 

@@ -55,7 +55,7 @@ import type { SearchOptions } from './search.ts';
 
 export { AnswerWriter } from './answer-writer.ts';
 export type { AnswerSink, AnswerWriterOptions } from './answer-writer.ts';
-export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_TITLE_CHARS } from './conversations.ts';
+export { DEFAULT_PAGE_SIZE } from './conversations.ts';
 export type { NewConversation, PageRequest } from './conversations.ts';
 export type { FinishedAnswer, ImageAttachment, NewAnswer, NewUserMessage } from './messages.ts';
 export type { ImageRecord } from './rows.ts';

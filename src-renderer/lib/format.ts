@@ -58,7 +58,11 @@ export function statItems(stats: GenerationStats): StatItem[] {
   const used = stats.promptTokens + stats.outputTokens;
   const pct = stats.contextLimit > 0 ? ` (${Math.round((used / stats.contextLimit) * 100)}%)` : '';
   items.push({ label: 'Context', value: `${used.toLocaleString('en')} of ${stats.contextLimit.toLocaleString('en')} tokens${pct}` });
-  items.push({ label: 'Device', value: stats.provider });
+  items.push({ label: 'Device', value: stats.adapter ? `${stats.provider} on ${stats.adapter}` : stats.provider });
+  if (stats.providerNote) items.push({ label: 'Note', value: stats.providerNote });
+  if (stats.speculation && stats.speculation.drafted > 0) {
+    items.push({ label: 'Lookahead', value: `${stats.speculation.accepted} of ${stats.speculation.drafted} drafted tokens accepted` });
+  }
   return items;
 }
 

@@ -14,7 +14,7 @@
  * | Ctrl/⌘+L, or `/` outside a text field | focus the message box |
  * | Escape | stop the answer being written |
  */
-import type { AppCommand } from '../../src-shared/ipc/contract.ts';
+import type { AppCommand } from '../../src-shared/ipc/index.ts';
 
 /** What a shortcut does: a menu command, or one of the page's own actions. */
 export type ShortcutAction = AppCommand | 'focus-composer' | 'stop';

@@ -7,7 +7,7 @@
  */
 import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelTask } from '../../src-shared/ipc/contract.ts';
+import type { ModelTask } from '../../src-shared/ipc/index.ts';
 import { formatBytes } from '../../src-renderer/lib/components/models/format.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 import { CHROMIUM, goToScreen, startBrowserApp } from './helpers/models-browser.ts';

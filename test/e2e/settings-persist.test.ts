@@ -80,6 +80,25 @@ describe.skipIf(!CHROMIUM)('settings persist (browser)', () => {
     expect(file.settings).toMatchObject({ temperature: 0.3, theme: 'dark' });
   });
 
+  it('copies diagnostics for a bug report, without any message text, and asks main to show the logs folder', async () => {
+    const { page, harness, context } = app;
+    // Something for the report's error list, as the engine would log it.
+    harness.services.log.error('the model could not be loaded', new Error('decoder.onnx is truncated'));
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: harness.url });
+    await page.getByRole('button', { name: 'Copy diagnostics' }).click();
+    await page.getByRole('status').filter({ hasText: 'Diagnostics copied' }).waitFor();
+    const text = (await page.evaluate('navigator.clipboard.readText()')) as string;
+    expect(text).toMatch(/^Owlery .* diagnostics/);
+    expect(text).toContain('## Engine');
+    expect(text).toContain('execution provider: auto');
+    expect(text).toMatch(/main error: the model could not be loaded: decoder\.onnx is truncated/);
+    expect(text).not.toContain(harness.dataDir);
+
+    await page.getByRole('button', { name: 'Open logs folder' }).click();
+    await page.getByRole('status').filter({ hasText: 'logs' }).waitFor();
+    expect(harness.shownFolders).toEqual([join(harness.dataDir, 'logs')]);
+  });
+
   it('logged no console errors', () => {
     expect(app.consoleErrors).toEqual([]);
   });

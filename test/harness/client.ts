@@ -6,10 +6,8 @@
  * The transport is written against a minimal WebSocket shape, so Node tests drive the very same
  * code with the `ws` package's client.
  */
-import { EVENTS } from '../../src-shared/ipc/contract.ts';
-import type { EventName, IpcResult } from '../../src-shared/ipc/contract.ts';
-import { createOwleryApi } from '../../src-shared/ipc/api.ts';
-import type { OwleryApi, OwleryTransport } from '../../src-shared/ipc/api.ts';
+import { createOwleryApi, EVENTS } from '../../src-shared/ipc/index.ts';
+import type { EventName, IpcResult, OwleryApi, OwleryTransport } from '../../src-shared/ipc/index.ts';
 import { decode, encode } from './codec.ts';
 import type { WireMessage } from './codec.ts';
 

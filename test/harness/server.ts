@@ -76,6 +76,8 @@ export interface Harness {
   readonly dispatch: Dispatch;
   /** Queues the answer of the next dialog of a kind (what `POST /__test/choose-files` does). */
   choose(dialog: ScriptedDialog, paths: string[]): void;
+  /** Folders the page asked main to show in the file manager (the logs folder). */
+  readonly shownFolders: readonly string[];
   /** Stops the server and the services. */
   close(): Promise<void>;
 }
@@ -105,6 +107,12 @@ class ScriptedDialogs implements Dialogs {
   }
   async chooseImportFile(): Promise<string | null> {
     return this.next('import')[0] ?? null;
+  }
+  /** Folders the page asked to show in the file manager (there is none here: not shown). */
+  readonly shownFolders: string[] = [];
+  async showFolder(path: string): Promise<boolean> {
+    this.shownFolders.push(path);
+    return false;
   }
 }
 
@@ -268,6 +276,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     services,
     dispatch,
     choose: (dialog, paths) => dialogs.push(dialog, paths),
+    shownFolders: dialogs.shownFolders,
     close() {
       closing ??= (async () => {
         unsubscribe();

@@ -1,9 +1,11 @@
 /**
  * The app build (`npm run build:app`): main, preload and engine worker land where the app and
  * electron-builder expect them; the sandboxed preload is one CommonJS file that needs nothing but
- * `electron`; main and the engine load native modules from node_modules instead of bundling them;
- * and the compiled engine worker, started the way the engine host starts it, answers a generate
- * request on the tiny model under plain Node (no tsx).
+ * `electron`; main, the engine and the CLI load native modules from node_modules instead of
+ * bundling them, and nothing they load at run time is a dev dependency (tsx, ws, ...); and the
+ * compiled engine worker, started the way the engine host starts it, answers a generate request on
+ * the tiny model under plain Node (no tsx). The compiled CLI in a production install:
+ * test/integration/production-install.test.ts.
  *
  * Not covered here (no Electron binary on build machines): the same bundles inside Electron.
  * @see scripts/build-app.ts, docs/release.md
@@ -19,8 +21,9 @@ import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Metafile } from 'esbuild';
 import { convertCheckpoint } from '../../models/convert.ts';
-import { APP_OUTPUTS, ENGINE_EXTERNALS, MAIN_EXTERNALS } from '../../scripts/build-app.ts';
-import { API } from '../../src-shared/ipc/api.ts';
+import { APP_OUTPUTS, CLI_EXTERNALS, CLI_OUTPUT, ENGINE_EXTERNALS, MAIN_EXTERNALS } from '../../scripts/build-app.ts';
+import type { BuildOutput } from '../../scripts/build-app.ts';
+import { API } from '../../src-shared/ipc/index.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { buildChatPrompt } from '../../src-main/engine/mplug-owl2/prompt.ts';
 import { REPO_ROOT, ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
@@ -30,7 +33,7 @@ const run = promisify(execFile);
 const OUT = join(REPO_ROOT, 'out');
 const NATIVE = ['better-sqlite3', 'onnxruntime-node', 'onnxruntime-common', 'sharp', '@img/', 'bindings', 'node-gyp-build'];
 
-let meta: { main: Metafile; preload: Metafile; engine: Metafile };
+let meta: Record<BuildOutput, Metafile>;
 const text: Record<keyof typeof APP_OUTPUTS, string> = { main: '', preload: '', engine: '' };
 
 /** Bare (package) imports an output kept external. */
@@ -113,6 +116,34 @@ describe('npm run build:app', () => {
     expect(packages).toEqual([...ENGINE_EXTERNALS].sort());
     expect(Object.keys(meta.engine.inputs).filter((i) => i.includes('node_modules/'))).toEqual([]);
     expect(text.engine).not.toContain('tsx');
+  });
+
+  it('the CLI imports only onnxruntime-node, sharp, fast-xml-parser and Node built-ins (not better-sqlite3: a production install needs no compiled add-on of its own)', async () => {
+    expect((await stat(join(OUT, CLI_OUTPUT))).size).toBeGreaterThan(1000);
+    const packages = externalImports(meta.cli).filter((id) => !isBuiltin(id));
+    expect(packages).toEqual([...CLI_EXTERNALS].sort());
+    expect(Object.keys(meta.cli.inputs).filter((i) => i.includes('node_modules/'))).toEqual([]);
+    // Built from the compiled entry, which hands the engine host the compiled worker next to it.
+    expect(Object.keys(meta.cli.inputs)).toContain('src-main/cli/compiled.ts');
+    expect(Object.keys(meta.cli.inputs)).not.toContain('src-main/engine/engine-worker-bootstrap.js');
+  });
+
+  it('nothing the app or the CLI loads at run time is a dev dependency: tsx and ws are development tools only', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    for (const tool of ['tsx', 'ws']) {
+      expect(pkg.dependencies[tool], tool).toBeUndefined();
+      expect(pkg.devDependencies[tool], tool).toBeDefined();
+    }
+    const packageName = (path: string) => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1];
+    for (const [output, m] of Object.entries(meta)) {
+      const loaded = new Set([
+        ...externalImports(m).filter((id) => !isBuiltin(id)).map((id) => id.split('/').slice(0, id.startsWith('@') ? 2 : 1).join('/')),
+        ...Object.keys(m.inputs).map(packageName).filter((n) => n !== undefined),
+      ]);
+      // Electron is the runtime of main and preload, not a package they install.
+      loaded.delete('electron');
+      expect([...loaded].filter((id) => pkg.dependencies[id] === undefined), output).toEqual([]);
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint, readConfig } from '../../models/checkpoint/index.ts';
 import { buildPackageGraphs, convertCheckpoint, estimatePackageBytes, freeDiskBytes, renderConvertProgress } from '../../models/convert.ts';
 import type { ConvertProgress } from '../../models/convert.ts';
-import { resolvePlan } from '../../models/quant/plan.ts';
+import { presetDecoder, resolvePlan } from '../../models/quant/plan.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 import { VERIFY } from '../helpers/verify.ts';
 
@@ -56,8 +56,8 @@ describe('disk space', () => {
     const { config } = await readConfig(ckpt);
     const reader = await openCheckpoint(ckpt);
     try {
-      for (const preset of ['cpu', 'gpu', 'reference'] as const) {
-        const graphs = await buildPackageGraphs(config, reader, resolvePlan(preset));
+      for (const preset of ['cpu', 'gpu', 'gpu-int4', 'reference'] as const) {
+        const graphs = await buildPackageGraphs(config, reader, resolvePlan(preset), presetDecoder(preset));
         const est = estimatePackageBytes(graphs, 0);
         const m = await convertCheckpoint(ckpt, join(work, `est-${preset}`), { preset, verify: false });
         const graphFiles = m.files.filter((f) => f.path.includes('.onnx')).reduce((s, f) => s + f.size, 0);
@@ -139,7 +139,7 @@ describe('owlery convert / inspect', () => {
   it('rejects unknown presets and precisions as usage errors, and inspect of a non-package', async () => {
     const a = await owlery('convert', ckpt, join(work, 'x'), '--preset', 'tiny4');
     expect(a.code).toBe(2);
-    expect(a.stderr).toMatch(/--preset must be one of cpu, gpu, reference/);
+    expect(a.stderr).toMatch(/--preset must be one of cpu, gpu, gpu-int4, reference/);
     const b = await owlery('convert', ckpt, join(work, 'x'), '--vision', 'int4');
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/--vision must be one of int8, fp16, fp32/);

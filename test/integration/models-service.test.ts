@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatEvent } from '../../src-shared/chat.ts';
-import type { ChannelName, IpcResult, ModelTask, RequestOf, ResponseOf } from '../../src-shared/ipc/contract.ts';
+import type { ChannelName, IpcResult, ModelTask, RequestOf, ResponseOf } from '../../src-shared/ipc/index.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import type { Dispatch } from '../../src-main/ipc/index.ts';
 import { CANCELLING_DIALOGS } from '../../src-main/services/dialogs.ts';
@@ -164,6 +164,14 @@ describe('models service', () => {
       expect(text).not.toContain('Describe the photo.');
       expect(text).not.toContain('Again, please.');
     }
+  });
+
+  it('unloads the model on request, and the next question loads it again', async () => {
+    expect(await call('engine:unload', undefined)).toMatchObject({ state: 'idle', modelId: null });
+    expect(services.engine.info).toBeUndefined();
+    const started = await call('chat:send', { text: 'Back?', overrides: { temperature: 0, maxNewTokens: 2 } });
+    expect((await services.chat.outcome(started.requestId)).type).toBe('done');
+    expect(await call('engine:status', undefined)).toMatchObject({ state: 'ready', modelId });
   });
 
   it('refuses deleting the loaded model', async () => {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pullCheckpoint } from '../../models/pull/index.ts';
-import type { IpcResult, ModelTask, NetworkLogPage } from '../../src-shared/ipc/contract.ts';
+import type { IpcResult, ModelTask, NetworkLogPage } from '../../src-shared/ipc/index.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import { NetworkGate, NetworkLog, originOf } from '../../src-main/services/network.ts';
 import { createServices } from '../../src-main/services/composition.ts';

@@ -4,11 +4,11 @@
  * that deliver the paths (`open-file`, `second-instance`) are wired in src-main/app/main.ts and
  * cannot run here; the path parsing and the queue behind them can.
  */
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IpcResult, OwleryEvent, StoredImage } from '../../src-shared/ipc/contract.ts';
+import type { IpcResult, OwleryEvent, StoredImage } from '../../src-shared/ipc/index.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import { isPhotoPath, photoPathsFromArgv } from '../../src-main/services/opened-photos.ts';
 import { createServices } from '../../src-main/services/composition.ts';
@@ -49,15 +49,11 @@ describe('opened photos', () => {
     await copyFile(join(REPO_ROOT, 'test/fixtures/extreme_ironing.jpg'), photo);
     const broken = join(dir, 'broken.png');
     await writeFile(broken, 'not a png');
-    const warnings: string[] = [];
-    const warn = console.warn;
-    console.warn = (msg: string) => warnings.push(msg);
-    try {
-      await services.openedPhotos.open([photo, join(dir, 'missing.jpg'), broken, join(dir, 'notes.txt')]);
-    } finally {
-      console.warn = warn;
-    }
-    expect(warnings).toHaveLength(2);
+    await services.openedPhotos.open([photo, join(dir, 'missing.jpg'), broken, join(dir, 'notes.txt')]);
+    // The two that could not be opened are in the main log, by name.
+    const log = (await readFile(join(dir, 'data', 'logs', 'main.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; data: { file: string } });
+    const warnings = log.filter((r) => r.level === 'warn' && r.msg.startsWith('could not open a photo'));
+    expect(warnings.map((r) => r.data.file)).toEqual(['missing.jpg', 'broken.png']);
     expect(events.filter((e) => e.type === 'app:photos-opened')).toEqual([{ type: 'app:photos-opened', payload: { count: 1 } }]);
 
     const d = createDispatcher(createHandlers(services), { isTrustedSender: (u) => u.startsWith('app://owlery/') });

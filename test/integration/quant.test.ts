@@ -90,13 +90,18 @@ describe('quantized packages of the tiny model', () => {
     const emb = await graph('cpu', 'embed');
     expect(emb.graph.initializers.filter((t) => t.name.startsWith('model.embed_tokens.weight')).map((t) => t.dataType).sort()).toEqual([1, 2]); // scales f32, codes u8
     for (const p of ['cpu', 'gpu', 'llm-int8']) {
-      for (const g of ['vision', 'embed', 'decoder'] as const) {
+      // The gpu preset writes the GPU decoder graph (its own contract, decoder-graph-gpu.ts).
+      for (const g of p === 'gpu' ? (['vision', 'embed'] as const) : (['vision', 'embed', 'decoder'] as const)) {
         expect(pkgs[p].m.graphs[g].inputs, `${p}/${g}`).toEqual(pkgs.reference.m.graphs[g].inputs);
         expect(pkgs[p].m.graphs[g].outputs, `${p}/${g}`).toEqual(pkgs.reference.m.graphs[g].outputs);
       }
     }
+    expect(pkgs.gpu.m.graphs.decoder.variant).toBe('gpu');
+    expect(pkgs.cpu.m.graphs.decoder.variant).toBeUndefined();
     const gpuDec = await graph('gpu', 'decoder');
-    expect(gpuDec.graph.initializers.filter((t) => t.name.endsWith('proj.weight')).every((t) => t.dataType === 10)).toBe(true);
+    const projections = gpuDec.graph.initializers.filter((t) => /_proj$|\.qkv\.|\.kv\./.test(t.name));
+    expect(projections).toHaveLength(2 * 6);
+    expect(projections.every((t) => t.dataType === 10)).toBe(true);
   });
 
   it('report their agreement with float32 within the measured bounds', () => {

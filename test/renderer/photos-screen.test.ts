@@ -6,7 +6,7 @@
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import type { StoredImage } from '../../src-shared/ipc/contract.ts';
+import type { StoredImage } from '../../src-shared/ipc/index.ts';
 import PhotosScreen from '../../src-renderer/lib/screens/PhotosScreen.svelte';
 import { PhotosManager, PHOTOS_PAGE_SIZE } from '../../src-renderer/lib/managers/photos.svelte.ts';
 import { fakeOwlery, folderEntries } from './helpers/models-fakes.ts';

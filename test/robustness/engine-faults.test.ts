@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { ChatEvent, ChatOutcome, SendRequest } from '../../src-shared/chat.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
-import type { EngineStatus } from '../../src-shared/ipc/contract.ts';
+import type { EngineStatus } from '../../src-shared/ipc/index.ts';
 import { ChatService } from '../../src-main/chat/chat-service.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';

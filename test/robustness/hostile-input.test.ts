@@ -20,10 +20,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Window } from 'happy-dom';
 import MarkdownIt from 'markdown-it';
-import { CHANNELS } from '../../src-shared/ipc/contract.ts';
-import { IPC_LIMITS } from '../../src-shared/ipc/contract.ts';
+import { CHANNELS } from '../../src-shared/ipc/index.ts';
+import { MAX_DROPPED_IMAGE_BYTES, MAX_MESSAGE_BYTES, MAX_MESSAGE_CHARS } from '../../src-shared/limits.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
-import { ChatService, MAX_MESSAGE_CHARS } from '../../src-main/chat/chat-service.ts';
+import { ChatService } from '../../src-main/chat/chat-service.ts';
 import { EngineHost } from '../../src-main/engine/engine-host.ts';
 import { buildChatPrompt } from '../../src-main/engine/mplug-owl2/prompt.ts';
 import { exportHtml, exportMarkdown } from '../../src-main/export/index.ts';
@@ -238,7 +238,7 @@ describe('IPC payloads: deeply nested, huge, exotic, prototype pollution', () =>
     const sha = 'ab'.repeat(32);
     const cases: [string, unknown][] = [
       ['chat:send', { text: 'x'.repeat(2 * 1024 * 1024) }],
-      ['chat:send', { text: 'é'.repeat(IPC_LIMITS.maxTextBytes) }],
+      ['chat:send', { text: 'é'.repeat(MAX_MESSAGE_BYTES) }],
       ['chat:send', { text: 'hi', overrides: proto('{"__proto__": {"temperature": 2}}') }],
       ['chat:send', { text: 'hi', overrides: nestedObject(50_000) }],
       ['chat:send', { text: 'hi', images: [proto(`{"__proto__": {"sha256": "${sha}"}}`)] }],
@@ -250,7 +250,7 @@ describe('IPC payloads: deeply nested, huge, exotic, prototype pollution', () =>
       ['settings:set', { patch: { theme: nestedObject(10_000) } }],
       ['conversations:rename', { id: 1, title: 't'.repeat(10_000_000) }],
       ['conversations:search', { query: '"'.repeat(1_000_000) }],
-      ['images:import', { name: 'a.png', bytes: new Uint8Array(IPC_LIMITS.maxImageBytes + 1) }],
+      ['images:import', { name: 'a.png', bytes: new Uint8Array(MAX_DROPPED_IMAGE_BYTES + 1) }],
       ['images:import', { name: '../../../etc/passwd', bytes: new Uint8Array(8) }],
       ['images:import', { name: 'a.png', bytes: Array.from({ length: 8 }, () => 0) }],
       ['images:get', { sha256: '../'.repeat(21) + 'x' }],

@@ -4,19 +4,23 @@
  * under test).
  */
 import { describe, expect, it } from 'vitest';
-import { CHANNELS, EVENTS, IPC_LIMITS, imageUrl, thumbnailUrl, folderThumbnailUrl } from '../../src-shared/ipc/contract.ts';
-import type { ChannelName, EventName, IpcResult } from '../../src-shared/ipc/contract.ts';
 import {
   API,
-  REQUEST_SCHEMAS,
   apiChannels,
+  CHANNELS,
   createOwleryApi,
   createOwleryClient,
+  EVENTS,
+  folderThumbnailUrl,
+  imageUrl,
   isChannelName,
   parseRequest,
+  REQUEST_SCHEMAS,
+  thumbnailUrl,
   unwrap,
-} from '../../src-shared/ipc/api.ts';
-import type { OwleryTransport } from '../../src-shared/ipc/api.ts';
+} from '../../src-shared/ipc/index.ts';
+import { MAX_MESSAGE_BYTES } from '../../src-shared/limits.ts';
+import type { ChannelName, EventName, IpcResult, OwleryTransport } from '../../src-shared/ipc/index.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { utf8Length, v } from '../../src-shared/validate.ts';
 
@@ -64,25 +68,36 @@ describe('validator', () => {
 });
 
 describe('contract tables', () => {
-  it('every channel has a schema and exactly one API function', () => {
-    const fromApi = apiChannels().map(([, , c]) => c);
-    expect(new Set(fromApi).size).toBe(fromApi.length);
-    expect([...fromApi].sort()).toEqual([...CHANNELS].sort());
+  it('every channel has a schema and exactly one API function, named after it', () => {
+    const fromApi = apiChannels();
+    expect(new Set(fromApi.map(([, , c]) => c)).size).toBe(fromApi.length);
+    expect(fromApi.map(([, , c]) => c)).toEqual([...CHANNELS]);
     expect(Object.keys(REQUEST_SCHEMAS).sort()).toEqual([...CHANNELS].sort());
-    for (const c of CHANNELS) expect(c).toMatch(/^[a-z]+:[a-z-]+$/);
+    for (const [domain, name, channel] of fromApi) {
+      expect(channel).toMatch(/^[a-z]+:[a-z-]+$/);
+      // `conversations.emptyTrash` ↔ `conversations:empty-trash`: the same words, either way.
+      expect(channel.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())).toBe(`${domain}:${name}`);
+    }
+    expect(CHANNELS).toContain('conversations:empty-trash');
+    expect(CHANNELS).toContain('app:take-opened-photos');
+    expect(CHANNELS).toContain('images:import-from-folder');
   });
 
-  it('every event has a subscription function named onX', () => {
+  it('every event has a subscription function named onX, in its own domain', () => {
     const subs: string[] = [];
-    for (const [, members] of Object.entries(API)) {
+    for (const [domain, members] of Object.entries(API)) {
       for (const [name, m] of Object.entries(members)) {
-        if (typeof m !== 'string') {
+        if (m.kind === 'event') {
           expect(name).toMatch(/^on[A-Z]/);
-          subs.push((m as { event: string }).event);
+          expect(m.event.startsWith(`${domain}:`)).toBe(true);
+          subs.push(m.event);
+        } else {
+          expect(name).not.toMatch(/^on[A-Z]/);
         }
       }
     }
-    expect([...new Set(subs)].sort()).toEqual([...EVENTS].sort());
+    expect(new Set(subs).size).toBe(subs.length);
+    expect([...subs].sort()).toEqual([...EVENTS].sort());
   });
 
   it('image URLs use the given base', () => {
@@ -115,8 +130,8 @@ describe('request schemas', () => {
   });
 
   it('bound text, ids, names and bytes', () => {
-    expect(invalidPath(() => parseRequest('chat:send', { text: 'x'.repeat(IPC_LIMITS.maxTextBytes + 1) }))).toBe('payload.text');
-    expect(invalidPath(() => parseRequest('chat:send', { text: 'é'.repeat(IPC_LIMITS.maxTextBytes / 2 + 1) }))).toBe('payload.text');
+    expect(invalidPath(() => parseRequest('chat:send', { text: 'x'.repeat(MAX_MESSAGE_BYTES + 1) }))).toBe('payload.text');
+    expect(invalidPath(() => parseRequest('chat:send', { text: 'é'.repeat(MAX_MESSAGE_BYTES / 2 + 1) }))).toBe('payload.text');
     expect(invalidPath(() => parseRequest('conversations:get', { id: 0 }))).toBe('payload.id');
     expect(invalidPath(() => parseRequest('conversations:get', { id: 1.5 }))).toBe('payload.id');
     expect(invalidPath(() => parseRequest('conversations:get', { id: '1' }))).toBe('payload.id');

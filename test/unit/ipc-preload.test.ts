@@ -5,9 +5,8 @@
  * `ipcRenderer` or a generic invoke, and routes pushed events to subscribers.
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { API, apiChannels } from '../../src-shared/ipc/api.ts';
-import type { OwleryApi } from '../../src-shared/ipc/api.ts';
-import { EVENT_CHANNEL } from '../../src-shared/ipc/contract.ts';
+import { API, apiChannels, EVENT_CHANNEL } from '../../src-shared/ipc/index.ts';
+import type { OwleryApi } from '../../src-shared/ipc/index.ts';
 
 const exposed = new Map<string, unknown>();
 const invokes: unknown[][] = [];

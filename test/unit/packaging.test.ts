@@ -39,6 +39,7 @@ interface BuilderConfig {
   win: PlatformConfig;
   mac: PlatformConfig;
   nsis: { include: string; oneClick: boolean; deleteAppDataOnUninstall: boolean };
+  deb?: { depends?: string[] };
   directories: { buildResources: string };
   [key: string]: unknown;
 }
@@ -149,6 +150,8 @@ describe('electron-builder.yml', () => {
 
   it('builds the targets it promises: AppImage + deb, NSIS, dmg for arm64 only', () => {
     expect(config.linux.target!.map((t) => t.target).sort()).toEqual(['AppImage', 'deb']);
+    // The WebGPU provider needs the Vulkan loader; the rest are electron-builder's defaults, kept.
+    expect(config.deb?.depends).toEqual(expect.arrayContaining(['libvulkan1', 'libgtk-3-0', 'libnss3']));
     expect(config.win.target!.map((t) => t.target)).toEqual(['nsis']);
     expect(config.mac.target).toEqual([{ target: 'dmg', arch: ['arm64'] }]);
   });

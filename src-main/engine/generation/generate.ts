@@ -79,6 +79,12 @@ export async function generateTokens(first: Float32Array, step: (id: number) => 
 /** Where a request's time went (see {@link generationStats}). */
 export interface RequestTimes {
   provider: string;
+  /** The graphics adapter, in one line (GPU providers). */
+  adapter?: string;
+  /** What the user should know about the provider (a fallback to the CPU). */
+  providerNote?: string;
+  /** Prompt-lookup decoding's drafts and calls (GPU decoder). */
+  speculation?: GenerationStats['speculation'];
   contextLimit: number;
   promptTokens: number;
   /** Prompt positions reused from the previous request's KV cache. */
@@ -101,6 +107,8 @@ export function generationStats(t: RequestTimes): GenerationStats {
   const decodeMs = t.firstTokenAt ? t.end - t.firstTokenAt : 0;
   return {
     provider: t.provider,
+    ...(t.adapter ? { adapter: t.adapter } : {}),
+    ...(t.providerNote ? { providerNote: t.providerNote } : {}),
     promptTokens: t.promptTokens,
     outputTokens: t.outputTokens,
     contextLimit: t.contextLimit,
@@ -114,6 +122,7 @@ export function generationStats(t: RequestTimes): GenerationStats {
     decodeTokensPerSecond: decodeSteps > 0 && decodeMs > 0 ? round((decodeSteps * 1000) / decodeMs) : 0,
     totalMs: round(t.end - t.start),
     reusedPromptTokens: t.reused,
+    ...(t.speculation ? { speculation: { ...t.speculation } } : {}),
   };
 }
 

@@ -15,6 +15,7 @@ import { basename } from 'node:path';
 import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { OwleryError } from '../../../src-shared/errors.ts';
+import { MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from '../../../src-shared/limits.ts';
 
 // Decoded images are used once; libvips' operation cache would only hold on to their memory.
 sharp.cache(false);
@@ -49,11 +50,6 @@ export interface DecodeOptions {
   name?: string;
 }
 
-/** Default pixel limit: 100 megapixels (a 300 MB RGB buffer). */
-export const DEFAULT_MAX_PIXELS = 100_000_000;
-/** Default encoded-size limit: 256 MiB. */
-export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
-
 /** Longest a single decode may take before it is abandoned as hostile (e.g. a JPEG with thousands of scans). */
 const DECODE_TIMEOUT_S = 60;
 
@@ -84,8 +80,8 @@ const SUPPORTED_LIST = 'JPEG, PNG, WebP, GIF, TIFF, AVIF';
  */
 export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<DecodedImage> {
   const name = opts.name ?? (typeof input === 'string' ? basename(input) : 'image');
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxPixels = opts.maxPixels ?? MAX_IMAGE_PIXELS;
+  const maxBytes = opts.maxBytes ?? MAX_IMAGE_FILE_BYTES;
   const applyOrientation = opts.applyExifOrientation ?? true;
   if (!(maxPixels > 0) || !(maxBytes > 0)) throw new RangeError('decodeImage: maxPixels and maxBytes must be positive');
 

@@ -22,15 +22,22 @@ import { TextStreamer } from '../generation/streamer.ts';
 import { createDecoderSession } from '../prepacked-cache.ts';
 import type { DecoderSource } from '../prepacked-cache.ts';
 import type { CancelSignal, EngineLoadOptions, GenerateRequest, GenerateResult, ImageInput } from '../protocol.ts';
+import { PromptLookup } from '../generation/prompt-lookup.ts';
+import { describeAdapter, likelyWebGpuAdapter } from '../gpu/adapter.ts';
+import { GpuDecoder, GpuKvCache, keptPrefix } from '../gpu/gpu-decoder.ts';
+import { memoryKey, recallProvider, rememberProvider } from '../gpu/provider-memory.ts';
 import { createWithFallback } from '../providers.ts';
 import { IMAGE_TOKEN_INDEX, LlamaTokenizer } from '../tokenizer/llama-tokenizer.ts';
 import { ImageEmbedder } from './image-embeddings.ts';
 import { parsePreprocessorConfig } from './image-processing.ts';
 import type { PreprocessorConfig } from './image-processing.ts';
 import { DEFAULT_PREFILL_CHUNK, Owl2Model } from './modeling.ts';
-import type { KvCache } from './modeling.ts';
+import type { KvCache, Owl2Sessions } from './modeling.ts';
 import { Owl2Processor } from './processing.ts';
 import type { EncodedPrompt } from './processing.ts';
+
+/** Draft tokens per call of prompt-lookup decoding on WebGPU (see `EngineLoadOptions.lookahead`). */
+export const DEFAULT_LOOKAHEAD = 6;
 
 // onnxruntime logs provider failures to stderr itself; they are reported through ProviderReport
 // instead. OWLERY_ORT_LOG=verbose|info|warning|error brings its log back for debugging.
@@ -64,27 +71,57 @@ export class Owl2Engine {
 
   /** Loads a model package: validates it, creates the sessions with the chosen provider. */
   static async load(dir: string, opts: EngineLoadOptions = {}): Promise<Owl2Engine> {
+    const requested = opts.provider ?? 'auto';
+    // Asking the OS about the GPU (a PowerShell query on Windows) overlaps with reading the package.
+    const adapterInfo = requested === 'cpu' ? Promise.resolve(undefined) : likelyWebGpuAdapter();
     const pkg = await readPackage(dir, { verify: opts.verify ?? true });
     const manifest = pkg.manifest;
     const tokenizer = await LlamaTokenizer.fromDir(dir);
     const preprocessor = parsePreprocessorConfig(JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')));
     let decoderSource: DecoderSource = { from: 'package' };
-    const { value: sessions, report } = await createWithFallback(opts.provider ?? 'auto', opts.threads, async (so) => {
+    const adapter = await adapterInfo;
+    const memoryFile = requested === 'auto' ? opts.providerMemoryFile : undefined;
+    const key = memoryKey(manifest.id, adapter);
+    const memory = memoryFile ? await recallProvider(memoryFile, key) : undefined;
+    const { value: sessions, report } = await createWithFallback(requested, opts.threads, async (so): Promise<Owl2Sessions> => {
       const open = (file: string) => ort.InferenceSession.create(file, so);
       const [vision, embed] = [await open(pkg.graphPaths.vision), await open(pkg.graphPaths.embed)];
+      if (manifest.graphs.decoder.variant === 'gpu') return { vision, embed, gpu: await GpuDecoder.create(pkg.graphPaths.decoder, so, manifest.config.llm) };
       if (!opts.prepackedCacheDir || so.executionProviders?.[0] !== 'cpu') return { vision, embed, decoder: await open(pkg.graphPaths.decoder) };
       const { session: decoder, source } = await createDecoderSession(manifest, pkg.graphPaths.decoder, opts.prepackedCacheDir, so);
       decoderSource = source;
       return { vision, embed, decoder };
-    });
+    }, { adapter, memory });
+    // A remembered failure stays until the user picks that provider explicitly.
+    if (memoryFile && memory?.ok !== false) await rememberProvider(memoryFile, key, { provider: report.used, ok: true });
     const model = new Owl2Model(manifest.config, sessions, opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK);
     return new Owl2Engine(dir, manifest, tokenizer, preprocessor, report, model, opts, decoderSource);
   }
 
   /** Releases every session. */
   async dispose(): Promise<void> {
+    if (this.lastSequence?.cache instanceof GpuKvCache) this.lastSequence.cache.release();
     this.lastSequence = undefined;
     await this.model.release();
+  }
+
+  /** The KV cache kept from the last request for prefix reuse (undefined before the first); for status and tests. */
+  get keptCache(): KvCache | undefined {
+    return this.lastSequence?.cache;
+  }
+
+  /** Prompt-lookup decoding over `cache` for one answer, when it is on (GPU decoder; see `EngineLoadOptions.lookahead`). */
+  private promptLookup(cache: KvCache): PromptLookup | undefined {
+    const gpu = this.model.gpu;
+    const drafts = this.options.lookahead ?? (gpu?.kvLocation === 'gpu-buffer' ? DEFAULT_LOOKAHEAD : 0);
+    if (!gpu || !(cache instanceof GpuKvCache) || drafts <= 0) return undefined;
+    const limit = this.config.llm.maxPositions;
+    return new PromptLookup({
+      run: async (ids) => gpu.decode(await this.model.embedTokens(ids), new BigInt64Array(ids.length), cache, Number.POSITIVE_INFINITY, ids.length),
+      length: () => cache.length,
+      truncate: (n) => cache.truncate(n),
+      maxPositions: () => Math.min(gpu.maxPositionsPerCall, limit - cache.length),
+    }, this.config.llm.vocabSize, drafts);
   }
 
   /** Decodes and preprocesses one photo into float32 pixel values [3, S, S]. */
@@ -131,7 +168,11 @@ export class Owl2Engine {
     const images = (req.images ?? []).slice(prompt.firstImage);
     const encoded = await this.images.encode(images, req.aspect ?? 'resize', onEvent, req.persistImageEmbeddings ?? true);
     const times = {
-      provider: this.providerReport.used, contextLimit: limit, promptTokens: promptLength, reused: 0, images: images.length,
+      provider: this.providerReport.used,
+      adapter: this.providerReport.adapter ? describeAdapter(this.providerReport.adapter) : undefined,
+      providerNote: this.providerReport.notes?.length ? this.providerReport.notes.join('; ') : undefined,
+      speculation: undefined as PromptLookup['stats'] | undefined,
+      contextLimit: limit, promptTokens: promptLength, reused: 0, images: images.length,
       imagesFromCache: encoded.fromCache, imageDecodeMs: encoded.timing.decodeMs, imageEncodeMs: encoded.timing.encodeMs,
       prefillMs: 0, start, firstTokenAt: 0, end: 0, outputTokens: 0,
     };
@@ -149,7 +190,9 @@ export class Owl2Engine {
     // regenerated answer); at least the last prompt token is always run to get its logits.
     const previous = this.lastSequence;
     this.lastSequence = undefined;
-    const reused = previous && this.options.prefixReuse !== false ? Math.min(commonPrefix(previous.keys, keys), promptLength - 1) : 0;
+    let reused = previous && this.options.prefixReuse !== false ? Math.min(commonPrefix(previous.keys, keys), promptLength - 1) : 0;
+    // On the GPU, a short common prefix is recomputed rather than kept with the old conversation's rows.
+    if (previous?.cache instanceof GpuKvCache) reused = keptPrefix(previous.cache, reused);
     const inputs = await this.model.buildInputs(promptIds, encoded.embeds);
     const H = this.config.llm.hiddenSize;
     // The previous cache's buffers are kept either way: a reused prefix is only a shorter valid length.
@@ -161,15 +204,17 @@ export class Owl2Engine {
 
     onEvent({ type: 'phase', phase: 'generate' });
     const streamer = new TextStreamer(this.tokenizer.createStreamDecoder({ skipSpecialTokens: true }));
+    const lookahead = this.promptLookup(cache);
+    const history = promptIds.filter((id) => id >= 0);
     const loop = await generateTokens(logits, async (id) => {
-      const next = await this.model.step(id, cache);
+      const next = lookahead ? await lookahead.next(id, history) : await this.model.step(id, cache);
       keys.push(`t${id}`);
       return next;
     }, {
       sampling,
       eosId: this.tokenizer.eosId,
       maxNewTokens: Math.min(sampling.maxNewTokens, limit - promptLength),
-      history: promptIds.filter((id) => id >= 0),
+      history,
       streamer,
       cancel,
       collectLogits: req.collectLogits,
@@ -179,6 +224,7 @@ export class Owl2Engine {
     const rest = streamer.end();
     if (rest) onEvent({ type: 'tokens', ids: [], text: rest });
     times.firstTokenAt = loop.firstTokenAt;
+    times.speculation = lookahead?.stats;
     const done = result(loop.finish, loop.outputIds, streamer.text);
     return req.collectLogits ? { ...done, stepLogits: concatFloat32(loop.stepLogits) } : done;
   }

@@ -22,6 +22,7 @@
  * (IMAGE_TOO_LARGE beyond 100 MP: aspect ratios over ~500:1 at 448 px).
  */
 import { OwleryError } from '../../../src-shared/errors.ts';
+import { MAX_IMAGE_PIXELS } from '../../../src-shared/limits.ts';
 import type { RgbImage } from '../image/decode.ts';
 import { resizeBicubic } from '../image/resize.ts';
 
@@ -156,7 +157,7 @@ export function padBackground(cfg: PreprocessorConfig): [number, number, number]
 }
 
 /** Most pixels any intermediate image of the preprocessing may hold: the decoder's own limit (300 MB of RGB). */
-export const MAX_INTERMEDIATE_PIXELS = 100_000_000;
+export const MAX_INTERMEDIATE_PIXELS = MAX_IMAGE_PIXELS;
 /** The square step may always reach this many pixels (4096²), whatever the photo's shape. */
 const FREE_SQUARE_PIXELS = 4096 * 4096;
 

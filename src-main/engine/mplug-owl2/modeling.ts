@@ -12,6 +12,8 @@ import * as ort from 'onnxruntime-node';
 import { OwleryError } from '../../../src-shared/errors.ts';
 import type { Owl2Config } from '../../../models/owl2/config.ts';
 import { DECODER_IO } from '../../../models/owl2/decoder-graph.ts';
+import type { DecoderVariant } from '../../../models/quant/plan.ts';
+import { GpuDecoder, GpuKvCache } from '../gpu/gpu-decoder.ts';
 import { IMAGE_TOKEN_INDEX } from '../tokenizer/llama-tokenizer.ts';
 import { DecoderKvCache, runDecoderStep } from './kv-cache.ts';
 
@@ -23,21 +25,26 @@ import { DecoderKvCache, runDecoderStep } from './kv-cache.ts';
  */
 export const DEFAULT_PREFILL_CHUNK = 256;
 
-/** The engine's KV cache: per layer, position-major keys and values with spare capacity. */
-export type KvCache = DecoderKvCache;
+/**
+ * The engine's KV cache: for the CPU decoder graph, per layer position-major keys and values with
+ * spare capacity on the host (kv-cache.ts); for the GPU decoder graph, the last presents, kept on
+ * the device (gpu/gpu-decoder.ts).
+ */
+export type KvCache = DecoderKvCache | GpuKvCache;
 
-/** The three sessions of a package. */
-export interface Owl2Sessions {
-  vision: ort.InferenceSession;
-  embed: ort.InferenceSession;
-  decoder: ort.InferenceSession;
-}
+/** The sessions of a package: the decoder is the CPU graph's session or the GPU graph's runner. */
+export type Owl2Sessions = { vision: ort.InferenceSession; embed: ort.InferenceSession } & (
+  | { decoder: ort.InferenceSession; gpu?: never }
+  | { gpu: GpuDecoder; decoder?: never }
+);
 
 /** Paths of a package's (or a staging folder's) three graphs. */
 export interface Owl2GraphPaths {
   vision: string;
   embed: string;
   decoder: string;
+  /** Which decoder graph `decoder` is (default `cpu`; `graphs.decoder.variant` in the manifest). */
+  decoderVariant?: DecoderVariant;
 }
 
 /** Decoder input for a prompt: merged embeddings [T, H] and each position's modality (1: image row). */
@@ -61,25 +68,35 @@ export class Owl2Model {
    * the sessions opened before it are released.
    */
   static async open(paths: Owl2GraphPaths, config: Owl2Config, so: ort.InferenceSession.SessionOptions): Promise<Owl2Model> {
-    const opened: ort.InferenceSession[] = [];
-    try {
-      for (const p of [paths.vision, paths.embed, paths.decoder]) {
-        try {
-          opened.push(await ort.InferenceSession.create(p, so));
-        } catch (err) {
-          throw new OwleryError('PACKAGE_INVALID', `onnxruntime cannot load ${p}: ${(err as Error).message.split('\n')[0]}`, { path: p });
-        }
+    const opened: { release(): Promise<void> }[] = [];
+    const open = async <T extends { release(): Promise<void> }>(p: string, create: () => Promise<T>): Promise<T> => {
+      try {
+        const s = await create();
+        opened.push(s);
+        return s;
+      } catch (err) {
+        throw new OwleryError('PACKAGE_INVALID', `onnxruntime cannot load ${p}: ${(err as Error).message.split('\n')[0]}`, { path: p });
       }
+    };
+    try {
+      const vision = await open(paths.vision, () => ort.InferenceSession.create(paths.vision, so));
+      const embed = await open(paths.embed, () => ort.InferenceSession.create(paths.embed, so));
+      if (paths.decoderVariant === 'gpu') return new Owl2Model(config, { vision, embed, gpu: await open(paths.decoder, () => GpuDecoder.create(paths.decoder, so, config.llm)) });
+      return new Owl2Model(config, { vision, embed, decoder: await open(paths.decoder, () => ort.InferenceSession.create(paths.decoder, so)) });
     } catch (err) {
       await Promise.all(opened.map((s) => s.release()));
       throw err;
     }
-    return new Owl2Model(config, { vision: opened[0], embed: opened[1], decoder: opened[2] });
   }
 
   /** Releases every session. */
   async release(): Promise<void> {
-    await Promise.all([this.sessions.vision.release(), this.sessions.embed.release(), this.sessions.decoder.release()]);
+    await Promise.all([this.sessions.vision.release(), this.sessions.embed.release(), this.sessions.decoder?.release(), this.sessions.gpu?.release()]);
+  }
+
+  /** The GPU decoder graph's runner, when the package has that graph. */
+  get gpu(): GpuDecoder | undefined {
+    return this.sessions.gpu;
   }
 
   /** Rows one image takes in the decoder's sequence (the abstractor's queries + 1). */
@@ -139,6 +156,7 @@ export class Owl2Model {
 
   /** An empty KV cache for this model. */
   emptyCache(): KvCache {
+    if (this.sessions.gpu) return this.sessions.gpu.emptyCache();
     const { numLayers, numKvHeads, headDim, maxPositions } = this.config.llm;
     // 2048 positions at once (a photo question and many turns): the buffers stay the system's zero
     // pages until a row is written (32 MB each on the 7B, so glibc maps them fresh instead of
@@ -159,13 +177,20 @@ export class Owl2Model {
     const chunk = Math.max(1, this.prefillChunk);
     const H = this.config.llm.hiddenSize;
     const V = this.config.llm.vocabSize;
+    const { decoder, gpu } = this.sessions;
     let logits: Float32Array | undefined;
-    for (let s = 0; s < modality.length || logits === undefined; s += chunk) {
-      const e = Math.min(modality.length, s + chunk);
-      const out = await runDecoderStep(this.sessions.decoder, cache, embeds.subarray(s * H, e * H), modality.subarray(s, e), H);
-      logits = out[DECODER_IO.logits].data as Float32Array;
-      if (logits.length !== V) throw new OwleryError('PACKAGE_INVALID', `decoder.onnx gave ${logits.length} logits, expected ${V}`);
+    if (gpu) {
+      if (!(cache instanceof GpuKvCache)) throw new OwleryError('INTERNAL', 'the GPU decoder needs the cache from emptyCache()');
+      logits = await gpu.decode(embeds, modality, cache, chunk);
+    } else {
+      if (!(cache instanceof DecoderKvCache)) throw new OwleryError('INTERNAL', 'the CPU decoder needs the cache from emptyCache()');
+      for (let s = 0; s < modality.length || logits === undefined; s += chunk) {
+        const e = Math.min(modality.length, s + chunk);
+        const out = await runDecoderStep(decoder!, cache, embeds.subarray(s * H, e * H), modality.subarray(s, e), H);
+        logits = out[DECODER_IO.logits].data as Float32Array;
+      }
     }
+    if (logits.length !== V) throw new OwleryError('PACKAGE_INVALID', `decoder.onnx gave ${logits.length} logits, expected ${V}`);
     return logits;
   }
 

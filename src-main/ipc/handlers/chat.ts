@@ -3,17 +3,17 @@
  * never names a file); sampling comes from settings, then the request's overrides.
  */
 import type { ChatImageInput } from '../../../src-shared/chat.ts';
-import type { ImageAttachmentRef } from '../../../src-shared/ipc/contract.ts';
+import type { ImageAttachmentRef } from '../../../src-shared/ipc/index.ts';
 import { generationFor } from '../../chat/generation.ts';
 import type { Services } from '../../services/composition.ts';
-import type { HandlerTable } from '../dispatch.ts';
+import type { DomainHandlers } from '../dispatch.ts';
 
 function stored(images: ImageAttachmentRef[] | undefined): ChatImageInput[] | undefined {
   return images?.map((i) => ({ kind: 'stored', sha256: i.sha256, name: i.name ?? null }));
 }
 
 /** `chat:send`, `chat:regenerate`, `chat:edit`, `chat:cancel`. */
-export function chatHandlers(services: Services): Pick<HandlerTable, 'chat:send' | 'chat:regenerate' | 'chat:edit' | 'chat:cancel'> {
+export function chatHandlers(services: Services): DomainHandlers<'chat'> {
   const { chat, events } = services;
   return {
     'chat:send': async (req) => {

@@ -1,23 +1,10 @@
 /** Handlers of the `conversations:` channels: the sidebar, the thread on screen, the trash, search. */
 import { OwleryError } from '../../../src-shared/errors.ts';
 import type { Services } from '../../services/composition.ts';
-import type { HandlerTable } from '../dispatch.ts';
-
-type Channels =
-  | 'conversations:list'
-  | 'conversations:get'
-  | 'conversations:create'
-  | 'conversations:rename'
-  | 'conversations:pin'
-  | 'conversations:delete'
-  | 'conversations:restore'
-  | 'conversations:purge'
-  | 'conversations:empty-trash'
-  | 'conversations:select-branch'
-  | 'conversations:search';
+import type { DomainHandlers } from '../dispatch.ts';
 
 /** Every `conversations:` channel. */
-export function conversationHandlers(services: Services): Pick<HandlerTable, Channels> {
+export function conversationHandlers(services: Services): DomainHandlers<'conversations'> {
   const { store, events } = services;
   return {
     'conversations:list': (req) => (req.trash ? store.listTrash(req) : store.listConversations(req)),

@@ -5,10 +5,10 @@
 import { basename } from 'node:path';
 import { suggestedFileName } from '../../export/index.ts';
 import type { Services } from '../../services/composition.ts';
-import type { HandlerTable } from '../dispatch.ts';
+import type { DomainHandlers } from '../dispatch.ts';
 
 /** `export:conversation`, `export:all`, `export:import`. */
-export function exportHandlers(services: Services): Pick<HandlerTable, 'export:conversation' | 'export:all' | 'export:import'> {
+export function exportHandlers(services: Services): DomainHandlers<'export'> {
   return {
     'export:conversation': async (req) => {
       const c = services.store.getConversation(req.id);

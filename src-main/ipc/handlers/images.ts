@@ -5,15 +5,13 @@
  */
 import { basename } from 'node:path';
 import { OwleryError } from '../../../src-shared/errors.ts';
-import type { StoredImage } from '../../../src-shared/ipc/contract.ts';
+import type { StoredImage } from '../../../src-shared/ipc/index.ts';
 import type { Services } from '../../services/composition.ts';
 import { toStoredImage } from '../../store/image-records.ts';
-import type { HandlerTable } from '../dispatch.ts';
-
-type Channels = 'images:pick' | 'images:import' | 'images:get' | 'images:pick-folder' | 'images:list-folder' | 'images:import-from-folder';
+import type { DomainHandlers } from '../dispatch.ts';
 
 /** Every `images:` channel. */
-export function imageHandlers(services: Services): Pick<HandlerTable, Channels> {
+export function imageHandlers(services: Services): DomainHandlers<'images'> {
   const { images, store, folders, dialogs } = services;
   const base = services.appInfo.imageBase;
   return {

@@ -1,19 +1,9 @@
 /** Handlers of the `models:` channels. */
 import type { Services } from '../../services/composition.ts';
-import type { HandlerTable } from '../dispatch.ts';
-
-type Channels =
-  | 'models:list'
-  | 'models:import'
-  | 'models:pull'
-  | 'models:verify'
-  | 'models:delete'
-  | 'models:select'
-  | 'models:tasks'
-  | 'models:cancel-task';
+import type { DomainHandlers } from '../dispatch.ts';
 
 /** Every `models:` channel. */
-export function modelHandlers(services: Services): Pick<HandlerTable, Channels> {
+export function modelHandlers(services: Services): DomainHandlers<'models'> {
   const { models, dialogs } = services;
   return {
     'models:list': () => models.list(),

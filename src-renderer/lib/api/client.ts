@@ -6,8 +6,8 @@
  * Components get the client from Svelte context ({@link getOwlery}); the app shell sets it once.
  */
 import { getContext, setContext } from 'svelte';
-import { createOwleryClient } from '../../../src-shared/ipc/api.ts';
-import type { OwleryApi, OwleryClient } from '../../../src-shared/ipc/api.ts';
+import { createOwleryClient } from '../../../src-shared/ipc/index.ts';
+import type { OwleryApi, OwleryClient } from '../../../src-shared/ipc/index.ts';
 
 const OWLERY_KEY = Symbol('owlery-client');
 

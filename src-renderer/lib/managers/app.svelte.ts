@@ -3,8 +3,7 @@
  * the shell applies itself (theme and font size). Settings are read here and followed through
  * `settings:changed`; the settings screen is what changes them.
  */
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
-import type { AppCommand, AppInfo, EngineStatus } from '../../../src-shared/ipc/contract.ts';
+import type { AppCommand, AppInfo, EngineStatus, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { DEFAULT_SETTINGS } from '../../../src-shared/settings.ts';
 import type { Settings, Theme } from '../../../src-shared/settings.ts';
 import { describeError } from '../errors.ts';

@@ -4,9 +4,8 @@
  * they are sent, so the message carries hashes only. Files that are not photos, are too large, or
  * exceed the per-message limit are refused with a message that names them.
  */
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
-import { IPC_LIMITS } from '../../../src-shared/ipc/contract.ts';
-import type { ImageAttachmentRef, StoredImage } from '../../../src-shared/ipc/contract.ts';
+import type { ImageAttachmentRef, OwleryClient, StoredImage } from '../../../src-shared/ipc/index.ts';
+import { MAX_DROPPED_IMAGE_BYTES, MAX_FILE_NAME_CHARS, MAX_IMAGES_PER_MESSAGE } from '../../../src-shared/limits.ts';
 import { describeError } from '../errors.ts';
 import { formatBytes } from '../format.ts';
 
@@ -34,11 +33,11 @@ export function looksLikeImage(file: Pick<FileLike, 'name' | 'type'>): boolean {
   return file.type ? file.type.startsWith('image/') && file.type !== 'image/svg+xml' : IMAGE_EXTENSIONS.test(file.name);
 }
 
-/** A file name main accepts: no folders, no NUL, at most 255 characters. */
+/** A file name main accepts: no folders, no NUL, at most `MAX_FILE_NAME_CHARS` characters. */
 function cleanName(name: string): string | null {
   // eslint-disable-next-line no-control-regex
   const base = (name.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f]/g, '').trim();
-  return base ? base.slice(-IPC_LIMITS.maxFileNameChars) : null;
+  return base ? base.slice(-MAX_FILE_NAME_CHARS) : null;
 }
 
 /** The composer's photo tray. */
@@ -54,8 +53,8 @@ export class AttachmentsManager {
 
   constructor(client: OwleryClient, opts: { maxBytes?: number; maxCount?: number } = {}) {
     this.#client = client;
-    this.#maxBytes = opts.maxBytes ?? IPC_LIMITS.maxImageBytes;
-    this.#maxCount = opts.maxCount ?? IPC_LIMITS.maxImagesPerMessage;
+    this.#maxBytes = opts.maxBytes ?? MAX_DROPPED_IMAGE_BYTES;
+    this.#maxCount = opts.maxCount ?? MAX_IMAGES_PER_MESSAGE;
   }
 
   /** Photos stored and ready to send, in tray order. */

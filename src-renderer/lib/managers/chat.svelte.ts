@@ -15,8 +15,7 @@ import { SvelteMap } from 'svelte/reactivity';
 import type { ChatEvent, ChatPhase, ChatRequestId, ChatStarted } from '../../../src-shared/chat.ts';
 import type { Conversation, ConversationId, Message, MessageId, Thread, ThreadMessage } from '../../../src-shared/domain.ts';
 import type { ErrorCode } from '../../../src-shared/errors.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
-import type { ImageAttachmentRef } from '../../../src-shared/ipc/contract.ts';
+import type { ImageAttachmentRef, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { describeError, errorCode } from '../errors.ts';
 import type { Announcer, AnswerReader } from './announcer.svelte.ts';
 

@@ -4,7 +4,8 @@
  * undo restores). The list reloads whenever main says conversations changed.
  */
 import type { ConversationId, ConversationSummary, SearchHit } from '../../../src-shared/domain.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import type { OwleryClient } from '../../../src-shared/ipc/index.ts';
+import { MAX_PAGE_SIZE, MAX_TITLE_CHARS } from '../../../src-shared/limits.ts';
 import { describeError } from '../errors.ts';
 
 /** Conversations fetched per page. */
@@ -51,7 +52,7 @@ export class ConversationsManager {
   async refresh(): Promise<void> {
     const token = ++this.#listToken;
     try {
-      const page = await this.#client.conversations.list({ limit: Math.min(500, Math.max(PAGE_SIZE, this.items.length)) });
+      const page = await this.#client.conversations.list({ limit: Math.min(MAX_PAGE_SIZE, Math.max(PAGE_SIZE, this.items.length)) });
       if (token !== this.#listToken) return;
       this.items = page.items;
       this.nextCursor = page.nextCursor;
@@ -85,7 +86,7 @@ export class ConversationsManager {
 
   /** Renames a conversation (a blank title is refused). */
   async rename(id: ConversationId, title: string): Promise<void> {
-    const clean = title.replace(/\s+/g, ' ').trim().slice(0, 500);
+    const clean = title.replace(/\s+/g, ' ').trim().slice(0, MAX_TITLE_CHARS);
     if (!clean) return;
     const updated = await this.#client.conversations.rename({ id, title: clean });
     this.#patch(updated);

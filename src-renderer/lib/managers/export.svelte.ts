@@ -6,7 +6,7 @@
 import { EXPORT_FORMATS } from '../../../src-shared/chat.ts';
 import type { ExportFormat } from '../../../src-shared/chat.ts';
 import type { ConversationId } from '../../../src-shared/domain.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import type { OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { describeError, isCancellation, plural } from '../components/models/format.ts';
 
 /** The part of the client the export dialog uses. */

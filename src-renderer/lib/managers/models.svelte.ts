@@ -7,10 +7,9 @@
  * keeps no copy of anything main does not say.
  * @see docs/style.md H13 (managers in `*.svelte.ts`), H6 (cancellation is not an error)
  */
-import { IPC_LIMITS } from '../../../src-shared/ipc/contract.ts';
-import type { EngineStatus, InstalledModel, ModelTask, TaskId } from '../../../src-shared/ipc/contract.ts';
-import { REQUEST_SCHEMAS } from '../../../src-shared/ipc/api.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import { MAX_REPO_CHARS } from '../../../src-shared/limits.ts';
+import type { EngineStatus, InstalledModel, ModelTask, OwleryClient, TaskId } from '../../../src-shared/ipc/index.ts';
+import { REQUEST_SCHEMAS } from '../../../src-shared/ipc/index.ts';
 import { describeError, describeSerialized, isCancellation } from '../components/models/format.ts';
 
 /** The part of the client the models screens use. */
@@ -74,7 +73,7 @@ export function normaliseRepo(input: string): string {
 export function repoError(input: string): string | null {
   const repo = normaliseRepo(input);
   if (repo === '') return 'Enter the repository as owner/name.';
-  if (repo.length > IPC_LIMITS.maxRepoChars) return `A repository id has at most ${IPC_LIMITS.maxRepoChars} characters.`;
+  if (repo.length > MAX_REPO_CHARS) return `A repository id has at most ${MAX_REPO_CHARS} characters.`;
   try {
     REQUEST_SCHEMAS['models:pull'].parse({ repo });
     return null;

@@ -8,9 +8,8 @@
  * `images:import-from-folder` turns the selection into stored photos (hashes).
  * @see docs/style.md H13
  */
-import { IPC_LIMITS } from '../../../src-shared/ipc/contract.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, StoredImage } from '../../../src-shared/ipc/contract.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import { MAX_FOLDER_IMPORT, MAX_IMAGES_PER_MESSAGE } from '../../../src-shared/limits.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, OwleryClient, StoredImage } from '../../../src-shared/ipc/index.ts';
 import { describeError, isCancellation } from '../components/models/format.ts';
 
 /** The part of the client the Photos panel uses. */
@@ -54,8 +53,8 @@ export class PhotosManager {
   readonly selectedEntries = $derived(this.entries.filter((e) => this.selected.has(e.entryId)));
   /** Why the selection cannot go into one message, if it cannot. */
   readonly selectionProblem = $derived(
-    this.selected.size > IPC_LIMITS.maxImagesPerMessage
-      ? `A message can carry at most ${IPC_LIMITS.maxImagesPerMessage} photos; ${this.selected.size} are selected.`
+    this.selected.size > MAX_IMAGES_PER_MESSAGE
+      ? `A message can carry at most ${MAX_IMAGES_PER_MESSAGE} photos; ${this.selected.size} are selected.`
       : null,
   );
   /** True when more photos can be listed. */
@@ -182,8 +181,8 @@ export class PhotosManager {
     this.storing = true;
     try {
       const out: StoredImage[] = [];
-      for (let i = 0; i < entries.length; i += IPC_LIMITS.maxFolderImport) {
-        const ids = entries.slice(i, i + IPC_LIMITS.maxFolderImport).map((e) => e.entryId);
+      for (let i = 0; i < entries.length; i += MAX_FOLDER_IMPORT) {
+        const ids = entries.slice(i, i + MAX_FOLDER_IMPORT).map((e) => e.entryId);
         out.push(...(await this.client.images.importFromFolder({ folderId: folder.folderId, entryIds: ids })));
       }
       return out;

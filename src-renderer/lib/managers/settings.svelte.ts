@@ -8,8 +8,7 @@
  * Changes made elsewhere (another window, main) arrive as `settings:changed` events.
  * @see docs/style.md H9 (one writer, shared schema), H13
  */
-import type { EngineStatus } from '../../../src-shared/ipc/contract.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import type { EngineStatus, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { SETTING_BOUNDS, SETTING_SCHEMAS } from '../../../src-shared/settings.ts';
 import type { SettingKey, Settings } from '../../../src-shared/settings.ts';
 import { describeError, isCancellation } from '../components/models/format.ts';

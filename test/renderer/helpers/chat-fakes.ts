@@ -6,7 +6,7 @@
  *
  * Plus factories for the domain objects the chat shows.
  */
-import type { StoredImage } from '../../../src-shared/ipc/contract.ts';
+import type { StoredImage } from '../../../src-shared/ipc/index.ts';
 import type { ConversationSummary, SearchHit, ThreadMessage } from '../../../src-shared/domain.ts';
 import type { GenerationStats } from '../../../src-shared/engine.ts';
 

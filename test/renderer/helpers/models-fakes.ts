@@ -6,8 +6,7 @@
  * Handlers that throw an `OwleryError` answer `{ ok: false, error }` like main does, so the
  * client rejects with the same code the screens see in the app.
  */
-import { createOwleryApi, createOwleryClient } from '../../../src-shared/ipc/api.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/api.ts';
+import { createOwleryApi, createOwleryClient } from '../../../src-shared/ipc/index.ts';
 import type {
   ChannelName,
   EngineStatus,
@@ -16,9 +15,10 @@ import type {
   FolderEntry,
   InstalledModel,
   ModelTask,
+  OwleryClient,
   RequestOf,
   ResponseOf,
-} from '../../../src-shared/ipc/contract.ts';
+} from '../../../src-shared/ipc/index.ts';
 import { serializeError } from '../../../src-shared/errors.ts';
 import { DEFAULT_SETTINGS } from '../../../src-shared/settings.ts';
 

@@ -13,13 +13,17 @@ import { openCheckpoint, readConfig } from '../../../models/checkpoint/index.ts'
 import { rawToFloat32 } from '../../../models/checkpoint/dtype.ts';
 import { checkCheckpointTensors, expectedCheckpointTensors } from '../../../models/convert.ts';
 import { writeTinyCheckpoint } from '../../../models/tiny/factory.ts';
+import { llamaTokenizerModel } from '../../../models/tiny/files.ts';
 import {
   OWL2_7B_SIZES, SyntheticCheckpointReader, checkSynthPreset, hfShardSplit, synthConfigJson, synthWeightBytes, writeSyntheticCheckpoint,
 } from '../../../models/synth/index.ts';
 
 let work: string;
+/** LLaMA's tokenizer.model, from the dev dependency (what the tiny factory writes too). */
+let tokenizer: Uint8Array;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'owlery-synth-'));
+  tokenizer = await llamaTokenizerModel();
 });
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
@@ -149,7 +153,7 @@ describe('writeSyntheticCheckpoint', () => {
       const a = join(work, `w-factory-${fmt}`);
       const b = join(work, `w-synth-${fmt}`);
       await writeTinyCheckpoint(a, { seed: 6, dtype: 'F16', format: factoryFormat });
-      const res = await writeSyntheticCheckpoint(b, 'tiny', fmt, { seed: 6, dtype: 'F16', maxShardBytes: Infinity });
+      const res = await writeSyntheticCheckpoint(b, 'tiny', fmt, { seed: 6, dtype: 'F16', maxShardBytes: Infinity, tokenizer });
       const names = (await readdir(a)).sort();
       expect(res.files).toEqual(names);
       expect((await readdir(b)).sort()).toEqual(names);
@@ -161,7 +165,7 @@ describe('writeSyntheticCheckpoint', () => {
     for (const fmt of ['bin', 'safetensors'] as const) {
       const dir = join(work, `w-sharded-${fmt}`);
       const progress: number[] = [];
-      const res = await writeSyntheticCheckpoint(dir, 'tiny', fmt, { seed: 8, maxShardBytes: 3_000_000, onProgress: (p) => progress.push(p.bytesDone) });
+      const res = await writeSyntheticCheckpoint(dir, 'tiny', fmt, { seed: 8, maxShardBytes: 3_000_000, onProgress: (p) => progress.push(p.bytesDone), tokenizer });
       expect(progress.at(-1)).toBe(res.weightBytes);
       const virtual = new SyntheticCheckpointReader(res.config, { seed: 8, format: fmt === 'bin' ? 'pytorch' : 'safetensors', maxShardBytes: 3_000_000 });
       expect(virtual.shards.length).toBeGreaterThan(2);
@@ -184,12 +188,12 @@ describe('writeSyntheticCheckpoint', () => {
 
   it('refuses a non-empty folder and cleans up after cancellation', async () => {
     const dir = join(work, 'w-busy');
-    await writeSyntheticCheckpoint(dir, 'tiny', 'bin', { seed: 1 });
-    await expect(writeSyntheticCheckpoint(dir, 'tiny', 'bin')).rejects.toThrow(/not empty/);
+    await writeSyntheticCheckpoint(dir, 'tiny', 'bin', { seed: 1, tokenizer });
+    await expect(writeSyntheticCheckpoint(dir, 'tiny', 'bin', { tokenizer })).rejects.toThrow(/not empty/);
     const dir2 = join(work, 'w-cancel');
     const ac = new AbortController();
     await expect(writeSyntheticCheckpoint(dir2, 'tiny', 'bin', {
-      signal: ac.signal, maxShardBytes: 3_000_000, onProgress: () => ac.abort(),
+      signal: ac.signal, maxShardBytes: 3_000_000, onProgress: () => ac.abort(), tokenizer,
     })).rejects.toMatchObject({ code: 'CANCELLED' });
     expect(await readdir(dir2)).toEqual([]);
   });

@@ -1,0 +1,36 @@
+/**
+ * The `export:` domain: conversations out to Markdown, HTML, PDF or JSON, and JSON exports back
+ * in. Main shows the save or open dialog; the renderer learns the file's name only.
+ */
+import { EXPORT_FORMATS } from '../chat.ts';
+import type { ImportResult } from '../chat.ts';
+import { v } from '../validate.ts';
+import { defineDomain, invoke } from './define.ts';
+import { rowId } from './fields.ts';
+
+/** Where an export went. */
+export interface ExportResult {
+  /** False when the user cancelled the save dialog. */
+  saved: boolean;
+  /** The file's name (no folders). */
+  fileName: string | null;
+  conversations: number;
+}
+
+/** What `export.import` did: nothing when the user cancelled the open dialog. */
+export interface ImportOutcome {
+  imported: boolean;
+  result: ImportResult | null;
+}
+
+const format = v.enum(EXPORT_FORMATS);
+
+/** `window.owlery.export`. */
+export const exportApi = defineDomain({
+  /** Exports one conversation (save dialog in main). */
+  conversation: invoke(v.object({ id: rowId, format })).returns<ExportResult>(),
+  /** Exports every conversation not in the trash (save dialog in main). */
+  all: invoke(v.object({ format })).returns<ExportResult>(),
+  /** Imports an exported JSON file (open dialog in main). */
+  import: invoke(v.none()).returns<ImportOutcome>(),
+});
