@@ -28,14 +28,18 @@ export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /**
  * Packages the main process loads from `node_modules` instead of the bundle (native add-ons,
- * ESM-only, Electron itself; markdown-it, for the exports, with its own dependencies, which are
- * not the app's).
+ * ESM-only, Electron itself; markdown-it, for the exports, and fast-xml-parser, for XMP sidecars,
+ * with their own dependencies, which are not the app's).
  */
-export const MAIN_EXTERNALS = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'electron-store', 'markdown-it'] as const;
+export const MAIN_EXTERNALS = ['electron', 'onnxruntime-node', 'better-sqlite3', 'sharp', 'electron-store', 'markdown-it', 'fast-xml-parser'] as const;
 /** Packages the engine process loads from `node_modules`. */
 export const ENGINE_EXTERNALS = ['onnxruntime-node', 'sharp'] as const;
-/** Packages the CLI loads from `node_modules` (the same native add-ons as the engine: conversion verifies with onnxruntime, images decode with sharp). */
-export const CLI_EXTERNALS = ENGINE_EXTERNALS;
+/**
+ * Packages the CLI loads from `node_modules`: the same native add-ons as the engine (conversion
+ * verifies with onnxruntime, images decode with sharp), and fast-xml-parser (`owlery describe
+ * --sidecars`).
+ */
+export const CLI_EXTERNALS = [...ENGINE_EXTERNALS, 'fast-xml-parser'] as const;
 
 /** Electron 45's runtimes: Node 22 and Chromium 140. */
 const ELECTRON_NODE_TARGET = 'node22';

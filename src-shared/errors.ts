@@ -30,7 +30,9 @@ export type ErrorCode =
   | 'INTERNAL'
   | 'OFFLINE' | 'FORBIDDEN'
   | 'EXPORT_FAILED' | 'IMPORT_INVALID'
-  | 'NO_MODEL';
+  | 'NO_MODEL'
+  /** The model's answer held nothing usable (e.g. no caption for a photo). */
+  | 'EMPTY_ANSWER';
 
 /** An expected failure, with a stable code and a message a user can act on. */
 export class OwleryError extends Error {

@@ -1,6 +1,6 @@
 /**
- * The `owlery` command line: convert checkpoints, chat with a model package, and inspect the
- * pipeline's stages (tokenize, preprocess, embed-image).
+ * The `owlery` command line: convert checkpoints, chat with a model package, describe photo
+ * folders, and inspect the pipeline's stages (tokenize, preprocess, embed-image).
  *
  * Every command exits 0 on success; bad input exits 1 (2 for usage errors) with one line on
  * stderr naming the problem.
@@ -20,6 +20,7 @@ import { readPackage } from '../../models/package/read.ts';
 import { pullCheckpoint } from '../../models/pull/index.ts';
 import { checkSynthPreset, synthPresetSizes, synthesizePackage, type SynthDType, type SynthPreset } from '../../models/synth/index.ts';
 import { readTokenizerModelFile } from '../../models/tiny/files.ts';
+import { DEFAULT_STATE_FILE, describeCommand } from '../describe/cli.ts';
 import {
   EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, parseSentencePieceModel, preprocessImage, verifyPackage,
 } from '../engine/index.ts';
@@ -48,6 +49,9 @@ commands:
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
   chat --model DIR --conversation FILE.json   answer the last user message of a conversation
   chat --model DIR --raw-prompt [--image F]... "USER: <|image|>... ASSISTANT:"
+  describe --model DIR [--recursive] [--sidecars] [--sidecar-name photo.jpg.xmp|photo.xmp] [--json]
+           [--state FILE] DIR...              caption and keywords for every photo of the folders (resumable,
+                                              state in ./${DEFAULT_STATE_FILE}; Ctrl-C safe)
   tokenize --model DIR [--json] TEXT          token ids of tokenizer_image_token(TEXT) (-200 = image)
   preprocess --model DIR --image FILE [--aspect resize|pad|crop] --out FILE.npy
   embed-image --model DIR --image FILE [--aspect ...] --out FILE.npy
@@ -91,6 +95,10 @@ const chatOptions = {
   decoder: { type: 'string' },
   placements: { type: 'boolean' },
   'no-verify': { type: 'boolean' },
+  recursive: { type: 'boolean' },
+  sidecars: { type: 'boolean' },
+  'sidecar-name': { type: 'string' },
+  state: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
@@ -223,6 +231,36 @@ async function chat(positionals: string[], v: Values, options: CliOptions): Prom
   } finally {
     process.off('SIGINT', onSigint);
     await host.dispose();
+  }
+}
+
+/** `owlery describe` (src-main/describe/cli.ts). */
+async function describe(positionals: string[], v: Values, options: CliOptions): Promise<number> {
+  const model = requireModel(v);
+  if (positionals.length === 0) throw new UsageError('describe needs at least one folder (DIR...)');
+  const naming = v['sidecar-name'];
+  if (naming !== undefined && naming !== 'photo.jpg.xmp' && naming !== 'photo.xmp') throw new UsageError(`--sidecar-name must be photo.jpg.xmp or photo.xmp, got "${naming}"`);
+  if (naming !== undefined && !v.sidecars) throw new UsageError('--sidecar-name needs --sidecars');
+  const controller = new AbortController();
+  const off = abortOnSigint(controller);
+  try {
+    return await describeCommand({
+      model,
+      dirs: positionals.map((p) => resolve(p)),
+      recursive: v.recursive === true,
+      sidecars: v.sidecars ? naming ?? 'photo.jpg.xmp' : null,
+      json: v.json === true,
+      state: resolve(v.state ?? DEFAULT_STATE_FILE),
+      provider: providerOption(v),
+      threads: numberOption(v, 'threads', true),
+      logDir: cliLog.dir ?? undefined,
+      engineWorker: options.engineWorker,
+      signal: controller.signal,
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+  } finally {
+    off();
   }
 }
 
@@ -511,6 +549,7 @@ export async function main(argv: string[], options: CliOptions = {}): Promise<nu
       case 'pull': return await pull(positionals, values);
       case 'synth': return await synth(positionals, values);
       case 'chat': return await chat(positionals, values, options);
+      case 'describe': return await describe(positionals, values, options);
       case 'tokenize': return await tokenize(positionals, values);
       case 'preprocess': return await preprocess(values);
       case 'embed-image': return await embedImage(values, options);

@@ -77,6 +77,12 @@ interface GenerateOptions {
   aspect?: AspectMode;
   /** Keep the raw logits each generated token was chosen from (float32 [steps, vocab]). */
   collectLogits?: boolean;
+  /**
+   * Save the photos' embeddings in the on-disk cache (default true). Describe jobs pass false: a
+   * photo library's embeddings (~1 MB each on the 7B) would fill the disk for photos seen once;
+   * the memory cache still serves the photo's second request.
+   */
+  persistImageEmbeddings?: boolean;
 }
 
 /**

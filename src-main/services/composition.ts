@@ -1,7 +1,7 @@
 /**
  * The composition root, wiring only: `createServices({ dataDir, … })` opens the history store and
- * image store, the settings, the engine service, the chat service, the models service and the
- * exporter on one data folder, and wires their events to one {@link EventBus}. It runs in plain Node: the Electron app
+ * image store, the settings, the engine service, the chat service, the describe service, the models
+ * service and the exporter on one data folder, and wires their events to one {@link EventBus}. It runs in plain Node: the Electron app
  * (`src-main/app`), the web test harness (`test/harness`) and integration tests all call it, and
  * differ only in the dialogs, the settings storage and the transport that carries IPC.
  *
@@ -23,6 +23,7 @@ import { DEFAULT_IMAGE_BASE } from '../../src-shared/ipc/index.ts';
 import type { AppInfo } from '../../src-shared/ipc/index.ts';
 import { MAX_DROPPED_IMAGE_BYTES } from '../../src-shared/limits.ts';
 import { ChatService } from '../chat/chat-service.ts';
+import { DescribeService } from '../describe/describe-service.ts';
 import type { ChatServiceOptions } from '../chat/chat-service.ts';
 import { EngineHost, likelyWebGpuAdapter } from '../engine/index.ts';
 import type { EngineSpawner } from '../engine/index.ts';
@@ -111,6 +112,8 @@ export interface Services {
   /** Which model is loaded, on which provider; generation goes through it. */
   readonly engine: EngineService;
   readonly chat: ChatService;
+  /** Photo-folder descriptions: describe jobs (sharing the engine with chat, which comes first), search, export. */
+  readonly describe: DescribeService;
   readonly settings: SettingsService;
   readonly models: ModelsService;
   readonly folders: FolderGrants;
@@ -182,6 +185,12 @@ export function createServices(opts: ServicesOptions): Services {
     log,
   });
   const chat = new ChatService({ store, images, engine, ...opts.chat });
+  const describe = new DescribeService({
+    store,
+    engine,
+    chatBusy: () => chat.queueState.running !== null || chat.queueState.queued > 0,
+    log,
+  });
   const models = new ModelsService({
     dataDir,
     engine,
@@ -244,12 +253,16 @@ export function createServices(opts: ServicesOptions): Services {
   if (!settings.get().fasterStart) clearPrepacked(dataDir).catch(() => {});
   // The active model loads in the background; a failure is reported through the engine status.
   if ((opts.autoLoadModel ?? true) && settings.get().activeModelId) engine.ensureModel().catch(() => {});
+  // Describe jobs that were running when the app stopped continue where they stopped. (Their
+  // events reach the window once the IPC layer forwards `describe.subscribe`.)
+  describe.resumeInterrupted();
 
   let closed: Promise<void> | null = null;
   const shutDown = (): Promise<void> => {
     closed ??= (async () => {
       await health.dispose();
       for (const u of unsubscribers) u();
+      await describe.dispose().catch(() => {});
       await chat.dispose().catch(() => {});
       await models.dispose().catch(() => {});
       await engine.dispose().catch(() => {});
@@ -267,6 +280,7 @@ export function createServices(opts: ServicesOptions): Services {
     images,
     engine,
     chat,
+    describe,
     settings,
     models,
     folders,

@@ -38,7 +38,8 @@ export function entryIdOf(fileName: string): FolderEntryId {
   return createHash('sha256').update(fileName).digest('base64url').slice(0, 22);
 }
 
-function isPhotoName(name: string): boolean {
+/** Whether a file name has one of the {@link PHOTO_EXTENSIONS}. */
+export function isPhotoName(name: string): boolean {
   const dot = name.lastIndexOf('.');
   return dot > 0 && PHOTO_EXTENSIONS.has(name.slice(dot + 1).toLowerCase());
 }

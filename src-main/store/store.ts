@@ -8,6 +8,8 @@
  * - `answer-writer.ts`: saving a streamed answer as it grows ({@link Store.beginAnswer});
  * - `image-records.ts`: image records and photos attached to messages (files: `images.ts`);
  * - `search.ts`: full-text search (query parsing: `search-query.ts`);
+ * - `descriptions.ts`, `describe-jobs.ts`: photo descriptions and describe jobs, reached as
+ *   {@link Store.descriptions} and {@link Store.describeJobs} (their SQL: `description-queries.ts`);
  * - `rows.ts`: rows ↔ domain values; `context.ts`: the connection and statements they share;
  *   `queries.ts`: all the SQL; `database.ts`: opening, migrations and backups.
  *
@@ -41,6 +43,8 @@ import { Conversations } from './conversations.ts';
 import type { NewConversation, PageRequest } from './conversations.ts';
 import { backupDatabase, defaultBackupDir, openDatabase } from './database.ts';
 import type { OpenOptions, OpenedDatabase } from './database.ts';
+import { DescribeJobStore } from './describe-jobs.ts';
+import { DescriptionStore } from './descriptions.ts';
 import { classified } from './errors.ts';
 import { ImageRecords } from './image-records.ts';
 import { MessageTree } from './messages.ts';
@@ -80,6 +84,10 @@ export class Store {
   private readonly messages: MessageTree;
   private readonly images: ImageRecords;
   private readonly history: HistorySearch;
+  /** Photo descriptions: captions, keywords, provenance, where photos were seen, their search. */
+  readonly descriptions: DescriptionStore;
+  /** Describe jobs and their photos. */
+  readonly describeJobs: DescribeJobStore;
 
   /** Wraps an open connection (see {@link openDatabase}); prefer {@link Store.open}. */
   constructor(db: Database.Database, opts: StoreOptions = {}) {
@@ -92,6 +100,8 @@ export class Store {
     this.images = new ImageRecords(ctx);
     this.messages = new MessageTree(ctx, this.conversations, this.images);
     this.history = new HistorySearch(ctx);
+    this.descriptions = new DescriptionStore(db, this.file, this.now);
+    this.describeJobs = new DescribeJobStore(db, this.file, this.now);
   }
 
   /**

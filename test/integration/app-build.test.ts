@@ -118,7 +118,7 @@ describe('npm run build:app', () => {
     expect(text.engine).not.toContain('tsx');
   });
 
-  it('the CLI imports only onnxruntime-node, sharp and Node built-ins (not better-sqlite3: a production install needs no compiled add-on of its own)', async () => {
+  it('the CLI imports only onnxruntime-node, sharp, fast-xml-parser and Node built-ins (not better-sqlite3: a production install needs no compiled add-on of its own)', async () => {
     expect((await stat(join(OUT, CLI_OUTPUT))).size).toBeGreaterThan(1000);
     const packages = externalImports(meta.cli).filter((id) => !isBuiltin(id));
     expect(packages).toEqual([...CLI_EXTERNALS].sort());

@@ -200,7 +200,7 @@ export class Owl2Engine {
         { promptTokens: promptLength, contextLimit: limit });
     }
     const images = (req.images ?? []).slice(prompt.firstImage);
-    const encoded = await this.images.encode(images, req.aspect ?? 'resize', onEvent);
+    const encoded = await this.images.encode(images, req.aspect ?? 'resize', onEvent, req.persistImageEmbeddings ?? true);
     const times = {
       provider: this.providerReport.used,
       adapter: this.providerReport.adapter ? describeAdapter(this.providerReport.adapter) : undefined,

@@ -58,9 +58,10 @@ export class ImageEmbedder {
   /**
    * Embeddings of a request's photos, from the cache where it has them. Reports the
    * `decode-image` and `encode-image` phases (with how many photos need them) before the work, and
-   * again with `progress` after each photo; nothing when every photo was cached.
+   * again with `progress` after each photo; nothing when every photo was cached. New embeddings go
+   * to the disk cache unless `persist` is false (memory only).
    */
-  async encode(images: readonly ImageInput[], aspect: AspectMode, onEvent: (e: GenerationEvent) => void = () => {}): Promise<EncodedImages> {
+  async encode(images: readonly ImageInput[], aspect: AspectMode, onEvent: (e: GenerationEvent) => void = () => {}, persist = true): Promise<EncodedImages> {
     const timing: ImageTiming = { decodeMs: 0, encodeMs: 0 };
     const embeds: (Float32Array | undefined)[] = [];
     const keys: string[] = [];
@@ -95,7 +96,7 @@ export class ImageEmbedder {
         const e = await this.model.embedPixels(pixels[i]);
         embeds[m.index] = e;
         this.remember(keys[m.index], e);
-        await this.writeDisk(keys[m.index], e);
+        if (persist) await this.writeDisk(keys[m.index], e);
         if (i + 1 < total) phase('encode-image', i + 1);
       }
       timing.decodeMs = t1 - t0;

@@ -80,7 +80,7 @@ describe('0003-branches-thumbnails-stats (from the v2 fixture)', () => {
   it('selects the newest message as the active leaf and adds thumbnail and stats columns', () => {
     const file = copyFixture(2, tmp.dir);
     const { store, opened } = Store.open(file);
-    expect(opened).toMatchObject({ previousVersion: 2, version: 3 });
+    expect(opened).toMatchObject({ previousVersion: 2, version: SCHEMA_VERSION });
     expect([1, 2, 3, 4].map((id) => store.getConversation(id).activeLeafId)).toEqual([5, 8, 11, null]);
     // The thread follows the branch written last: the regenerated answer 3, then 4 and 5.
     const thread = store.getThread(1);
