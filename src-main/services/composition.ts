@@ -6,7 +6,7 @@
  * differ only in the dialogs, the settings storage and the transport that carries IPC.
  *
  * Data folder layout: `owlery.sqlite` (+ `backups/`), `images/`, `models/`, `downloads/`,
- * `cache/`, `settings.json`, `logs/` (`main.log` and `engine.log`, src-main/logging/logger.ts; the
+ * `cache/`, `settings.json`, `recent-folders.json` (the Photos screen's folders), `logs/` (`main.log` and `engine.log`, src-main/logging/logger.ts; the
  * network log `network.jsonl`, see `network.ts`).
  *
  * Network: the only requests the services make are model downloads the user started, through the
@@ -154,7 +154,7 @@ export function createServices(opts: ServicesOptions): Services {
     },
     onChange: (ids) => events.emit('models:changed', { ids }),
   });
-  const folders = new FolderGrants(imageBase);
+  const folders = new FolderGrants(imageBase, join(dataDir, 'recent-folders.json'));
   const openedPhotos = new OpenedPhotos({
     put: (path, o) => images.put(path, o),
     toStoredImage: (record, name) => toStoredImage(record, name, imageBase),

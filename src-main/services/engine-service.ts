@@ -69,7 +69,9 @@ export async function clearPrepacked(dataDir: string): Promise<void> {
 /** See the module comment. */
 export class EngineService {
   readonly host: EngineHost;
-  private current: EngineStatus = { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0 };
+  private current: EngineStatus = {
+    state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, memoryBytes: null,
+  };
   private loading: Promise<unknown> = Promise.resolve();
   private activating: Promise<void> | null = null;
   private crashed = false;
@@ -127,11 +129,14 @@ export class EngineService {
         this.crashed = false;
         this.providers.set(modelId, info.provider);
         this.log.info('model loaded', { modelId, provider: info.provider.used, fasterStartSkipped: info.fasterStartSkipped });
-        this.update({ state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null });
+        const memoryBytes = await this.measureMemory();
+        this.update({
+          state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null, memoryBytes,
+        });
         return this.status();
       } catch (err) {
         this.log.error('the model could not be loaded', err, { modelId });
-        this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err) });
+        this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err), memoryBytes: null });
         throw err;
       }
     };
@@ -153,7 +158,7 @@ export class EngineService {
     if (this.busy) throw new OwleryError('ENGINE_BUSY', 'An answer is being written; stop it before unloading the model.');
     await this.loading;
     await this.host.unload();
-    this.update({ state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null });
+    this.update({ state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, memoryBytes: null });
   }
 
   /**
@@ -201,7 +206,19 @@ export class EngineService {
     } finally {
       if (this.active > 0) this.active--;
       // A crash leaves the status `crashed` until the next request restarts the engine.
-      if (this.active === 0 && !this.crashed) this.update({ state: this.host.info ? 'ready' : this.current.modelId ? 'error' : 'idle' });
+      if (this.active === 0 && !this.crashed) {
+        const memoryBytes = this.host.info ? await this.measureMemory() : null;
+        if (this.active === 0 && !this.crashed) this.update({ state: this.host.info ? 'ready' : this.current.modelId ? 'error' : 'idle', memoryBytes });
+      }
+    }
+  }
+
+  /** The engine process's memory now, or `null` when it cannot be measured (no process, a crash). */
+  private async measureMemory(): Promise<number | null> {
+    try {
+      return await this.host.memory();
+    } catch {
+      return null;
     }
   }
 

@@ -22,6 +22,11 @@ export interface EngineStatus {
   error: SerializedError | null;
   /** Times the engine process was restarted after a crash since the app started. */
   restarts: number;
+  /**
+   * Memory the engine process holds (the loaded model and its runtime), in bytes, measured after
+   * the last load or answer; `null` when no model is loaded.
+   */
+  memoryBytes: number | null;
 }
 
 /** `window.owlery.engine`. */
@@ -30,6 +35,8 @@ export const engineApi = defineDomain({
   status: invoke(v.none()).returns<EngineStatus>(),
   /** Engine status changes, crashes and restarts, with the provider report. */
   onStatus: event('engine:status').carries<EngineStatus>(),
+  /** Loads the active model now (`NO_MODEL` when none is chosen); resolves once it is ready. */
+  load: invoke(v.none()).returns<EngineStatus>(),
   /** Releases the loaded model's memory (`ENGINE_BUSY` while an answer is written); the next question loads it again. */
   unload: invoke(v.none()).returns<EngineStatus>(),
 });

@@ -64,6 +64,16 @@ export interface ChosenFolder {
   imageCount: number;
 }
 
+/** A folder the Photos screen remembers (chosen in the folder dialog before). */
+export interface RecentFolder {
+  /** Opaque id (stable across restarts). */
+  recentId: string;
+  /** The folder's own name (not its path). */
+  name: string;
+  /** When it was last opened (ms since the epoch). */
+  openedAt: number;
+}
+
 /** One image file of a chosen folder. */
 export interface FolderEntry {
   entryId: FolderEntryId;
@@ -83,8 +93,14 @@ export const imagesApi = defineDomain({
   import: invoke(importRequest).returns<StoredImage>(),
   /** A stored photo's record. */
   get: invoke(v.object({ sha256 })).returns<StoredImage>(),
-  /** Opens the folder dialog for the photos panel (`null` when cancelled). */
+  /** Opens the folder dialog for the photos panel (`null` when cancelled); the folder is remembered. */
   pickFolder: invoke(v.none()).returns<ChosenFolder | null>(),
+  /** The folders chosen before, most recent first. */
+  recentFolders: invoke(v.none()).returns<RecentFolder[]>(),
+  /** Opens a remembered folder again (a folder that is gone is forgotten: `FILE_NOT_FOUND`). */
+  openRecentFolder: invoke(v.object({ recentId: opaqueId })).returns<ChosenFolder>(),
+  /** Removes a folder from the recent list. */
+  forgetRecentFolder: invoke(v.object({ recentId: opaqueId })).returns<null>(),
   /** A page of the image files of a chosen folder, by name. */
   listFolder: invoke(v.object({ folderId: opaqueId, cursor: v.optional(cursor), limit: v.optional(pageLimit) })).returns<Page<FolderEntry>>(),
   /** Stores chosen files of a chosen folder, ready to attach. */

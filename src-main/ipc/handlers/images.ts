@@ -42,6 +42,12 @@ export function imageHandlers(services: Services): DomainHandlers<'images'> {
       const path = await dialogs.chooseFolder('photos');
       return path === null ? null : folders.grant(path);
     },
+    'images:recent-folders': () => folders.recent(),
+    'images:open-recent-folder': (req) => folders.openRecent(req.recentId),
+    'images:forget-recent-folder': async (req) => {
+      await folders.forget(req.recentId);
+      return null;
+    },
     'images:list-folder': (req) => folders.list(req.folderId, req.cursor ?? null, req.limit),
     'images:import-from-folder': async (req) => {
       const out: StoredImage[] = [];

@@ -8,6 +8,7 @@ import { exportHandlers } from './export.ts';
 import { imageHandlers } from './images.ts';
 import { modelHandlers } from './models.ts';
 import { networkHandlers } from './network.ts';
+import { presetHandlers } from './presets.ts';
 import { settingsHandlers } from './settings.ts';
 
 /** Every channel's handler over one set of services. */
@@ -16,6 +17,7 @@ export function createHandlers(services: Services): HandlerTable {
     ...appHandlers(services),
     ...conversationHandlers(services),
     ...chatHandlers(services),
+    ...presetHandlers(services),
     ...imageHandlers(services),
     ...modelHandlers(services),
     ...settingsHandlers(services),
