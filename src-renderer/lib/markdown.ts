@@ -11,9 +11,11 @@
  *   becomes a link labelled with its alt text, anything else just its alt text.
  * - Headings are shifted down three levels (an answer sits under an h3), so an answer's `#` does not compete with the app's.
  * - Fenced and indented code gets a header with its language and a Copy button
- *   (`data-copy-code`; the message component handles clicks by delegation, no inline handlers).
+ *   (`data-copy-code`; the message component handles clicks by delegation, no inline handlers),
+ *   and syntax colours when its language is named and known (`code-highlight.ts`).
  */
 import MarkdownIt from 'markdown-it';
+import { highlightCode } from './code-highlight.ts';
 import type { MarkdownIt as MarkdownItInstance, RendererRule, Token } from 'markdown-it';
 
 const SAFE_URL = /^(?:https?:|mailto:)/i;
@@ -46,7 +48,7 @@ function codeBlock(content: string, info: string): string {
   return (
     `<div class="code-block"><div class="code-head"><span class="code-lang">${escapeHtml(lang || 'code')}</span>` +
     `<button type="button" class="copy-code" data-copy-code aria-label="${escapeHtml(label)}">Copy</button></div>` +
-    `<pre><code${lang ? ` class="language-${escapeHtml(lang)}"` : ''}>${escapeHtml(content)}</code></pre></div>\n`
+    `<pre><code${lang ? ` class="hljs language-${escapeHtml(lang)}"` : ''}>${highlightCode(content, lang).html}</code></pre></div>\n`
   );
 }
 

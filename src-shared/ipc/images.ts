@@ -4,6 +4,7 @@
  * and hands back hashes and `owlery-image:` URLs, never paths.
  */
 import type { MessageImage, Page } from '../domain.ts';
+import type { SerializedError } from '../errors.ts';
 import { MAX_DROPPED_IMAGE_BYTES, MAX_FOLDER_IMPORT } from '../limits.ts';
 import { v } from '../validate.ts';
 import type { Infer } from '../validate.ts';
@@ -47,6 +48,12 @@ export interface StoredImage extends MessageImage {
   thumbnailUrl: string;
 }
 
+/** What the file dialog gave: the photos stored, and the files refused, each with why (in the order chosen). */
+export interface PickedPhotos {
+  images: StoredImage[];
+  refused: { name: string; error: SerializedError }[];
+}
+
 const importRequest = v.object({
   /** The file name (folders are stripped); `null` when pasted. */
   name: v.nullable(fileName),
@@ -87,8 +94,8 @@ export interface FolderEntry {
 
 /** `window.owlery.images`. */
 export const imagesApi = defineDomain({
-  /** Opens the system's file dialog and stores the photos chosen ([] when cancelled). */
-  pick: invoke(v.none()).returns<StoredImage[]>(),
+  /** Opens the system's file dialog and stores the photos chosen (none when cancelled); a bad file does not stop the others. */
+  pick: invoke(v.none()).returns<PickedPhotos>(),
   /** Stores a dropped or pasted photo's bytes. */
   import: invoke(importRequest).returns<StoredImage>(),
   /** A stored photo's record. */

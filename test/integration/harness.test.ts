@@ -182,12 +182,14 @@ describe('round trips over the WebSocket', () => {
     await writeFile(join(dir, 'notes.txt'), 'not a photo');
 
     const post = (body: unknown) => get('/__test/choose-files', { 'content-type': 'application/json' }, 'POST', JSON.stringify(body));
-    expect((await post({ dialog: 'images', paths: [join(dir, 'a.png')] })).status).toBe(200);
+    expect((await post({ dialog: 'images', paths: [join(dir, 'notes.txt'), join(dir, 'a.png')] })).status).toBe(200);
     expect((await post({ dialog: 'images', paths: ['relative.png'] })).status).toBe(400);
     expect((await get('/__test/choose-files', { origin: 'http://evil.example' }, 'POST', '{}')).status).toBe(405);
+    // A file that is not a photo is refused on its own; the others are stored.
     const picked = await owlery.images.pick();
-    expect(picked.map((p) => p.name)).toEqual(['a.png']);
-    expect(await owlery.images.pick()).toEqual([]);
+    expect(picked.images.map((p) => p.name)).toEqual(['a.png']);
+    expect(picked.refused).toEqual([{ name: 'notes.txt', error: expect.objectContaining({ code: 'IMAGE_UNSUPPORTED' }) }]);
+    expect(await owlery.images.pick()).toEqual({ images: [], refused: [] });
 
     await post({ dialog: 'photos-folder', paths: [dir] });
     const folder = (await owlery.images.pickFolder())!;
