@@ -76,7 +76,7 @@ export function fakeOwlery(handlers: Handlers = {}): FakeOwlery {
 
 /** An idle engine with no model. */
 export function engineStatus(over: Partial<EngineStatus> = {}): EngineStatus {
-  return { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, ...over };
+  return { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, memoryBytes: null, ...over };
 }
 
 /** An installed model package. */
