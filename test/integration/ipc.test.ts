@@ -205,7 +205,7 @@ describe('handlers over the real services', () => {
       error: { code: 'IMAGE_UNSUPPORTED' },
     });
     // The default dialogs cancel: nothing is picked.
-    expect(await call('images:pick', undefined)).toEqual([]);
+    expect(await call('images:pick', undefined)).toEqual({ images: [], refused: [] });
     expect(await call('images:pick-folder', undefined)).toBeNull();
   });
 

@@ -113,7 +113,7 @@ function importOutcome({ imported, result, copiesToken }: ImportOutcome): Export
     const photoText = photos === 0 ? '' : `, ${plural(photos, 'photo')}${result.imagesReused > 0 ? ` (${formatReused(result.imagesReused)})` : ''}`;
     parts.push(`Imported ${plural(result.conversations.length, 'conversation')} with ${plural(result.messages, 'message')}${photoText}.`);
   }
-  const dups = result.duplicates;
+  const dups = result.duplicates ?? [];
   if (dups.length > 0) {
     const names = dups.slice(0, 3).map((d) => `“${d.title.trim() || 'Untitled conversation'}”`);
     const more = dups.length > 3 ? ` and ${dups.length - 3} more` : '';
