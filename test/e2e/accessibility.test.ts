@@ -102,7 +102,7 @@ describe('every screen, both themes: axe and screenshots', () => {
     await answers(page).first().locator('code.hljs').waitFor();
     // A question with a photo, answered by the model.
     await dropFiles(page, page.getByRole('region', { name: 'What is in this picture?' }), [{ path: join(env.photosDir, 'b.jpg'), type: 'image/jpeg' }]);
-    await page.getByRole('list', { name: 'Photos to send' }).getByRole('img', { name: 'b.jpg' }).waitFor();
+    await page.getByRole('list', { name: 'Photos to send' }).getByRole('img', { name: 'b.jpg', exact: true }).waitFor();
     await page.getByRole('textbox', { name: 'Message' }).fill('And this photo?');
     await page.getByRole('textbox', { name: 'Message' }).press('Enter');
     await answers(page).nth(1).getByRole('button', { name: 'Regenerate' }).waitFor();

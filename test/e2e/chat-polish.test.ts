@@ -10,12 +10,12 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import type { TestBrowser } from './helpers/browser.ts';
 import { startChatBrowser } from './helpers/chat-harness.ts';
 import type { ChatBrowser, ChatHarness } from './helpers/chat-harness.ts';
-import { answers, dropFiles, questions } from './helpers/chat-page.ts';
+import { answers, dropFiles, questions, SCREENSHOT_DIR } from './helpers/chat-page.ts';
 
 /** An answer with a code fence, as a model writes it. */
 const CODE_ANSWER = 'Like this:\n\n```python\ndef hoot(times):\n    return "hoo" * times  # owls\n```\n';
@@ -30,7 +30,8 @@ describe('chat polish in Chromium', () => {
   const lastAnswer = () => answers(page).last();
   const heading = () => page.getByRole('main').getByRole('heading', { level: 2 });
   const list = () => page.getByRole('list', { name: 'Conversations' });
-  const answerDone = () => lastAnswer().getByRole('button', { name: 'Regenerate' }).waitFor();
+  // Done: its Regenerate button is there and enabled again (it is disabled while anything is written).
+  const answerDone = () => lastAnswer().getByRole('button', { name: 'Regenerate', disabled: false }).waitFor();
   const idOf = async (item: Locator) => Number(await item.locator('xpath=ancestor::li[@data-message-id][1]').getAttribute('data-message-id'));
   const focusedMessageId = () => page.evaluate('Number(document.activeElement?.closest("[data-message-id]")?.dataset.messageId ?? 0)');
   const ask = async (text: string) => {
@@ -46,6 +47,11 @@ describe('chat polish in Chromium', () => {
 
   afterAll(async () => {
     await app?.close();
+  });
+
+  // A failing step leaves a picture of the window (test-results/, git-ignored).
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') await page.screenshot({ path: join(SCREENSHOT_DIR, `failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}.png`) }).catch(() => {});
   });
 
   it('continues a stopped answer: the same answer grows, from where it stopped', async () => {
@@ -92,7 +98,8 @@ describe('chat polish in Chromium', () => {
       { path: join(env.photosDir, 'a.png'), type: 'image/png' },
       { path: join(env.photosDir, 'b.jpg'), type: 'image/jpeg' },
     ]);
-    for (const name of ['a.png', 'b.jpg']) await page.getByRole('list', { name: 'Photos to send' }).getByRole('img', { name }).waitFor();
+    // Exact names: "Adding a.png" is the placeholder while the photo is stored.
+    for (const name of ['a.png', 'b.jpg']) await page.getByRole('list', { name: 'Photos to send' }).getByRole('img', { name, exact: true }).waitFor();
     await ask('Owls in the garden');
     await answerDone();
     await heading().getByText('Owls in the garden').waitFor();
@@ -156,10 +163,14 @@ describe('chat polish in Chromium', () => {
       const s = el as unknown as { scrollHeight: number; scrollTop: number; clientHeight: number };
       return s.scrollHeight - s.scrollTop - s.clientHeight;
     });
-    await expect.poll(gap).toBeLessThan(80);
-    await page.getByRole('button', { name: 'Stop' }).click();
-    await lastAnswer().getByText('Stopped before the end.').waitFor();
-    env.setSettings({ maxNewTokens: 12 });
+    try {
+      await expect.poll(gap).toBeLessThan(80);
+    } finally {
+      // The long answer must not outlive this test, even a failed one.
+      env.setSettings({ maxNewTokens: 12 });
+      await page.getByRole('button', { name: 'Stop' }).click();
+      await lastAnswer().getByText('Stopped before the end.').waitFor();
+    }
   });
 
   it('refuses files in one message, in the same words from the dialog and from a drop', async () => {
@@ -170,7 +181,7 @@ describe('chat polish in Chromium', () => {
     env.harness.choose('images', [notes, empty, join(env.photosDir, 'c.png')]);
     await page.getByRole('button', { name: 'Attach photos' }).click();
     const alert = page.getByRole('alert', { name: 'Photos not added' });
-    await page.getByRole('list', { name: 'Photos to send' }).getByRole('img', { name: 'c.png' }).waitFor();
+    await page.getByRole('list', { name: 'Photos to send' }).getByRole('img', { name: 'c.png', exact: true }).waitFor();
     const fromDialog = await alert.textContent();
     expect(fromDialog).toContain('2 files were not added: “notes.txt” is not a photo Owlery can read; “empty.png” is empty.');
     await alert.getByRole('button', { name: 'Dismiss this message' }).click();
