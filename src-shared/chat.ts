@@ -7,6 +7,7 @@
  * @see docs/export-format.md (the JSON export schema)
  */
 import type {
+  ChatOptions,
   ConversationId,
   GenerationSettings,
   Message,
@@ -50,6 +51,17 @@ export interface SendRequest extends ChatGenerationOptions {
   parentId?: MessageId | null;
   text: string;
   images?: ChatImageInput[];
+  /** Instructions and settings of the conversation this send starts (ignored for an existing one). */
+  chatOptions?: Partial<ChatOptions>;
+}
+
+/**
+ * Continue an answer that stopped early (Stop, the length limit, a failure): the model goes on
+ * from where the answer ends, and what it writes is appended to the same answer. Only the last
+ * message of its branch can be continued.
+ */
+export interface ContinueRequest extends ChatGenerationOptions {
+  messageId: MessageId;
 }
 
 /**
@@ -71,14 +83,16 @@ export interface EditRequest extends ChatGenerationOptions {
   images?: ChatImageInput[];
 }
 
-/** What a send, regenerate or edit created; the answer then streams as {@link ChatEvent}s. */
+/** What a send, regenerate, edit or continue started; the answer then streams as {@link ChatEvent}s. */
 export interface ChatStarted {
   requestId: ChatRequestId;
   conversationId: ConversationId;
-  /** The user message being answered (new for send and edit, the existing one for regenerate). */
+  /** The user message being answered (new for send and edit, the existing one for regenerate and continue). */
   userMessageId: MessageId;
-  /** The answer, saved with status `partial` until it finishes. */
+  /** The answer, saved with status `partial` until it finishes (for continue: the answer continued). */
   assistantMessageId: MessageId;
+  /** Continue: the answer's text before this request (its `delta`s are appended to it). */
+  continuedFrom?: string;
 }
 
 /** Where a request stands: waiting for the model (`queued`), then the engine's phases. */
@@ -213,6 +227,12 @@ export interface ExportedImage {
 export interface ImportResult {
   /** One entry per imported conversation: its id in the file and its new id here. */
   conversations: { sourceId: ConversationId; id: ConversationId }[];
+  /**
+   * Conversations of the file not imported because they are already here (the same conversation
+   * id and content: imported before, or exported from this history): their id in the file, title,
+   * and the conversation here.
+   */
+  duplicates: { sourceId: ConversationId; title: string; existingId: ConversationId }[];
   /** Messages imported. */
   messages: number;
   /** Photos that were not stored yet and were added. */

@@ -41,6 +41,31 @@ export interface ConversationSummary {
   pinned: boolean;
   /** When it was moved to the trash; `null` while it is not in the trash. */
   deletedAt: number | null;
+  /** sha256 of the first photo attached in it (the list shows its thumbnail); `null`: none. */
+  coverImage: string | null;
+}
+
+/**
+ * A chat's own instructions and generation settings; a `null` setting follows the app's settings.
+ * mPLUG-Owl2 has no system prompt: the instructions open the first question of the prompt
+ * (src-main/engine/mplug-owl2/prompt.ts).
+ */
+export interface ChatOptions {
+  /** Empty: none. */
+  instructions: string;
+  temperature: number | null;
+  maxNewTokens: number | null;
+}
+
+/** Options of a chat that follows the app's settings and has no instructions. */
+export const DEFAULT_CHAT_OPTIONS: Readonly<ChatOptions> = Object.freeze({ instructions: '', temperature: null, maxNewTokens: null });
+
+/** A named set of chat options the user saved, to apply to any chat. */
+export interface Preset extends ChatOptions {
+  id: number;
+  name: string;
+  createdAt: number;
+  updatedAt: number;
 }
 
 /** A conversation with everything the store keeps about it. */
@@ -50,6 +75,10 @@ export interface Conversation extends ConversationSummary {
    * empty conversation.
    */
   activeLeafId: MessageId | null;
+  /** True once the user named it; until then the title follows an edited first message. */
+  titleSetByUser: boolean;
+  /** Its instructions and generation settings. */
+  options: ChatOptions;
 }
 
 /** One page of a listing, with an opaque cursor for the next page (`null` on the last page). */

@@ -63,6 +63,14 @@ export const MAX_QUERY_REQUEST_CHARS = 1000;
 export const MAX_QUERY_CHARS = 500;
 /** Words (or phrases) of a search the index uses; the rest are ignored. */
 export const MAX_QUERY_TERMS = 16;
+/** Longest per-chat instructions (and a preset's), in characters (store, IPC, the chat settings). */
+export const MAX_INSTRUCTIONS_CHARS = 8000;
+/** Longest preset name, in characters. */
+export const MAX_PRESET_NAME_CHARS = 80;
+/** Most named presets kept (the store refuses more). */
+export const MAX_PRESETS = 100;
+/** Folders the Photos screen remembers (most recent first). */
+export const MAX_RECENT_FOLDERS = 8;
 /** Largest export file the importer reads, in bytes: 512 MiB (2 GiB of JSON is more than a V8 string holds anyway). */
 export const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 

@@ -47,8 +47,10 @@ export interface Settings {
   /** How non-square photos become the model's square input. */
   aspectMode: AspectMode;
   theme: Theme;
-  /** Base font size of the chat, in CSS pixels. */
+  /** Size of the chat's text (messages and the message box), in CSS pixels; the rest of the window keeps its size. */
   fontSize: number;
+  /** The conversations sidebar is collapsed to a narrow rail (wide windows; remembered). */
+  sidebarCollapsed: boolean;
   /** Never touch the network (model pulls are refused). On by default: Owlery is an offline app. */
   offlineMode: boolean;
 }
@@ -90,6 +92,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   aspectMode: 'resize',
   theme: 'system',
   fontSize: 15,
+  sidebarCollapsed: false,
   offlineMode: true,
 });
 
@@ -107,6 +110,7 @@ export const SETTING_SCHEMAS: { readonly [K in SettingKey]: Schema<Settings[K]> 
   aspectMode: v.enum(ASPECT_MODES),
   theme: v.enum(THEMES),
   fontSize: v.int(SETTING_BOUNDS.fontSize),
+  sidebarCollapsed: v.boolean(),
   offlineMode: v.boolean(),
 };
 

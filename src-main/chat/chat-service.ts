@@ -13,7 +13,13 @@
  *   is kept) or `error` (e.g. the engine process crashed: the partial text is kept, the error is
  *   recorded and reported, and the next request restarts the engine), with the statistics, the
  *   sampling settings and the model package that wrote it.
- * - Regenerating and editing add branches to the message tree; the old ones stay.
+ * - Regenerating and editing add branches to the message tree; the old ones stay. Editing the first
+ *   message retitles the conversation after the edit, unless the user named it.
+ * - Continuing an answer (after Stop) reopens it and appends what the model writes next: the
+ *   prompt ends inside that answer (the template's turn left open), so the engine reuses the KV
+ *   cache of the prefix it already has and only the new text is generated.
+ * - A chat's instructions (`Conversation.options`) go into every prompt of that chat (the engine
+ *   puts them at the start of the first question it keeps).
  * - One generation at a time per engine: requests wait in a first-in, first-out queue (their
  *   first event is the `queued` phase); beyond `maxQueued` waiting requests, new ones are refused
  *   with `ENGINE_BUSY` before anything is written.
@@ -30,6 +36,7 @@ import type {
   ChatOutcome,
   ChatRequestId,
   ChatStarted,
+  ContinueRequest,
   EditRequest,
   RegenerateRequest,
   SendRequest,
@@ -89,6 +96,8 @@ export interface RequestOptions {
 
 interface Job {
   started: ChatStarted;
+  /** Continue the answer (its text so far is the end of the prompt). */
+  continueAnswer: boolean;
   /** Sampling, aspect mode and provider of this request (saved with the answer). */
   settings: GenerationSettings;
   writer: AnswerWriter;
@@ -170,9 +179,10 @@ export class ChatService {
 
     const settings = this.settingsFor(req);
     const { userMessage, writer } = this.transaction(() => {
-      const conversation = existing ?? this.store.createConversation({ title: titleFromMessage(text, attachments.map((a) => a.name)) });
+      const title = titleFromMessage(text, attachments.map((a) => a.name));
+      const conversation = existing ?? this.store.createConversation({ title, options: req.chatOptions });
       if (existing && existing.title === '' && history.length === 0) {
-        this.store.renameConversation(existing.id, titleFromMessage(text, attachments.map((a) => a.name)));
+        this.store.renameConversation(existing.id, title, { byUser: false });
       }
       const userMessage = this.store.appendUserMessage({
         conversationId: conversation.id,
@@ -228,9 +238,32 @@ export class ChatService {
     const settings = this.settingsFor(req);
     const { edited, writer } = this.transaction(() => {
       const edited = this.store.editMessage(original.id, { text, images: attachments });
+      // The title follows an edited first message, unless the user named the conversation.
+      const conversation = this.store.getConversation(original.conversationId);
+      if (original.parentId === null && !conversation.titleSetByUser) {
+        this.store.renameConversation(conversation.id, titleFromMessage(text, attachments.map((a) => a.name)), { byUser: false });
+      }
       return { edited, writer: this.beginAnswer(original.conversationId, edited.id, settings) };
     });
     return this.enqueue(edited.id, writer, settings, opts);
+  }
+
+  /**
+   * Continues an answer that stopped early: the answer is reopened and what the model writes next
+   * is appended to it (see the module comment). Refused (`INVALID_ARGUMENT`) for a message that is
+   * not an answer, has no text, is being written, or is followed by another message.
+   */
+  async continue(req: ContinueRequest, opts: RequestOptions = {}): Promise<ChatStarted> {
+    this.checkOpen();
+    this.checkCapacity();
+    const answer = this.store.getMessage(req.messageId);
+    if (answer.role !== 'assistant' || answer.parentId === null) throw new OwleryError('INVALID_ARGUMENT', 'Only answers can be continued.');
+    if (answer.text.trim().length === 0) throw new OwleryError('INVALID_ARGUMENT', 'This answer has no text to continue; regenerate it instead.');
+    if (this.isWriting(answer.id)) throw new OwleryError('INVALID_ARGUMENT', 'This answer is still being written.');
+    this.engineRequest(this.historyThrough(answer.conversationId, answer.id), { continueAnswer: true });
+    const settings = this.settingsFor(req);
+    const writer = this.store.continueAnswer(answer.id, { flushIntervalMs: this.saveIntervalMs, onError: () => {} });
+    return this.enqueue(answer.parentId, writer, settings, opts, { continueAnswer: true, continuedFrom: writer.text });
   }
 
   /**
@@ -278,6 +311,11 @@ export class ChatService {
     if (this.disposed) throw new OwleryError('CANCELLED', 'The chat service has been shut down.');
   }
 
+  /** True while a request writes (or waits to write) the answer `messageId`. */
+  private isWriting(messageId: MessageId): boolean {
+    return [this.running, ...this.queue].some((j) => j !== null && !j.finished && j.started.assistantMessageId === messageId);
+  }
+
   private checkCapacity(): void {
     if (this.queue.length >= this.maxQueued && this.running) {
       throw new OwleryError('ENGINE_BUSY', `The model is busy with ${this.queue.length + 1} requests; wait for one to finish or cancel one.`, {
@@ -316,10 +354,15 @@ export class ChatService {
    * (markers that do not match photos, nothing to answer) or a photo is missing from the store.
    * The engine fits the turns to its context window.
    */
-  private engineRequest(thread: readonly HistoryMessage[]): { turns: ChatMessage[]; images: ImageInput[] } {
-    const { turns, images } = threadRequest(thread);
+  private engineRequest(
+    thread: readonly HistoryMessage[],
+    opts: { instructions?: string; continueAnswer?: boolean } = {},
+  ): { turns: ChatMessage[]; images: ImageInput[]; instructions?: string; continueAnswer?: boolean } {
+    const { turns, images } = threadRequest(thread, opts);
     return {
       turns,
+      ...(opts.instructions?.trim() ? { instructions: opts.instructions } : {}),
+      ...(opts.continueAnswer ? { continueAnswer: true } : {}),
       images: images.map((img) => {
         const record = this.store.getImage(img.sha256);
         if (!record) throw new OwleryError('NOT_FOUND', `A photo of this conversation (${img.sha256.slice(0, 12)}…) is missing from the image store.`);
@@ -361,12 +404,19 @@ export class ChatService {
     );
   }
 
-  private enqueue(userMessageId: MessageId, writer: AnswerWriter, settings: GenerationSettings, opts: RequestOptions): ChatStarted {
+  private enqueue(
+    userMessageId: MessageId,
+    writer: AnswerWriter,
+    settings: GenerationSettings,
+    opts: RequestOptions,
+    continuation: { continueAnswer: true; continuedFrom: string } | null = null,
+  ): ChatStarted {
     const started: ChatStarted = {
       requestId: randomUUID(),
       conversationId: writer.conversationId,
       userMessageId,
       assistantMessageId: writer.messageId,
+      ...(continuation ? { continuedFrom: continuation.continuedFrom } : {}),
     };
     const onSaved = this.onSaved;
     if (onSaved) writer.onDidFlush((chars) => onSaved({ requestId: started.requestId, messageId: writer.messageId, chars }));
@@ -375,6 +425,7 @@ export class ChatService {
     this.outcomes.set(started.requestId, outcome);
     const job: Job = {
       started,
+      continueAnswer: continuation !== null,
       settings,
       writer,
       controller: new AbortController(),
@@ -413,8 +464,13 @@ export class ChatService {
       }
     };
     try {
-      // Built now, not when queued: an answer finished meanwhile in the same conversation is part of it.
-      const request = this.engineRequest(this.historyThrough(job.started.conversationId, job.started.userMessageId));
+      // Built now, not when queued: an answer finished meanwhile in the same conversation is part of
+      // it, and so are the chat's instructions as they are now.
+      const { conversationId, userMessageId, assistantMessageId } = job.started;
+      const request = this.engineRequest(this.historyThrough(conversationId, job.continueAnswer ? assistantMessageId : userMessageId), {
+        instructions: this.store.getConversation(conversationId).options.instructions,
+        continueAnswer: job.continueAnswer,
+      });
       if (job.controller.signal.aborted) {
         batcher.close();
         this.finishJob(job, { finish: 'cancelled', stats: null }, null);
@@ -424,7 +480,7 @@ export class ChatService {
       const result = await this.engine.generate({ ...request, sampling, aspect: aspectMode }, { onEvent, signal: job.controller.signal });
       batcher.close();
       // The streamed pieces make up the answer; should the engine's final text hold more, send the rest.
-      const streamed = job.writer.text;
+      const streamed = job.writer.text.slice(job.started.continuedFrom?.length ?? 0);
       if (result.text.startsWith(streamed) && result.text.length > streamed.length) {
         const rest = result.text.slice(streamed.length);
         this.emit(job, { type: 'delta', requestId, seq: job.seq++, text: rest });

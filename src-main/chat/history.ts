@@ -10,11 +10,13 @@
  *   so is its effect: the question it did not answer is merged with the next one;
  * - consecutive messages of the same role (a question whose answer was left out, then another
  *   question) are joined with a blank line, their photos kept in order.
+ *
+ * A thread being continued ends with the answer to continue instead of a question.
  */
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { MessageImage, MessageRole } from '../../src-shared/domain.ts';
 import { buildChatPrompt, placeImageMarkers } from '../engine/index.ts';
-import type { ChatMessage } from '../engine/index.ts';
+import type { ChatMessage, ChatPromptOptions } from '../engine/index.ts';
 
 /** A message of the thread, as far as the prompt is concerned. */
 export interface HistoryMessage {
@@ -41,10 +43,14 @@ export interface PromptTurn<I> {
 
 /**
  * Normalises a thread into alternating turns (see the module comment), ending with the user's
- * question. Throws `OwleryError('INVALID_ARGUMENT')` when there is nothing to answer, or when a
- * message's `<|image|>` markers do not match its photos.
+ * question (or, with `continueAnswer`, with the answer to continue after its question). Throws
+ * `OwleryError('INVALID_ARGUMENT')` when there is nothing to answer, or when a message's
+ * `<|image|>` markers do not match its photos.
  */
-export function threadTurns<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): PromptTurn<I>[] {
+export function threadTurns<I extends Pick<MessageImage, 'sha256'>>(
+  thread: readonly (HistoryMessage & { images: readonly I[] })[],
+  opts: { continueAnswer?: boolean } = {},
+): PromptTurn<I>[] {
   const turns: { role: 'user' | 'assistant'; parts: string[]; images: I[] }[] = [];
   for (const m of thread) {
     if (m.role === 'system') continue;
@@ -59,7 +65,11 @@ export function threadTurns<I extends Pick<MessageImage, 'sha256'>>(thread: read
       turns.push({ role: m.role, parts: [text], images: [...m.images] });
     }
   }
-  if (turns.length === 0 || turns[turns.length - 1].role !== 'user') {
+  if (opts.continueAnswer) {
+    if (turns.length < 2 || turns[turns.length - 1].role !== 'assistant') {
+      throw new OwleryError('INVALID_ARGUMENT', 'There is no answer to continue: the conversation must end with an answer that has text.');
+    }
+  } else if (turns.length === 0 || turns[turns.length - 1].role !== 'user') {
     throw new OwleryError('INVALID_ARGUMENT', 'There is no question to answer: the conversation must end with a message from you.');
   }
   // A thread that starts with an answer (e.g. after a system message) has no question before it.
@@ -72,13 +82,17 @@ export function threadTurns<I extends Pick<MessageImage, 'sha256'>>(thread: read
 }
 
 /**
- * The engine request for a thread (see {@link threadTurns}). Throws `OwleryError('INVALID_ARGUMENT')`
- * for a thread that makes no valid prompt, so a request can be refused before anything is saved.
+ * The engine request for a thread (see {@link threadTurns}), with the chat's instructions and
+ * whether the last answer is continued. Throws `OwleryError('INVALID_ARGUMENT')` for a thread that
+ * makes no valid prompt, so a request can be refused before anything is saved.
  */
-export function threadRequest<I extends Pick<MessageImage, 'sha256'>>(thread: readonly (HistoryMessage & { images: readonly I[] })[]): ThreadRequest<I> {
-  const turns = threadTurns(thread);
+export function threadRequest<I extends Pick<MessageImage, 'sha256'>>(
+  thread: readonly (HistoryMessage & { images: readonly I[] })[],
+  opts: ChatPromptOptions = {},
+): ThreadRequest<I> {
+  const turns = threadTurns(thread, opts);
   const messages: ChatMessage[] = turns.map((t) => ({ role: t.role, content: t.text, images: t.images.length }));
-  buildChatPrompt(messages);
+  buildChatPrompt(messages, opts);
   return { turns: messages, images: turns.flatMap((t) => t.images) };
 }
 

@@ -156,6 +156,12 @@ export class EngineHost {
     await this.call('unload', {});
   }
 
+  /** The engine process's resident memory in bytes (what the loaded model costs, with the runtime); `null` when no process runs. */
+  async memory(): Promise<number | null> {
+    if (!this.worker) return null;
+    return this.call('memory', {});
+  }
+
   /** Generates an answer, streaming events; resolves with the final result. */
   async generate(request: GenerateRequest, opts: HostGenerateOptions = {}): Promise<WorkerResults['generate']> {
     this.requireLoaded();

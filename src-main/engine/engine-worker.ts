@@ -98,6 +98,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       await engine?.dispose();
       engine = undefined;
       return null;
+    case 'memory':
+      return process.memoryUsage().rss;
   }
 }
 

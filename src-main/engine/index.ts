@@ -17,7 +17,8 @@ export type {
   CancelSignal, ChatMessage, EngineInfo, EngineLoadOptions, GenerateRequest, GenerateResult, ImageInput, WorkerRequest, WorkerResponse,
 } from './protocol.ts';
 export { Owl2Engine } from './mplug-owl2/engine.ts';
-export { buildChatPrompt, placeImageMarkers } from './mplug-owl2/prompt.ts';
+export { buildChatPrompt, placeImageMarkers, withInstructions } from './mplug-owl2/prompt.ts';
+export type { ChatPromptOptions } from './mplug-owl2/prompt.ts';
 export { parsePreprocessorConfig, preprocessImage } from './mplug-owl2/image-processing.ts';
 export { decodeImage } from './image/decode.ts';
 export { IMAGE_MARKER, LlamaTokenizer } from './tokenizer/llama-tokenizer.ts';

@@ -86,12 +86,33 @@ interface GenerateOptions {
 }
 
 /**
- * One request. Either `turns` (alternating user/assistant, ending with the user's question): the
+ * A request made of chat turns (alternating user/assistant, ending with the user's question): the
  * engine renders them, and when the prompt would leave no room for an answer in the context window
  * it leaves out the oldest question/answer pairs (and their photos) until it does — the question
- * itself is always kept. Or a `prompt` already rendered with the template, used as is.
+ * itself is always kept.
  */
-export type GenerateRequest = GenerateOptions & ({ turns: ChatMessage[]; prompt?: never } | { prompt: string; turns?: never });
+export interface TurnsRequest {
+  turns: ChatMessage[];
+  prompt?: never;
+  /** Per-chat instructions, put at the start of the first user turn kept (mplug-owl2/prompt.ts). */
+  instructions?: string;
+  /**
+   * The turns end with an answer that stopped early, after its question: the prompt leaves that
+   * answer open and the model continues it; the result's text is only what it adds.
+   */
+  continueAnswer?: boolean;
+}
+
+/** A request with a `prompt` already rendered with the template, used as is. */
+export interface PromptRequest {
+  prompt: string;
+  turns?: never;
+  instructions?: never;
+  continueAnswer?: never;
+}
+
+/** One request: chat turns the engine renders and fits, or a rendered prompt. */
+export type GenerateRequest = GenerateOptions & (TurnsRequest | PromptRequest);
 
 /** Lets the caller stop a generation between two decode steps. */
 export interface CancelSignal {
@@ -127,7 +148,8 @@ export type WorkerRequest =
   | { type: 'tokenize'; id: number; text: string }
   | { type: 'preprocess'; id: number; image: ImageInput; aspect: AspectMode }
   | { type: 'embed-image'; id: number; image: ImageInput; aspect: AspectMode }
-  | { type: 'unload'; id: number };
+  | { type: 'unload'; id: number }
+  | { type: 'memory'; id: number };
 
 /** Result payloads per request type. */
 export interface WorkerResults {
@@ -138,6 +160,8 @@ export interface WorkerResults {
   'embed-image': Float32Array;
   unload: null;
   cancel: null;
+  /** The engine process's resident memory, in bytes. */
+  memory: number;
 }
 
 export type WorkerResponse =

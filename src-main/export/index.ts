@@ -13,14 +13,15 @@ import { OwleryError } from '../../src-shared/errors.ts';
 import { exportHtml, exportPdf } from './html.ts';
 import type { PrintToPdf } from './html.ts';
 import { exportJson, importJson } from './json.ts';
+import type { ImportOptions } from './json.ts';
 import { exportMarkdown } from './markdown.ts';
 import type { ExportSummary } from './markdown.ts';
 import type { ConversationSelection, ExportContext } from './source.ts';
 
 export { contentSecurityPolicy, embedImages, exportHtml, exportPdf, renderConversationHtml, renderHtml } from './html.ts';
 export type { EmbeddedImage, HtmlExportOptions, PdfExportOptions, PrintToPdf, RenderOptions } from './html.ts';
-export { buildExportFile, exportJson, importJson, parseExportFile } from './json.ts';
-export type { JsonExportOptions } from './json.ts';
+export { buildExportFile, contentKey, exportJson, importJson, importKey, parseExportFile } from './json.ts';
+export type { ImportOptions, JsonExportOptions } from './json.ts';
 export { ASSETS_DIR, assetPath, exportMarkdown, renderMarkdown } from './markdown.ts';
 export type { ExportSummary, MarkdownExportOptions } from './markdown.ts';
 export type { ConversationSelection, ExportContext, ImageData, ThreadExport } from './source.ts';
@@ -79,8 +80,8 @@ export function suggestedFileName(title: string | null, format: ExportFormat): s
 export interface ExportBackend {
   /** Writes conversations (`'all'`: every one not in the trash) to `path`; returns how many, and what was left out. */
   exportTo(path: string, format: ExportFormat, which: ConversationId | 'all'): Promise<{ conversations: number; skipped?: string[] }>;
-  /** Imports an exported JSON file. */
-  importFrom(path: string): Promise<ImportResult>;
+  /** Imports an exported JSON file (conversations already here are left out unless `duplicates: 'copy'`). */
+  importFrom(path: string, opts?: ImportOptions): Promise<ImportResult>;
 }
 
 /** The exporter over this module, for a store and its images. */
@@ -90,6 +91,6 @@ export function exportBackend(ctx: ExportContext, printToPdf?: PrintToPdf): Expo
       const summary = await exportConversations(ctx, { format, conversations: which === 'all' ? 'all' : [which], dest: path, printToPdf });
       return { conversations: summary.conversations, skipped: summary.skipped };
     },
-    importFrom: (path) => importJson(ctx, path),
+    importFrom: (path, opts) => importJson(ctx, path, opts),
   };
 }

@@ -5,8 +5,14 @@
  * statistics and model of each answer, and each photo once, as base64 with its sha256. Importing
  * it restores the conversations exactly: texts, statuses, times, branches and the branch on
  * screen, stats and settings, and the photo bytes. Imported conversations always get new ids, so
- * nothing already in the history is ever overwritten (importing a file twice gives two copies);
- * photos already stored (same bytes) are reused, not stored again.
+ * nothing already in the history is ever overwritten; photos already stored (same bytes) are
+ * reused, not stored again.
+ *
+ * A conversation already here is not imported again unless asked (`duplicates: 'copy'`): one is
+ * "already here" when a conversation was imported before with the same id in its file and the
+ * same content (its import key, kept with it), or when the file came from this history and the
+ * conversation with that id has the same content. Content is the title, the creation time and
+ * every message's place in the tree, role, text, status, time and photos.
  *
  * An import checks the whole file before it writes anything (`IMPORT_INVALID` names the problem),
  * stores the photos, then writes all conversations in one transaction: either all of them are
@@ -20,7 +26,7 @@ import {
   EXPORT_FILE_VERSION,
 } from '../../src-shared/chat.ts';
 import type { ExportedConversation, ExportedImage, ExportedMessage, ExportFile, ImportResult } from '../../src-shared/chat.ts';
-import type { ConversationId, GenerationSettings, MessageId, ModelRef } from '../../src-shared/domain.ts';
+import type { ConversationId, GenerationSettings, Message, MessageId, ModelRef } from '../../src-shared/domain.ts';
 import { MESSAGE_ROLES, MESSAGE_STATUSES } from '../../src-shared/domain.ts';
 import type { GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
@@ -292,13 +298,50 @@ export function parseExportFile(input: string | Uint8Array): { file: ExportFile;
   return { file, bytes };
 }
 
+/** The parts of a message that make a conversation's content (see the module comment). */
+type ContentMessage = Pick<Message, 'id' | 'parentId' | 'role' | 'text' | 'status' | 'createdAt'> & { images: readonly { sha256: string }[] };
+
+/** A hash of a conversation's content: the same for an exported conversation and its import. */
+export function contentKey(c: { title: string; createdAt: number; messages: readonly ContentMessage[] }): string {
+  const index = new Map(c.messages.map((m, i) => [m.id, i]));
+  const body = c.messages.map((m) => [m.parentId === null ? -1 : (index.get(m.parentId) ?? -2), m.role, m.text, m.status, m.createdAt, m.images.map((i) => i.sha256)]);
+  return createHash('sha256').update(JSON.stringify([c.title, c.createdAt, body])).digest('hex');
+}
+
+/** The key an imported conversation keeps: its id in the file and its content. */
+export function importKey(c: ExportedConversation): string {
+  return createHash('sha256').update(`${c.id}:${contentKey(c)}`).digest('hex');
+}
+
+/** The conversation here that `c` of a file already is, if any (see the module comment). */
+function alreadyHere(ctx: ExportContext, c: ExportedConversation): ConversationId | null {
+  const imported = ctx.store.findImported(importKey(c));
+  if (imported) return imported.id;
+  try {
+    const same = ctx.store.getConversation(c.id);
+    const here = contentKey({ title: same.title, createdAt: same.createdAt, messages: [...loadTree(ctx.store, same.id)].sort((a, b) => a.id - b.id) });
+    return here === contentKey(c) ? same.id : null;
+  } catch (err) {
+    if (err instanceof OwleryError && err.code === 'NOT_FOUND') return null;
+    throw err;
+  }
+}
+
+/** Options of {@link importJson}. */
+export interface ImportOptions {
+  /** What to do with conversations already here: leave them out (default) or import a copy. */
+  duplicates?: 'skip' | 'copy';
+  /** Import only these conversations of the file (by their id there). */
+  only?: readonly ConversationId[];
+}
+
 /**
  * Imports an export file (a path, or its contents) into the history (see the module comment).
  *
  * @throws OwleryError `IMPORT_INVALID` (not an export, damaged, newer format), `FILE_NOT_FOUND`,
  *   image errors (a photo the image store refuses), store errors (`DISK_FULL`, `DB_READONLY`, …)
  */
-export async function importJson(ctx: ExportContext, input: string | Uint8Array): Promise<ImportResult> {
+export async function importJson(ctx: ExportContext, input: string | Uint8Array, opts: ImportOptions = {}): Promise<ImportResult> {
   let data: string | Uint8Array = input;
   if (typeof input === 'string') {
     try {
@@ -311,11 +354,21 @@ export async function importJson(ctx: ExportContext, input: string | Uint8Array)
   }
   if (data.length > MAX_IMPORT_BYTES) throw importInvalid(`it is larger than ${MAX_IMPORT_BYTES / 2 ** 20} MiB.`);
   const { file, bytes } = parseExportFile(data);
+  const wanted = file.conversations.filter((c) => !opts.only || opts.only.includes(c.id));
+  const duplicates: ImportResult['duplicates'] = [];
+  const chosen = wanted.filter((c) => {
+    const existingId = opts.duplicates === 'copy' ? null : alreadyHere(ctx, c);
+    if (existingId !== null) duplicates.push({ sourceId: c.id, title: c.title, existingId });
+    return existingId === null;
+  });
+  // Only the photos of the conversations imported (not of duplicates left out).
+  const used = new Set(chosen.flatMap((c) => c.messages.flatMap((m) => m.images.map((img) => img.sha256))));
 
   // Photos first (files, then records), so every message row written below has its photo.
   let imagesAdded = 0;
   let imagesReused = 0;
   for (const [sha256, content] of bytes) {
+    if (!used.has(sha256)) continue;
     const before = ctx.store.getImage(sha256);
     const record = await ctx.images.put(content, { name: sha256 });
     if (record.sha256 !== sha256) throw new OwleryError('INTERNAL', `Photo ${sha256} was stored under another hash.`);
@@ -329,12 +382,12 @@ export async function importJson(ctx: ExportContext, input: string | Uint8Array)
   const writer = new Store(ctx.store.db, { now: () => clock, file: ctx.store.file });
   const conversations: { sourceId: ConversationId; id: ConversationId }[] = [];
   let messages = 0;
-  const ordered = [...file.conversations].sort((a, b) => a.id - b.id);
+  const ordered = [...chosen].sort((a, b) => a.id - b.id);
   try {
     ctx.store.db.transaction(() => {
       for (const c of ordered) {
         clock = c.createdAt;
-        const conv = writer.createConversation({ title: c.title, modelId: c.modelId });
+        const conv = writer.createConversation({ title: c.title, modelId: c.modelId, importKey: importKey(c) });
         const ids = new Map<MessageId, MessageId>();
         for (const m of c.messages) {
           const parentId = m.parentId === null ? null : ids.get(m.parentId)!;
@@ -368,5 +421,5 @@ export async function importJson(ctx: ExportContext, input: string | Uint8Array)
     // Store calls classify their own failures; BEGIN and COMMIT (a full disk, a lock) are ours.
     throw toStoreError(err, ctx.store.file);
   }
-  return { conversations, messages, imagesAdded, imagesReused };
+  return { conversations, duplicates, messages, imagesAdded, imagesReused };
 }

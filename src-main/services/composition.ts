@@ -6,7 +6,8 @@
  * differ only in the dialogs, the settings storage and the transport that carries IPC.
  *
  * Data folder layout: `owlery.sqlite` (+ `backups/`), `images/`, `models/`, `downloads/`,
- * `cache/`, `settings.json`, `logs/` (`main.log` and `engine.log`, src-main/logging/logger.ts; the
+ * `cache/`, `settings.json`, `recent-folders.json` (the Photos screen's
+ * folders), `logs/` (`main.log` and `engine.log`, src-main/logging/logger.ts; the
  * network log `network.jsonl`, see `network.ts`), and `owlery.lock` while services run on it (one
  * instance per folder, `data-lock.ts`). At start, what killed processes left there is removed
  * (`stale-partials.ts`) and the history's integrity is checked in the background
@@ -213,7 +214,7 @@ export function createServices(opts: ServicesOptions): Services {
       return (await likelyWebGpuAdapter()) ?? null;
     }),
   });
-  const folders = new FolderGrants(imageBase);
+  const folders = new FolderGrants(imageBase, join(dataDir, 'recent-folders.json'));
   const openedPhotos = new OpenedPhotos({
     put: (path, o) => images.put(path, o),
     toStoredImage: (record, name) => toStoredImage(record, name, imageBase),

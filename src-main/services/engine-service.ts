@@ -72,7 +72,9 @@ export async function clearPrepacked(dataDir: string): Promise<void> {
 /** See the module comment. */
 export class EngineService {
   readonly host: EngineHost;
-  private current: EngineStatus = { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, load: null };
+  private current: EngineStatus = {
+    state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, load: null, memoryBytes: null,
+  };
   private loading: Promise<unknown> = Promise.resolve();
   private activating: Promise<void> | null = null;
   private crashed = false;
@@ -132,11 +134,14 @@ export class EngineService {
         this.crashed = false;
         this.providers.set(modelId, info.provider);
         this.log.info('model loaded', { modelId, provider: info.provider.used, fasterStartSkipped: info.fasterStartSkipped });
-        this.update({ state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null, load: null });
+        const memoryBytes = await this.measureMemory();
+        this.update({
+          state: 'ready', modelId, provider: info.provider, fasterStartSkipped: info.fasterStartSkipped, contextLimit: info.contextLimit, error: null, load: null, memoryBytes,
+        });
         return this.status();
       } catch (err) {
         this.log.error('the model could not be loaded', err, { modelId });
-        this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err), load: null });
+        this.update({ state: 'error', modelId, provider: null, fasterStartSkipped: null, contextLimit: null, error: plainError(err), load: null, memoryBytes: null });
         throw err;
       }
     };
@@ -158,7 +163,7 @@ export class EngineService {
     if (this.busy) throw new OwleryError('ENGINE_BUSY', 'An answer is being written; stop it before unloading the model.');
     await this.loading;
     await this.host.unload();
-    this.update({ state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null });
+    this.update({ state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, memoryBytes: null });
   }
 
   /**
@@ -206,7 +211,19 @@ export class EngineService {
     } finally {
       if (this.active > 0) this.active--;
       // A crash leaves the status `crashed` until the next request restarts the engine.
-      if (this.active === 0 && !this.crashed) this.update({ state: this.host.info ? 'ready' : this.current.modelId ? 'error' : 'idle' });
+      if (this.active === 0 && !this.crashed) {
+        const memoryBytes = this.host.info ? await this.measureMemory() : null;
+        if (this.active === 0 && !this.crashed) this.update({ state: this.host.info ? 'ready' : this.current.modelId ? 'error' : 'idle', memoryBytes });
+      }
+    }
+  }
+
+  /** The engine process's memory now, or `null` when it cannot be measured (no process, a crash). */
+  private async measureMemory(): Promise<number | null> {
+    try {
+      return await this.host.memory();
+    } catch {
+      return null;
     }
   }
 

@@ -3,16 +3,22 @@
  * dialog; the renderer then names it and its files by opaque ids (never paths). Only the image
  * files directly inside it are listed (no subfolders, no symbolic links), and only files that were
  * listed can be thumbnailed or imported.
+ *
+ * Folders chosen in the dialog are remembered (the most recent {@link MAX_RECENT_FOLDERS}, in
+ * `recent-folders.json` in the data folder), so the Photos screen can open the last one again
+ * after a restart and offer the others: the renderer sees their names and opaque ids only, and can
+ * reopen only folders the user once chose in the dialog.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { Page } from '../../src-shared/domain.ts';
 import { folderThumbnailUrl } from '../../src-shared/ipc/index.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId, ImageProblem } from '../../src-shared/ipc/index.ts';
-import { MAX_PAGE_SIZE, MAX_SOURCE_IMAGE_PIXELS } from '../../src-shared/limits.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId, ImageProblem, RecentFolder } from '../../src-shared/ipc/index.ts';
+import { MAX_PAGE_SIZE, MAX_RECENT_FOLDERS, MAX_SOURCE_IMAGE_PIXELS } from '../../src-shared/limits.ts';
+import { writeFileAtomic } from '../export/files.ts';
 import { decodeFailure, diagnoseImageFile } from '../store/image-check.ts';
 
 /** File extensions listed in the photos panel (lower case, without the dot). */
@@ -44,23 +50,106 @@ export function isPhotoName(name: string): boolean {
   return dot > 0 && PHOTO_EXTENSIONS.has(name.slice(dot + 1).toLowerCase());
 }
 
-/** Folders granted in this session; see the module comment. */
+/** A remembered folder, as `recent-folders.json` keeps it. */
+interface RecentEntry {
+  path: string;
+  name: string;
+  openedAt: number;
+}
+
+/** The id of a remembered folder: derived from its path, so it is stable across restarts. */
+function recentIdOf(path: string): string {
+  return createHash('sha256').update(path).digest('base64url').slice(0, 22);
+}
+
+/** Folders granted in this session, and the ones remembered; see the module comment. */
 export class FolderGrants {
   private readonly folders = new Map<FolderId, Granted>();
   private readonly thumbs = new Map<string, Uint8Array>();
+  private recentList: Promise<RecentEntry[]> | null = null;
+  private recentWrite: Promise<void> = Promise.resolve();
 
-  /** `imageBase` starts the thumbnail URLs (see `AppInfo.imageBase`). */
-  constructor(private readonly imageBase: string) {}
+  /**
+   * `imageBase` starts the thumbnail URLs (see `AppInfo.imageBase`); `recentFile` is where chosen
+   * folders are remembered (none: not remembered).
+   */
+  constructor(
+    private readonly imageBase: string,
+    private readonly recentFile: string | null = null,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  /** Grants access to a folder the user chose in the dialog. */
+  /** Grants access to a folder the user chose in the dialog, and remembers it. */
   async grant(path: string): Promise<ChosenFolder> {
+    const folder = await this.open(path);
+    await this.remember(path, folder.name);
+    return folder;
+  }
+
+  /** The remembered folders, most recently opened first (names and ids only). */
+  async recent(): Promise<RecentFolder[]> {
+    return (await this.loadRecent()).map((e) => ({ recentId: recentIdOf(e.path), name: e.name, openedAt: e.openedAt }));
+  }
+
+  /** Opens a remembered folder again. `NOT_FOUND` for an unknown id; a folder that is gone is forgotten (`FILE_NOT_FOUND`). */
+  async openRecent(recentId: string): Promise<ChosenFolder> {
+    const entry = (await this.loadRecent()).find((e) => recentIdOf(e.path) === recentId);
+    if (!entry) throw new OwleryError('NOT_FOUND', 'That folder is not among the recent ones; open it again.', { recentId });
+    try {
+      const folder = await this.open(entry.path);
+      await this.remember(entry.path, folder.name);
+      return folder;
+    } catch (err) {
+      await this.forget(recentId);
+      throw err;
+    }
+  }
+
+  /** Removes a folder from the recent list. */
+  async forget(recentId: string): Promise<void> {
+    const list = (await this.loadRecent()).filter((e) => recentIdOf(e.path) !== recentId);
+    await this.saveRecent(list);
+  }
+
+  private async open(path: string): Promise<ChosenFolder> {
     const st = await stat(path).catch(() => null);
-    if (!st?.isDirectory()) throw new OwleryError('FILE_NOT_FOUND', `${basename(path)} is not a folder.`);
+    if (!st?.isDirectory()) throw new OwleryError('FILE_NOT_FOUND', `The folder ${basename(path) || path} is no longer there.`);
     const folderId = randomBytes(12).toString('base64url');
     const granted: Granted = { path, name: basename(path) || path, entries: new Map() };
     this.folders.set(folderId, granted);
     const names = await this.photoNames(granted);
     return { folderId, name: granted.name, imageCount: names.length };
+  }
+
+  private async remember(path: string, name: string): Promise<void> {
+    const list = (await this.loadRecent()).filter((e) => e.path !== path);
+    await this.saveRecent([{ path, name, openedAt: this.now() }, ...list].slice(0, MAX_RECENT_FOLDERS));
+  }
+
+  private loadRecent(): Promise<RecentEntry[]> {
+    this.recentList ??= (async () => {
+      if (!this.recentFile) return [];
+      try {
+        const raw = JSON.parse(await readFile(this.recentFile, 'utf8')) as unknown;
+        if (!Array.isArray(raw)) return [];
+        // A hand-edited or damaged file loses its bad entries, not the good ones.
+        return raw
+          .filter((e): e is RecentEntry => typeof e?.path === 'string' && typeof e?.name === 'string' && Number.isFinite(e?.openedAt))
+          .slice(0, MAX_RECENT_FOLDERS);
+      } catch {
+        return [];
+      }
+    })();
+    return this.recentList;
+  }
+
+  private async saveRecent(list: RecentEntry[]): Promise<void> {
+    this.recentList = Promise.resolve(list);
+    const file = this.recentFile;
+    if (!file) return;
+    // Writes in order; a failed write (full disk) only means the list is not remembered.
+    this.recentWrite = this.recentWrite.then(() => writeFileAtomic(file, `${JSON.stringify(list, null, 2)}\n`)).catch(() => {});
+    await this.recentWrite;
   }
 
   /** A page of the folder's photos, by name. `cursor` is the previous page's `nextCursor`. */

@@ -1,14 +1,17 @@
 /**
- * Conversations: creating, listing (keyset-paged, pinned first), renaming, pinning, the trash.
+ * Conversations: creating, listing (keyset-paged, pinned first), renaming, pinning, the chat's
+ * options, the trash, and finding an earlier import of a conversation.
  * Runs inside the {@link Store} facade's error guard (see `context.ts`).
  */
 import { OwleryError } from '../../src-shared/errors.ts';
-import type { Conversation, ConversationId, ConversationSummary, Page } from '../../src-shared/domain.ts';
+import { DEFAULT_CHAT_OPTIONS } from '../../src-shared/domain.ts';
+import type { ChatOptions, Conversation, ConversationId, ConversationSummary, Page } from '../../src-shared/domain.ts';
+import { SETTING_BOUNDS } from '../../src-shared/settings.ts';
 import { requireChange } from './context.ts';
 import type { StoreContext } from './context.ts';
 import { toConversation, toSummary } from './rows.ts';
 import type { ConversationRow } from './rows.ts';
-import { MAX_PAGE_SIZE, MAX_TITLE_CHARS } from '../../src-shared/limits.ts';
+import { MAX_INSTRUCTIONS_CHARS, MAX_PAGE_SIZE, MAX_TITLE_CHARS } from '../../src-shared/limits.ts';
 
 /** Default page size for listings (the largest is `MAX_PAGE_SIZE`, src-shared/limits.ts). */
 export const DEFAULT_PAGE_SIZE = 50;
@@ -17,6 +20,11 @@ export const DEFAULT_PAGE_SIZE = 50;
 export interface NewConversation {
   title?: string;
   modelId?: string | null;
+  /** The title is the user's (it will not follow an edited first message). Default false. */
+  titleSetByUser?: boolean;
+  options?: Partial<ChatOptions>;
+  /** What an imported conversation was (see `Store.findImported`). */
+  importKey?: string | null;
 }
 
 /** One page request: `limit` rows after the previous page's `nextCursor`. */
@@ -32,7 +40,15 @@ export class Conversations {
   /** Starts an empty conversation. */
   create(input: NewConversation = {}): Conversation {
     const title = checkTitle(input.title ?? '');
-    const info = this.ctx.stmt('insertConversation').run({ title, now: this.ctx.now(), modelId: input.modelId ?? null });
+    const options = checkChatOptions({ ...DEFAULT_CHAT_OPTIONS, ...input.options });
+    const info = this.ctx.stmt('insertConversation').run({
+      title,
+      now: this.ctx.now(),
+      modelId: input.modelId ?? null,
+      titleSetByUser: input.titleSetByUser ? 1 : 0,
+      ...optionParams(options),
+      importKey: input.importKey ?? null,
+    });
     return this.get(Number(info.lastInsertRowid));
   }
 
@@ -72,11 +88,27 @@ export class Conversations {
     return toPage(rows, limit, (last) => [last.deleted_at ?? 0, last.id]);
   }
 
-  /** Sets a conversation's title (does not change its place in the list). */
-  rename(id: ConversationId, title: string): Conversation {
+  /**
+   * Sets a conversation's title (does not change its place in the list). `byUser` (default true)
+   * marks the title as the user's, so it no longer follows an edited first message.
+   */
+  rename(id: ConversationId, title: string, byUser = true): Conversation {
     const clean = checkTitle(title);
-    requireChange(this.ctx.stmt('renameConversation').run({ id, title: clean }), 'conversation', id);
+    requireChange(this.ctx.stmt('renameConversation').run({ id, title: clean, byUser: byUser ? 1 : 0 }), 'conversation', id);
     return this.get(id);
+  }
+
+  /** Changes a chat's instructions and generation settings (fields omitted stay). */
+  setOptions(id: ConversationId, patch: Partial<ChatOptions>): Conversation {
+    const options = checkChatOptions({ ...this.get(id).options, ...patch });
+    this.ctx.stmt('setConversationOptions').run({ id, ...optionParams(options) });
+    return this.get(id);
+  }
+
+  /** The conversation imported earlier with this key, if it is still here (in the trash or not). */
+  findImported(importKey: string): Conversation | undefined {
+    const row = this.ctx.stmt('conversationByImportKey').get(importKey) as ConversationRow | undefined;
+    return row ? toConversation(row) : undefined;
   }
 
   /** Pins or unpins a conversation; pinned ones list first. */
@@ -133,6 +165,32 @@ function toPage(rows: ConversationRow[], limit: number, sortKey: (last: Conversa
     items: rows.map(toSummary),
     nextCursor: rows.length === limit && last ? sortKey(last).join('.') : null,
   };
+}
+
+/** Checks chat options (instructions length, settings within the app settings' bounds). */
+export function checkChatOptions(o: ChatOptions): ChatOptions {
+  if (typeof o.instructions !== 'string') throw new OwleryError('INVALID_ARGUMENT', 'Instructions must be text.');
+  const instructions = o.instructions.replace(/\r\n?/g, '\n');
+  if (instructions.length > MAX_INSTRUCTIONS_CHARS) {
+    throw new OwleryError('INVALID_ARGUMENT', `Instructions can be at most ${MAX_INSTRUCTIONS_CHARS.toLocaleString('en')} characters long.`);
+  }
+  const within = (value: number | null, bounds: { min: number; max: number }, what: string, integer: boolean): number | null => {
+    if (value === null) return null;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < bounds.min || value > bounds.max || (integer && !Number.isInteger(value))) {
+      throw new OwleryError('INVALID_ARGUMENT', `${what} must be ${integer ? 'a whole number ' : ''}from ${bounds.min} to ${bounds.max}.`);
+    }
+    return value;
+  };
+  return {
+    instructions,
+    temperature: within(o.temperature, SETTING_BOUNDS.temperature, 'Temperature', false),
+    maxNewTokens: within(o.maxNewTokens, SETTING_BOUNDS.maxNewTokens, 'The answer length', true),
+  };
+}
+
+/** Chat options as statement parameters. */
+export function optionParams(o: ChatOptions): { instructions: string; temperature: number | null; maxNewTokens: number | null } {
+  return { instructions: o.instructions, temperature: o.temperature, maxNewTokens: o.maxNewTokens };
 }
 
 function checkTitle(title: string): string {

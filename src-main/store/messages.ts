@@ -98,6 +98,8 @@ export class MessageTree {
         }
         this.images.link(id, position, img.sha256, cleanName(img.name));
       });
+      const first = input.images?.[0];
+      if (first) this.ctx.stmt('setCoverIfNone').run({ id: input.conversationId, sha256: first.sha256 });
       return this.get(id);
     });
   }
@@ -138,6 +140,24 @@ export class MessageTree {
       role: original.role,
       text: edit.text,
       images: edit.images ?? original.images.map((img) => ({ sha256: img.sha256, name: img.name })),
+    });
+  }
+
+  /**
+   * Opens a finished answer again (status `partial`, its text kept, its error cleared) so more
+   * text can be appended: continuing an answer after Stop. Only the last message of its branch can
+   * be continued (nothing follows it); it becomes the branch on screen.
+   */
+  reopenAnswer(messageId: MessageId): Message {
+    return this.ctx.write(() => {
+      const head = this.head(messageId);
+      if (head.role !== 'assistant') throw new OwleryError('INVALID_ARGUMENT', 'Only answers can be continued.', { messageId });
+      if (head.status === 'partial') throw new OwleryError('INVALID_ARGUMENT', 'This answer is still being written.', { messageId });
+      const { n } = this.ctx.stmt('childCount').get(messageId) as { n: number };
+      if (n > 0) throw new OwleryError('INVALID_ARGUMENT', 'Only the last answer of a conversation can be continued.', { messageId });
+      this.ctx.stmt('reopenAnswer').run({ id: messageId, now: this.ctx.now() });
+      this.ctx.stmt('setActiveLeaf').run({ id: head.conversation_id, leaf: messageId });
+      return this.get(messageId);
     });
   }
 

@@ -3,7 +3,10 @@
  * against the same text the store runs.
  */
 
-const CONVERSATION_COLUMNS = 'id, title, created_at, updated_at, model_id, pinned, deleted_at, active_leaf_id';
+const CONVERSATION_COLUMNS =
+  'id, title, created_at, updated_at, model_id, pinned, deleted_at, active_leaf_id, ' +
+  'title_set_by_user, instructions, temperature, max_new_tokens, cover_sha256';
+const PRESET_COLUMNS = 'id, name, instructions, temperature, max_new_tokens, created_at, updated_at';
 const MESSAGE_COLUMNS =
   'm.id, m.conversation_id, m.parent_id, m.role, m.text, m.status, m.error, m.created_at, m.updated_at, ' +
   'm.settings_json, m.stats_json, m.model_package_id, m.model_sha256';
@@ -14,7 +17,8 @@ const IMAGE_COLUMNS =
 export const SQL = {
   // Conversations ---------------------------------------------------------------------------------
   insertConversation:
-    'INSERT INTO conversations (title, created_at, updated_at, model_id) VALUES (@title, @now, @now, @modelId)',
+    'INSERT INTO conversations (title, created_at, updated_at, model_id, title_set_by_user, instructions, temperature, max_new_tokens, import_key) ' +
+    'VALUES (@title, @now, @now, @modelId, @titleSetByUser, @instructions, @temperature, @maxNewTokens, @importKey)',
   getConversation: `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = ?`,
   /** Sidebar, first page: pinned first, then most recent. Hot. */
   listConversationsFirst:
@@ -31,7 +35,13 @@ export const SQL = {
   listTrashAfter:
     `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE deleted_at IS NOT NULL ` +
     'AND (deleted_at, id) < (@deletedAt, @id) ORDER BY deleted_at DESC, id DESC LIMIT @limit',
-  renameConversation: 'UPDATE conversations SET title = @title WHERE id = @id',
+  renameConversation: 'UPDATE conversations SET title = @title, title_set_by_user = max(title_set_by_user, @byUser) WHERE id = @id',
+  setConversationOptions:
+    'UPDATE conversations SET instructions = @instructions, temperature = @temperature, max_new_tokens = @maxNewTokens WHERE id = @id',
+  /** The first photo attached becomes the conversation's cover (later ones leave it). */
+  setCoverIfNone: 'UPDATE conversations SET cover_sha256 = @sha256 WHERE id = @id AND cover_sha256 IS NULL',
+  /** A conversation imported before with this key, not deleted for good (in the trash or not). */
+  conversationByImportKey: `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE import_key = ? ORDER BY id LIMIT 1`,
   pinConversation: 'UPDATE conversations SET pinned = @pinned WHERE id = @id',
   setConversationModel: 'UPDATE conversations SET model_id = @modelId WHERE id = @id',
   softDeleteConversation: 'UPDATE conversations SET deleted_at = @now WHERE id = @id AND deleted_at IS NULL',
@@ -42,12 +52,28 @@ export const SQL = {
   purgeConversation: 'DELETE FROM conversations WHERE id = ? AND deleted_at IS NOT NULL',
   purgeTrashBefore: 'DELETE FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?',
 
+  // Presets ---------------------------------------------------------------------------------------
+  listPresets: `SELECT ${PRESET_COLUMNS} FROM presets ORDER BY name COLLATE NOCASE, id`,
+  getPreset: `SELECT ${PRESET_COLUMNS} FROM presets WHERE id = ?`,
+  countPresets: 'SELECT count(*) AS n FROM presets',
+  insertPreset:
+    'INSERT INTO presets (name, instructions, temperature, max_new_tokens, created_at, updated_at) ' +
+    'VALUES (@name, @instructions, @temperature, @maxNewTokens, @now, @now)',
+  updatePreset:
+    'UPDATE presets SET name = @name, instructions = @instructions, temperature = @temperature, max_new_tokens = @maxNewTokens, ' +
+    'updated_at = @now WHERE id = @id',
+  deletePreset: 'DELETE FROM presets WHERE id = ?',
+
   // Messages --------------------------------------------------------------------------------------
   insertMessage:
     'INSERT INTO messages (conversation_id, parent_id, role, text, status, created_at, updated_at, settings_json, model_package_id, model_sha256) ' +
     'VALUES (@conversationId, @parentId, @role, @text, @status, @now, @now, @settings, @modelPackageId, @modelSha256)',
   getMessage: `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?`,
   messageHead: 'SELECT id, conversation_id, parent_id, role, status FROM messages WHERE id = ?',
+  /** Opens a finished answer again to continue it (its text stays; the error goes). */
+  reopenAnswer:
+    "UPDATE messages SET status = 'partial', error = NULL, updated_at = @now WHERE id = @id AND role = 'assistant' AND status <> 'partial'",
+  childCount: 'SELECT count(*) AS n FROM messages WHERE parent_id = ?',
   appendText: "UPDATE messages SET text = text || @delta, updated_at = @now WHERE id = @id AND status = 'partial'",
   updateText: "UPDATE messages SET text = @text, updated_at = @now WHERE id = @id AND status = 'partial'",
   finishMessage:

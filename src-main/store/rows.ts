@@ -4,6 +4,7 @@
  */
 import type { GenerationStats } from '../../src-shared/engine.ts';
 import type {
+  ChatOptions,
   Conversation,
   ConversationSummary,
   GenerationSettings,
@@ -12,6 +13,7 @@ import type {
   MessageImage,
   MessageRole,
   MessageStatus,
+  Preset,
 } from '../../src-shared/domain.ts';
 
 /** One stored image, as the image store records it. */
@@ -30,6 +32,21 @@ export interface ConversationRow {
   pinned: number;
   deleted_at: number | null;
   active_leaf_id: number | null;
+  title_set_by_user: number;
+  instructions: string;
+  temperature: number | null;
+  max_new_tokens: number | null;
+  cover_sha256: string | null;
+}
+
+export interface PresetRow {
+  id: number;
+  name: string;
+  instructions: string;
+  temperature: number | null;
+  max_new_tokens: number | null;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface MessageRow {
@@ -80,11 +97,20 @@ export function toSummary(r: ConversationRow): ConversationSummary {
     modelId: r.model_id,
     pinned: r.pinned === 1,
     deletedAt: r.deleted_at,
+    coverImage: r.cover_sha256,
   };
 }
 
+function toOptions(r: { instructions: string; temperature: number | null; max_new_tokens: number | null }): ChatOptions {
+  return { instructions: r.instructions, temperature: r.temperature, maxNewTokens: r.max_new_tokens };
+}
+
 export function toConversation(r: ConversationRow): Conversation {
-  return { ...toSummary(r), activeLeafId: r.active_leaf_id };
+  return { ...toSummary(r), activeLeafId: r.active_leaf_id, titleSetByUser: r.title_set_by_user === 1, options: toOptions(r) };
+}
+
+export function toPreset(r: PresetRow): Preset {
+  return { id: r.id, name: r.name, ...toOptions(r), createdAt: r.created_at, updatedAt: r.updated_at };
 }
 
 export function toMessage(r: MessageRow, images: MessageImage[]): Message {

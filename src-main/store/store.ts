@@ -3,7 +3,8 @@
  * on one better-sqlite3 connection. This class is the facade callers use; the work is done by its
  * parts, one per concern:
  *
- * - `conversations.ts`: the list, renaming, pinning, the trash;
+ * - `conversations.ts`: the list, renaming, pinning, a chat's options, the trash, earlier imports;
+ * - `presets.ts`: named presets of chat options;
  * - `messages.ts`: the message tree, streamed answers, branches and threads;
  * - `answer-writer.ts`: saving a streamed answer as it grows ({@link Store.beginAnswer});
  * - `image-records.ts`: image records and photos attached to messages (files: `images.ts`);
@@ -25,6 +26,7 @@
  */
 import type Database from 'better-sqlite3';
 import type {
+  ChatOptions,
   Conversation,
   ConversationId,
   ConversationSummary,
@@ -33,6 +35,7 @@ import type {
   MessageId,
   ModelRef,
   Page,
+  Preset,
   SearchResults,
   Thread,
 } from '../../src-shared/domain.ts';
@@ -48,6 +51,8 @@ import { DescriptionStore } from './descriptions.ts';
 import { classified } from './errors.ts';
 import { ImageRecords } from './image-records.ts';
 import { MessageTree } from './messages.ts';
+import { Presets } from './presets.ts';
+import type { PresetInput } from './presets.ts';
 import type { FinishedAnswer, ImageAttachment, NewAnswer, NewUserMessage } from './messages.ts';
 import type { ImageRecord } from './rows.ts';
 import { HistorySearch } from './search.ts';
@@ -58,6 +63,7 @@ export type { AnswerSink, AnswerWriterOptions } from './answer-writer.ts';
 export { DEFAULT_PAGE_SIZE } from './conversations.ts';
 export type { NewConversation, PageRequest } from './conversations.ts';
 export type { FinishedAnswer, ImageAttachment, NewAnswer, NewUserMessage } from './messages.ts';
+export type { PresetInput } from './presets.ts';
 export type { ImageRecord } from './rows.ts';
 export { DEFAULT_SEARCH_LIMIT, RELEVANCE_COST_LIMIT_US } from './search.ts';
 export type { SearchOptions } from './search.ts';
@@ -88,6 +94,7 @@ export class Store {
   readonly descriptions: DescriptionStore;
   /** Describe jobs and their photos. */
   readonly describeJobs: DescribeJobStore;
+  private readonly presets: Presets;
 
   /** Wraps an open connection (see {@link openDatabase}); prefer {@link Store.open}. */
   constructor(db: Database.Database, opts: StoreOptions = {}) {
@@ -102,6 +109,7 @@ export class Store {
     this.history = new HistorySearch(ctx);
     this.descriptions = new DescriptionStore(db, this.file, this.now);
     this.describeJobs = new DescribeJobStore(db, this.file, this.now);
+    this.presets = new Presets(ctx);
   }
 
   /**
@@ -157,9 +165,22 @@ export class Store {
     return this.guard(() => this.conversations.listTrash(opts));
   }
 
-  /** Sets a conversation's title (does not change its place in the list). */
-  renameConversation(id: ConversationId, title: string): Conversation {
-    return this.guard(() => this.conversations.rename(id, title));
+  /**
+   * Sets a conversation's title (does not change its place in the list). `byUser` (default true)
+   * marks it as the user's: it then no longer follows an edited first message.
+   */
+  renameConversation(id: ConversationId, title: string, opts: { byUser?: boolean } = {}): Conversation {
+    return this.guard(() => this.conversations.rename(id, title, opts.byUser ?? true));
+  }
+
+  /** Changes a chat's instructions and generation settings (fields omitted stay). */
+  setConversationOptions(id: ConversationId, patch: Partial<ChatOptions>): Conversation {
+    return this.guard(() => this.conversations.setOptions(id, patch));
+  }
+
+  /** The conversation imported earlier under `importKey`, if it is still here (in the trash or not). */
+  findImported(importKey: string): Conversation | undefined {
+    return this.guard(() => this.conversations.findImported(importKey));
   }
 
   /** Pins or unpins a conversation; pinned ones list first. */
@@ -223,6 +244,16 @@ export class Store {
   /** Edits a user message by adding a sibling with the new text (and the same photos unless given); returns it. */
   editMessage(messageId: MessageId, edit: { text: string; images?: ImageAttachment[] }): Message {
     return this.guard(() => this.messages.edit(messageId, edit));
+  }
+
+  /** Opens a finished answer again to append to it (continue after Stop); see `MessageTree.reopenAnswer`. */
+  reopenAnswer(messageId: MessageId): Message {
+    return this.guard(() => this.messages.reopenAnswer(messageId));
+  }
+
+  /** Continues a finished answer: reopens it and returns a writer that appends to its text. */
+  continueAnswer(messageId: MessageId, opts: AnswerWriterOptions = {}): AnswerWriter {
+    return new AnswerWriter(this, this.reopenAnswer(messageId), opts);
   }
 
   /** Appends streamed text to a `partial` answer. */
@@ -290,6 +321,23 @@ export class Store {
   /** Deletes an image record if no message uses it; returns whether it was deleted. */
   deleteImageRecord(sha256: string): boolean {
     return this.guard(() => this.images.delete(sha256));
+  }
+
+  // Presets (presets.ts) ------------------------------------------------------------------------
+
+  /** Every preset, by name. */
+  listPresets(): Preset[] {
+    return this.guard(() => this.presets.list());
+  }
+
+  /** Adds a preset, or changes the one with `input.id` (names are unique regardless of case). */
+  savePreset(input: PresetInput): Preset {
+    return this.guard(() => this.presets.save(input));
+  }
+
+  /** Deletes a preset; chats it was applied to keep their options. */
+  deletePreset(id: number): void {
+    this.guard(() => this.presets.delete(id));
   }
 
   // Search (search.ts) ---------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 /**
  * User-facing messages for errors that reach the renderer. Expected failures are `OwleryError`s
- * whose message is already written for the person reading it; a few codes get a hint on what to do.
+ * whose message is already written for the person reading it; a few codes get a hint on what to do
+ * (`NO_MODEL` gets none: its message says where to go, and the chat offers an "Open Models" button).
  */
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { ErrorCode } from '../../src-shared/errors.ts';
 
 const HINTS: Partial<Record<ErrorCode, string>> = {
-  NO_MODEL: 'Choose a model in Models first.',
   ENGINE_BUSY: 'Owlery is still answering other messages; try again when they are done.',
   ENGINE_CRASHED: 'The model stopped unexpectedly; Owlery restarts it with your next message.',
   CONTEXT_OVERFLOW: 'The conversation is too long for the model; start a new one.',

@@ -86,3 +86,53 @@ export function formatWhen(ms: number, now = Date.now()): string {
   if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
   return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', ...(d.getFullYear() !== today.getFullYear() ? { year: 'numeric' } : {}) });
 }
+
+/** Midnight (local time) of the day `ms` falls on. */
+function startOfDay(ms: number): number {
+  const d = new Date(ms);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
+/**
+ * The sidebar's date group of a time: `Today`, `Yesterday`, `Previous 7 days`, `Previous 30 days`,
+ * then the month (`March`, or `March 2024` in another year). Local time.
+ */
+export function dateGroup(ms: number, now = Date.now()): string {
+  const today = startOfDay(now);
+  const day = startOfDay(ms);
+  const days = Math.round((today - day) / 86_400_000);
+  if (days <= 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  if (days < 7) return 'Previous 7 days';
+  if (days < 30) return 'Previous 30 days';
+  const d = new Date(ms);
+  return d.toLocaleDateString(undefined, { month: 'long', ...(d.getFullYear() !== new Date(now).getFullYear() ? { year: 'numeric' } : {}) });
+}
+
+/** Items in runs of the same group (the list is already in order), each run with its label. */
+export function groupRuns<T>(items: readonly T[], groupOf: (item: T) => string): { label: string; items: T[] }[] {
+  const runs: { label: string; items: T[] }[] = [];
+  for (const item of items) {
+    const label = groupOf(item);
+    const last = runs[runs.length - 1];
+    if (last && last.label === label) last.items.push(item);
+    else runs.push({ label, items: [item] });
+  }
+  return runs;
+}
+
+/** A message's time: `14:05` today, `Mon 14:05` this week, else a short date with the time. */
+export function formatMessageTime(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const time = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const days = Math.round((startOfDay(now) - startOfDay(ms)) / 86_400_000);
+  if (days <= 0) return time;
+  if (days < 7) return `${d.toLocaleDateString(undefined, { weekday: 'short' })} ${time}`;
+  return `${d.toLocaleDateString(undefined, { day: 'numeric', month: 'short', ...(d.getFullYear() !== new Date(now).getFullYear() ? { year: 'numeric' } : {}) })} ${time}`;
+}
+
+/** The full date and time, for a tooltip (`Tuesday, 4 March 2026, 14:05:33`). */
+export function formatFullTime(ms: number): string {
+  return new Date(ms).toLocaleString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}

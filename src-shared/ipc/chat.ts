@@ -1,5 +1,6 @@
 /**
- * The `chat:` domain: send a message, answer again, edit, stop; the answer streams as `chat:event`s.
+ * The `chat:` domain: send a message, answer again, edit, continue an answer, stop; the answer
+ * streams as `chat:event`s.
  * Photos are stored ones, by hash (from `images.pick`, `images.import` or
  * `images.importFromFolder`): never paths.
  */
@@ -9,7 +10,7 @@ import { SETTING_SCHEMAS } from '../settings.ts';
 import { v } from '../validate.ts';
 import type { Infer } from '../validate.ts';
 import { defineDomain, event, invoke } from './define.ts';
-import { attachment, opaqueId, rowId } from './fields.ts';
+import { attachment, chatOptionsPatch, opaqueId, rowId } from './fields.ts';
 
 const text = v.string({ maxBytes: MAX_MESSAGE_BYTES });
 const images = v.array(attachment, { max: MAX_IMAGES_PER_MESSAGE });
@@ -35,6 +36,8 @@ const sendRequest = v.object({
   /** The message this one follows; omitted: the end of the branch on screen; `null`: a new first message. */
   parentId: v.optional(v.nullable(rowId)),
   overrides: v.optional(overrides),
+  /** Instructions and settings of the conversation this send starts (ignored for an existing one). */
+  chatOptions: v.optional(chatOptionsPatch),
 });
 /** Send a user message and stream the answer. */
 export type ChatSendRequest = Infer<typeof sendRequest>;
@@ -53,12 +56,18 @@ const editRequest = v.object({
 /** Edit a user message (a new sibling branch) and answer the edited version. */
 export type ChatEditRequest = Infer<typeof editRequest>;
 
+const continueRequest = v.object({ messageId: rowId, overrides: v.optional(overrides) });
+/** Continue the answer `messageId` after it stopped: what the model writes next is appended to it. */
+export type ChatContinueRequest = Infer<typeof continueRequest>;
+
 /** `window.owlery.chat`. */
 export const chatApi = defineDomain({
   /** Writes the user message and starts streaming the answer. */
   send: invoke(sendRequest).returns<ChatStarted>(),
   regenerate: invoke(regenerateRequest).returns<ChatStarted>(),
   edit: invoke(editRequest).returns<ChatStarted>(),
+  /** Continues an answer that stopped early (the last of its branch), appending to it. */
+  continue: invoke(continueRequest).returns<ChatStarted>(),
   /** Stops a streaming answer; it ends with `done { finish: 'cancelled' }`, text kept. */
   cancel: invoke(v.object({ requestId: opaqueId })).returns<{ cancelled: boolean }>(),
   /** Streaming answer events of every request (`phase`, batched `delta`s with `seq`, then `done` or `error`). */

@@ -1,10 +1,10 @@
-/** The `conversations:` domain: the sidebar, the thread on screen, the trash, search. */
+/** The `conversations:` domain: the sidebar, the thread on screen, a chat's options, the trash, search. */
 import type { Conversation, ConversationId, ConversationSummary, Page, SearchResults, Thread } from '../domain.ts';
 import { MAX_QUERY_REQUEST_CHARS, MAX_TITLE_CHARS } from '../limits.ts';
 import { v } from '../validate.ts';
 import type { Infer } from '../validate.ts';
 import { defineDomain, event, invoke } from './define.ts';
-import { cursor, modelId, pageLimit, rowId } from './fields.ts';
+import { chatOptionsPatch, cursor, modelId, pageLimit, rowId } from './fields.ts';
 
 const title = v.string({ max: MAX_TITLE_CHARS });
 const byId = v.object({ id: rowId });
@@ -36,6 +36,8 @@ export const conversationsApi = defineDomain({
   create: invoke(v.object({ title: v.optional(title), modelId: v.optional(v.nullable(modelId)) })).returns<Conversation>(),
   rename: invoke(v.object({ id: rowId, title })).returns<Conversation>(),
   pin: invoke(v.object({ id: rowId, pinned: v.boolean() })).returns<Conversation>(),
+  /** Changes a chat's instructions, temperature and answer length (`null`: the app's setting). */
+  setOptions: invoke(v.object({ id: rowId, options: chatOptionsPatch })).returns<Conversation>(),
   /** Moves a conversation to the trash (undo with `restore`). */
   delete: invoke(byId).returns<Conversation>(),
   restore: invoke(byId).returns<Conversation>(),

@@ -27,6 +27,11 @@ export interface EngineStatus {
    * and how far it is, when known; `null` otherwise.
    */
   load: { phase: LoadPhase; progress: PhaseProgress | null } | null;
+  /**
+   * Memory the engine process holds (the loaded model and its runtime), in bytes, measured after
+   * the last load or answer; `null` when no model is loaded.
+   */
+  memoryBytes: number | null;
 }
 
 /** `window.owlery.engine`. */
@@ -35,6 +40,8 @@ export const engineApi = defineDomain({
   status: invoke(v.none()).returns<EngineStatus>(),
   /** Engine status changes, crashes and restarts, with the provider report. */
   onStatus: event('engine:status').carries<EngineStatus>(),
+  /** Loads the active model now (`NO_MODEL` when none is chosen); resolves once it is ready. */
+  load: invoke(v.none()).returns<EngineStatus>(),
   /** Releases the loaded model's memory (`ENGINE_BUSY` while an answer is written); the next question loads it again. */
   unload: invoke(v.none()).returns<EngineStatus>(),
 });

@@ -6,7 +6,7 @@ import { EXPORT_FORMATS } from '../chat.ts';
 import type { ImportResult } from '../chat.ts';
 import { v } from '../validate.ts';
 import { defineDomain, invoke } from './define.ts';
-import { rowId } from './fields.ts';
+import { opaqueId, rowId } from './fields.ts';
 
 /** Where an export went. */
 export interface ExportResult {
@@ -23,6 +23,11 @@ export interface ExportResult {
 export interface ImportOutcome {
   imported: boolean;
   result: ImportResult | null;
+  /**
+   * When conversations were left out as already here (`result.duplicates`): pass it to
+   * `export.importCopies` to import copies of them from the same file (valid while the app runs).
+   */
+  copiesToken: string | null;
 }
 
 const format = v.enum(EXPORT_FORMATS);
@@ -33,6 +38,8 @@ export const exportApi = defineDomain({
   conversation: invoke(v.object({ id: rowId, format })).returns<ExportResult>(),
   /** Exports every conversation not in the trash (save dialog in main). */
   all: invoke(v.object({ format })).returns<ExportResult>(),
-  /** Imports an exported JSON file (open dialog in main). */
+  /** Imports an exported JSON file (open dialog in main); conversations already here are left out. */
   import: invoke(v.none()).returns<ImportOutcome>(),
+  /** Imports copies of conversations an import left out as already here (by their id in the file). */
+  importCopies: invoke(v.object({ token: opaqueId, sourceIds: v.array(rowId, { min: 1, max: 100_000 }) })).returns<ImportOutcome>(),
 });

@@ -2,8 +2,8 @@
  * Request fields several IPC domains share: row ids, photo hashes, opaque ids, model ids, page
  * cursors and sizes, file names. Bounds come from `../limits.ts`.
  */
-import { MAX_FILE_NAME_CHARS, MAX_PAGE_SIZE } from '../limits.ts';
-import { MODEL_ID_PATTERN } from '../settings.ts';
+import { MAX_FILE_NAME_CHARS, MAX_INSTRUCTIONS_CHARS, MAX_PAGE_SIZE } from '../limits.ts';
+import { MODEL_ID_PATTERN, SETTING_SCHEMAS } from '../settings.ts';
 import { v } from '../validate.ts';
 import type { Infer } from '../validate.ts';
 
@@ -26,3 +26,12 @@ export const fileName = v.string({ min: 1, max: MAX_FILE_NAME_CHARS, pattern: /^
 export const attachment = v.object({ sha256, name: v.optional(v.nullable(fileName)) });
 /** A photo to attach to a message: a stored image (from `images.pick`, `images.import`, …), never a path. */
 export type ImageAttachmentRef = Infer<typeof attachment>;
+
+/** A change to a chat's instructions and settings (`null`: follow the app's setting). */
+export const chatOptionsPatch = v.object({
+  instructions: v.optional(v.string({ max: MAX_INSTRUCTIONS_CHARS })),
+  temperature: v.optional(v.nullable(SETTING_SCHEMAS.temperature)),
+  maxNewTokens: v.optional(v.nullable(SETTING_SCHEMAS.maxNewTokens)),
+});
+/** A change to a chat's instructions and settings. */
+export type ChatOptionsPatch = Infer<typeof chatOptionsPatch>;

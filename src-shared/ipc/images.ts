@@ -4,6 +4,7 @@
  * and hands back hashes and `owlery-image:` URLs, never paths.
  */
 import type { MessageImage, Page } from '../domain.ts';
+import type { SerializedError } from '../errors.ts';
 import { MAX_DROPPED_IMAGE_BYTES, MAX_FOLDER_IMPORT } from '../limits.ts';
 import { v } from '../validate.ts';
 import type { Infer } from '../validate.ts';
@@ -61,6 +62,12 @@ export interface ImageProblem {
   message: string;
 }
 
+/** What the file dialog gave: the photos stored, and the files refused, each with why (in the order chosen). */
+export interface PickedPhotos {
+  images: StoredImage[];
+  refused: { name: string; error: SerializedError }[];
+}
+
 const importRequest = v.object({
   /** The file name (folders are stripped); `null` when pasted. */
   name: v.nullable(fileName),
@@ -78,6 +85,16 @@ export interface ChosenFolder {
   imageCount: number;
 }
 
+/** A folder the Photos screen remembers (chosen in the folder dialog before). */
+export interface RecentFolder {
+  /** Opaque id (stable across restarts). */
+  recentId: string;
+  /** The folder's own name (not its path). */
+  name: string;
+  /** When it was last opened (ms since the epoch). */
+  openedAt: number;
+}
+
 /** One image file of a chosen folder. */
 export interface FolderEntry {
   entryId: FolderEntryId;
@@ -91,14 +108,20 @@ export interface FolderEntry {
 
 /** `window.owlery.images`. */
 export const imagesApi = defineDomain({
-  /** Opens the system's file dialog and stores the photos chosen ([] when cancelled). */
-  pick: invoke(v.none()).returns<StoredImage[]>(),
+  /** Opens the system's file dialog and stores the photos chosen (none when cancelled); a bad file does not stop the others. */
+  pick: invoke(v.none()).returns<PickedPhotos>(),
   /** Stores a dropped or pasted photo's bytes. */
   import: invoke(importRequest).returns<StoredImage>(),
   /** A stored photo's record. */
   get: invoke(v.object({ sha256 })).returns<StoredImage>(),
-  /** Opens the folder dialog for the photos panel (`null` when cancelled). */
+  /** Opens the folder dialog for the photos panel (`null` when cancelled); the folder is remembered. */
   pickFolder: invoke(v.none()).returns<ChosenFolder | null>(),
+  /** The folders chosen before, most recent first. */
+  recentFolders: invoke(v.none()).returns<RecentFolder[]>(),
+  /** Opens a remembered folder again (a folder that is gone is forgotten: `FILE_NOT_FOUND`). */
+  openRecentFolder: invoke(v.object({ recentId: opaqueId })).returns<ChosenFolder>(),
+  /** Removes a folder from the recent list. */
+  forgetRecentFolder: invoke(v.object({ recentId: opaqueId })).returns<null>(),
   /** A page of the image files of a chosen folder, by name. */
   listFolder: invoke(v.object({ folderId: opaqueId, cursor: v.optional(cursor), limit: v.optional(pageLimit) })).returns<Page<FolderEntry>>(),
   /** Why a file of a chosen folder cannot be shown (its thumbnail failed): `null` when it can. */

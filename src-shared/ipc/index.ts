@@ -33,6 +33,7 @@ import { exportApi } from './export.ts';
 import { imagesApi } from './images.ts';
 import { modelsApi } from './models.ts';
 import { networkApi } from './network.ts';
+import { presetsApi } from './presets.ts';
 import { settingsApi } from './settings.ts';
 
 export * from './app.ts';
@@ -43,8 +44,9 @@ export * from './export.ts';
 export * from './images.ts';
 export * from './models.ts';
 export * from './network.ts';
+export * from './presets.ts';
 export * from './settings.ts';
-export type { ImageAttachmentRef } from './fields.ts';
+export type { ChatOptionsPatch, ImageAttachmentRef } from './fields.ts';
 export type { InvokeFn, IpcResult, SubscribeFn } from './define.ts';
 export type { ChatEvent, ChatRequestId, ChatStarted, ExportFormat, ImportResult } from '../chat.ts';
 
@@ -54,6 +56,7 @@ export const API = {
   engine: engineApi,
   conversations: conversationsApi,
   chat: chatApi,
+  presets: presetsApi,
   images: imagesApi,
   models: modelsApi,
   settings: settingsApi,

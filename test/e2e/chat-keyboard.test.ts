@@ -47,7 +47,7 @@ describe('keyboard-only chat in Chromium', () => {
     await press('Enter');
     await answerDone();
     answerTexts.push((await lastAnswer().locator('.markdown').textContent()) ?? '');
-    firstTitle = (await page.getByRole('heading', { level: 2 }).textContent()) ?? '';
+    firstTitle = (await page.getByRole('main').getByRole('heading', { level: 2 }).textContent()) ?? '';
     expect(firstTitle).toBe('Which colours are in these photos?');
   });
 

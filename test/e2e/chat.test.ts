@@ -87,7 +87,7 @@ describe('chat in Chromium', () => {
     expect(await user.getByRole('list', { name: 'Photos' }).getByRole('button').count()).toBe(2);
     expect(await composer().inputValue()).toBe('');
     expect(await page.getByRole('list', { name: 'Photos to send' }).count()).toBe(0);
-    conversationTitle = (await page.getByRole('heading', { level: 2 }).textContent()) ?? '';
+    conversationTitle = (await page.getByRole('main').getByRole('heading', { level: 2 }).textContent()) ?? '';
     expect(conversationTitle).toContain('What do you see');
     expect(await page.title()).toBe(`${conversationTitle} – Owlery`);
     await page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: /^What do you see/ }).waitFor();
@@ -158,6 +158,10 @@ describe('chat in Chromium', () => {
     await waitForAnswerDone();
     expect(await versions.textContent()).toContain('2 / 2');
     expect(await questions(page).first().textContent()).toContain('Describe only the colours, please.');
+    // The title (not renamed by the user) follows the edited first message, in the header and the list.
+    conversationTitle = 'Describe only the colours, please.';
+    await page.getByRole('main').getByRole('heading', { name: conversationTitle, level: 2 }).waitFor();
+    await page.getByRole('list', { name: 'Conversations' }).getByRole('button', { name: new RegExp(`^${conversationTitle}`) }).waitFor();
     // The edited question keeps its photos; the branch has one question and one answer.
     expect(await questions(page).count()).toBe(1);
     expect(await questions(page).first().getByRole('list', { name: 'Photos' }).getByRole('button').count()).toBe(2);
@@ -221,14 +225,21 @@ describe('chat in Chromium', () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
-  it('follows the theme and font size settings', async () => {
+  it('follows the theme and the chat text size settings (the size scales the chat text only)', async () => {
+    const sizes = `(() => {
+      const px = (el) => getComputedStyle(el).fontSize;
+      const answer = [...document.querySelectorAll('article')].find((a) => a.querySelector('h3')?.textContent === 'Owlery');
+      return [document.documentElement.dataset.theme, px(document.getElementById('composer-input')), px(answer.querySelector('.markdown')),
+        px(document.querySelector('.chat-head h2')), px([...document.querySelectorAll('button')].find((b) => b.textContent.includes('New chat')))].join();
+    })()`;
+    const before = ((await page.evaluate(sizes)) as string).split(',');
     env.setSettings({ theme: 'dark', fontSize: 20 });
-    await expect.poll(() => page.evaluate('[document.documentElement.dataset.theme, document.documentElement.style.fontSize].join()')).toBe('dark,20px');
+    await expect.poll(() => page.evaluate(sizes)).toBe(['dark', '20px', '20px', before[3], before[4]].join());
     // An explicit theme wins over the system's.
     await page.emulateMedia({ colorScheme: 'light' });
     expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark');
     env.setSettings({ theme: 'system', fontSize: 15 });
-    await expect.poll(() => page.evaluate('[document.documentElement.dataset.theme, document.documentElement.style.fontSize].join()')).toBe('light,15px');
+    await expect.poll(() => page.evaluate(sizes)).toBe(['light', '15px', '15px', before[3], before[4]].join());
   });
 
   it('is served under the app CSP with no inline script', async () => {

@@ -152,11 +152,14 @@ describe.skipIf(!CHROMIUM)('photos → chat → export (browser)', () => {
     expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
   });
 
-  it('imports the JSON back and reports what it added', async () => {
+  it('imports the JSON back: already here, so a copy on request, and reports what it added', async () => {
     const { page, harness } = app;
     const dialog = page.getByRole('dialog', { name: 'Export and import' });
     harness.choose('import', [join(out, 'ironing.json')]);
     await dialog.getByRole('button', { name: 'Import a backup…' }).click();
+    await dialog.getByRole('status').filter({ hasText: `“${QUESTION}” is already in Owlery; nothing was imported.` }).waitFor();
+    expect(harness.services.store.listConversations().items).toHaveLength(1);
+    await dialog.getByRole('button', { name: 'Import a copy' }).click();
     await dialog.getByRole('status').filter({ hasText: 'Imported 1 conversation with 2 messages, 1 photo (1 already in Owlery).' }).waitFor();
     expect(harness.services.store.listConversations().items).toHaveLength(2);
     // A cancelled save dialog is reported as such, not as an error.

@@ -206,7 +206,8 @@ describe('chat service', () => {
       [first.started.userMessageId, 'Original question.'],
       [first.started.assistantMessageId, first.text],
     ]);
-    expect(env.store.getConversation(conv).title).toBe('Original question.');
+    // The title, set from the first message and not renamed, followed its edit.
+    expect(env.store.getConversation(conv).title).toBe('Edited question.');
   });
 
   it('makes answers searchable', async () => {

@@ -119,11 +119,11 @@ describe('JSON export and import', () => {
     expect(target.store.search('crash').hits.map((h) => h.snippet.text)).toEqual(source.store.search('crash').hits.map((h) => h.snippet.text));
   });
 
-  it('imports into a history that already has them: new ids, nothing overwritten, photos reused', async () => {
+  it('imports copies into a history that already has them: new ids, nothing overwritten, photos reused', async () => {
     const dest = join(work, 'again.json');
     await exportJson(ctx, { conversations: allIds(), dest });
     const original = withoutIds(await buildExportFile(ctx, allIds()));
-    const result = await importJson(ctx, dest);
+    const result = await importJson(ctx, dest, { duplicates: 'copy' });
     expect(result).toMatchObject({ imagesAdded: 0, imagesReused: 2 });
     for (const { sourceId, id } of result.conversations) expect(id).not.toBe(sourceId);
     // The originals are untouched, and the copies equal them.

@@ -44,8 +44,8 @@ describe.skipIf(!CHROMIUM)('harness in Chromium', () => {
       const api = (globalThis as unknown as { owlery: Record<string, Record<string, unknown>> }).owlery;
       return Object.fromEntries(Object.entries(api).map(([k, v]) => [k, Object.keys(v).sort()]));
     });
-    expect(shape.chat).toEqual(['cancel', 'edit', 'onEvent', 'regenerate', 'send']);
-    expect(Object.keys(shape).sort()).toEqual(['app', 'chat', 'conversations', 'engine', 'export', 'images', 'models', 'network', 'settings']);
+    expect(shape.chat).toEqual(['cancel', 'continue', 'edit', 'onEvent', 'regenerate', 'send']);
+    expect(Object.keys(shape).sort()).toEqual(['app', 'chat', 'conversations', 'engine', 'export', 'images', 'models', 'network', 'presets', 'settings']);
     const replaced = await page.evaluate(() => {
       const g = globalThis as unknown as { owlery: unknown };
       try {

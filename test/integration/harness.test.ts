@@ -182,12 +182,14 @@ describe('round trips over the WebSocket', () => {
     await writeFile(join(dir, 'notes.txt'), 'not a photo');
 
     const post = (body: unknown) => get('/__test/choose-files', { 'content-type': 'application/json' }, 'POST', JSON.stringify(body));
-    expect((await post({ dialog: 'images', paths: [join(dir, 'a.png')] })).status).toBe(200);
+    expect((await post({ dialog: 'images', paths: [join(dir, 'notes.txt'), join(dir, 'a.png')] })).status).toBe(200);
     expect((await post({ dialog: 'images', paths: ['relative.png'] })).status).toBe(400);
     expect((await get('/__test/choose-files', { origin: 'http://evil.example' }, 'POST', '{}')).status).toBe(405);
+    // A file that is not a photo is refused on its own; the others are stored.
     const picked = await owlery.images.pick();
-    expect(picked.map((p) => p.name)).toEqual(['a.png']);
-    expect(await owlery.images.pick()).toEqual([]);
+    expect(picked.images.map((p) => p.name)).toEqual(['a.png']);
+    expect(picked.refused).toEqual([{ name: 'notes.txt', error: expect.objectContaining({ code: 'IMAGE_UNSUPPORTED' }) }]);
+    expect(await owlery.images.pick()).toEqual({ images: [], refused: [] });
 
     await post({ dialog: 'photos-folder', paths: [dir] });
     const folder = (await owlery.images.pickFolder())!;
@@ -204,6 +206,13 @@ describe('round trips over the WebSocket', () => {
     expect(imported[0]).toMatchObject({ name: 'b.png', width: 20 });
     const unknown = await owlery.images.importFromFolder({ folderId: folder.folderId, entryIds: ['notListedEntry'] }).catch((e: unknown) => e);
     expect((unknown as OwleryError).code).toBe('NOT_FOUND');
+    // The folder is remembered (name and id, never the path) and opens again by its id.
+    const recent = await owlery.images.recentFolders();
+    expect(recent).toEqual([{ recentId: expect.any(String), name: folder.name, openedAt: expect.any(Number) }]);
+    expect(JSON.stringify(recent)).not.toContain(dir);
+    expect(await owlery.images.openRecentFolder({ recentId: recent[0]!.recentId })).toMatchObject({ name: folder.name, imageCount: folder.imageCount });
+    await owlery.images.forgetRecentFolder({ recentId: recent[0]!.recentId });
+    expect(await owlery.images.recentFolders()).toEqual([]);
   });
 
   it('export to a chosen file and import it back', async () => {
@@ -222,7 +231,10 @@ describe('round trips over the WebSocket', () => {
         }
       });
     });
-    const imported = await owlery.export.import();
+    // It is already here (exported from this history): left out, and a copy is imported on request.
+    const skipped = await owlery.export.import();
+    expect(skipped.result?.duplicates).toEqual([{ sourceId: conv.id, title: 'Exported: harbour', existingId: conv.id }]);
+    const imported = await owlery.export.importCopies({ token: skipped.copiesToken!, sourceIds: [conv.id] });
     expect(imported.imported).toBe(true);
     expect(imported.result?.messages).toBe(1);
     const newId = imported.result!.conversations[0]!.id;

@@ -205,7 +205,7 @@ describe('handlers over the real services', () => {
       error: { code: 'IMAGE_UNSUPPORTED' },
     });
     // The default dialogs cancel: nothing is picked.
-    expect(await call('images:pick', undefined)).toEqual([]);
+    expect(await call('images:pick', undefined)).toEqual({ images: [], refused: [] });
     expect(await call('images:pick-folder', undefined)).toBeNull();
   });
 
@@ -233,7 +233,7 @@ describe('handlers over the real services', () => {
 
   it('export and import do nothing when the dialog is cancelled; PDF needs the app', async () => {
     expect(await call('export:all', { format: 'markdown' })).toEqual({ saved: false, fileName: null, conversations: 0 });
-    expect(await call('export:import', undefined)).toEqual({ imported: false, result: null });
+    expect(await call('export:import', undefined)).toEqual({ imported: false, result: null, copiesToken: null });
     expect(await ipc.invoke('export:conversation', APP_URL, { id: 999_999, format: 'json' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     const pdf = await services.exporter.exportTo(join(dataDir, 'x.pdf'), 'pdf', 'all').catch((e: unknown) => e);
     expect(pdf).toMatchObject({ code: 'EXPORT_FAILED' });

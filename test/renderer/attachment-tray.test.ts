@@ -1,7 +1,7 @@
 /**
  * The photo tray: photos from the dialog, a drop or a paste appear as thumbnails with a Remove
- * button; files that are not photos, too large or beyond the limit are refused with messages that
- * name them; a failed import says why.
+ * button; files that are not photos, too large or beyond the limit are refused in one message per
+ * action that names them, in the same words for the dialog, a drop and a paste.
  */
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
@@ -15,7 +15,7 @@ import type { Handlers } from './helpers/chat-fakes.ts';
 function setup(handlers: Handlers = {}, opts: { maxBytes?: number; maxCount?: number } = {}) {
   let n = 10;
   const main = fakeMain({
-    'images:pick': () => [storedImage(1, 'a.png'), storedImage(2, 'b.jpg')],
+    'images:pick': () => ({ images: [storedImage(1, 'a.png'), storedImage(2, 'b.jpg')], refused: [] }),
     'images:import': (req) => storedImage(++n, req.name),
     ...handlers,
   });
@@ -70,29 +70,46 @@ describe('attachment tray', () => {
     expect(await within(tray()).findByRole('img', { name: 'Pasted photo' })).toBeTruthy();
   });
 
-  it('refuses what is not a photo, and files that are too large, naming them', async () => {
+  it('refuses what is not a photo, and files that are too large, in one message naming them', async () => {
     const user = userEvent.setup();
     const { main, attachments } = setup({}, { maxBytes: 1_000_000 });
     await attachments.addFiles([file('notes.txt', 'text/plain'), file('huge.jpg', 'image/jpeg', 5_000_000), file('drawing.svg', 'image/svg+xml')]);
-    const alert = screen.getByRole('alert', { name: 'Photos not added' });
-    expect(alert.textContent).toContain('“notes.txt” is not a photo');
-    expect(alert.textContent).toContain('“huge.jpg” is too large (5.0 MB; the limit is 1.0 MB)');
-    expect(alert.textContent).toContain('“drawing.svg” is not a photo');
+    const alerts = screen.getAllByRole('alert', { name: 'Photos not added' });
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.textContent).toContain(
+      '3 files were not added: “notes.txt” and “drawing.svg” are not photos Owlery can read; “huge.jpg” is too large (5.0 MB; the limit is 1.0 MB).',
+    );
     expect(main.callsTo('images:import')).toHaveLength(0);
     expect(screen.queryByRole('list', { name: 'Photos to send' })).toBeNull();
-    await user.click(within(alert).getByRole('button', { name: /Dismiss: “notes.txt”/ }));
-    expect(alert.textContent).not.toContain('notes.txt');
+    await user.click(within(alerts[0]!).getByRole('button', { name: 'Dismiss this message' }));
+    expect(screen.queryByRole('alert')).toBeNull();
   });
 
-  it('says why main refused a photo, and drops it from the tray', async () => {
+  it('says why main refused a photo, in the same words for a drop and the dialog, and drops it from the tray', async () => {
+    const refusal = new OwleryError('IMAGE_UNSUPPORTED', 'notes.png is not an image Owlery can store (JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIC).');
     const { attachments } = setup({
       'images:import': () => {
-        throw new OwleryError('IMAGE_UNREADABLE', 'broken.png could not be read as an image.');
+        throw refusal;
+      },
+      'images:pick': () => ({ images: [storedImage(1, 'a.png')], refused: [{ name: 'notes.png', error: { name: 'OwleryError', code: refusal.code, message: refusal.message } }] }),
+    });
+    await attachments.addFiles([file('notes.png', 'image/png')]);
+    const dropped = screen.getByRole('alert').textContent;
+    expect(dropped).toContain('“notes.png” is not a photo Owlery can read.');
+    expect(attachments.items).toHaveLength(0);
+    await attachments.pick();
+    expect(screen.getByRole('alert').textContent).toBe(dropped);
+    expect(attachments.items.map((p) => p.label)).toEqual(['a.png']);
+  });
+
+  it('names an empty or damaged file for what it is', async () => {
+    const { attachments } = setup({
+      'images:import': (req) => {
+        throw new OwleryError('IMAGE_UNREADABLE', `${req.name} is damaged and cannot be read (bad header).`);
       },
     });
-    await attachments.addFiles([file('broken.png', 'image/png')]);
-    expect(screen.getByRole('alert').textContent).toContain('“broken.png” could not be added: broken.png could not be read as an image.');
-    expect(attachments.items).toHaveLength(0);
+    await attachments.addFiles([file('empty.png', 'image/png', 0), file('broken.png', 'image/png')]);
+    expect(screen.getByRole('alert').textContent).toContain('2 files were not added: “empty.png” is empty; “broken.png” is damaged and cannot be read.');
   });
 
   it('stops at the per-message limit', async () => {

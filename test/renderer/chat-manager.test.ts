@@ -10,7 +10,13 @@ import { ChatManager } from '../../src-renderer/lib/managers/chat.svelte.ts';
 import { fakeMain, threadMessage } from './helpers/chat-fakes.ts';
 
 function thread(...messages: ReturnType<typeof threadMessage>[]): Thread {
-  return { conversation: { id: 1, title: 'Owls', createdAt: 0, updatedAt: 0, modelId: null, pinned: false, deletedAt: null, activeLeafId: 2 }, messages };
+  return {
+    conversation: {
+      id: 1, title: 'Owls', createdAt: 0, updatedAt: 0, modelId: null, pinned: false, deletedAt: null, coverImage: null, activeLeafId: 2,
+      titleSetByUser: false, options: { instructions: '', temperature: null, maxNewTokens: null },
+    },
+    messages,
+  };
 }
 
 describe('ChatManager', () => {

@@ -10,7 +10,7 @@ import { AttachmentsManager } from '../../src-renderer/lib/managers/attachments.
 import { fakeMain, storedImage } from './helpers/chat-fakes.ts';
 
 function setup(props: { generating?: boolean; submitting?: boolean; result?: boolean } = {}) {
-  const main = fakeMain({ 'images:pick': () => [storedImage(1, 'cat.png')] });
+  const main = fakeMain({ 'images:pick': () => ({ images: [storedImage(1, 'cat.png')], refused: [] }) });
   const attachments = new AttachmentsManager(main.client);
   const onsend = vi.fn(async () => props.result ?? true);
   const onstop = vi.fn();

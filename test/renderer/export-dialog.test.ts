@@ -94,7 +94,8 @@ describe('Export dialog', () => {
       {
         'export:import': () => ({
           imported: true,
-          result: { conversations: [{ sourceId: 1, id: 41 }, { sourceId: 2, id: 42 }], messages: 9, imagesAdded: 2, imagesReused: 1 },
+          result: { conversations: [{ sourceId: 1, id: 41 }, { sourceId: 2, id: 42 }], duplicates: [], messages: 9, imagesAdded: 2, imagesReused: 1 },
+          copiesToken: null,
         }),
       },
       { onimported: (ids) => imported.push(ids) },

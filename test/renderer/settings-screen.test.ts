@@ -51,7 +51,7 @@ describe('Settings screen', () => {
     await setup({ temperature: 0.2, maxNewTokens: 300, aspectMode: 'pad', theme: 'dark', offlineMode: true });
     expect(screen.getByRole('spinbutton', { name: 'Temperature' })).toHaveProperty('value', '0.2');
     expect(screen.getByRole('spinbutton', { name: 'Longest answer' })).toHaveProperty('value', '300');
-    for (const name of ['Processor threads', 'Top-p', 'Top-k', 'Repetition penalty', 'Text size']) {
+    for (const name of ['Processor threads', 'Top-p', 'Top-k', 'Repetition penalty', 'Chat text size']) {
       expect(screen.getByRole('spinbutton', { name })).toBeTruthy();
     }
     expect(screen.getByRole('radio', { name: /^Pad/ })).toHaveProperty('checked', true);

@@ -172,7 +172,7 @@ export class Owl2Engine {
   private encodeRequest(req: GenerateRequest, room: number): EncodedPrompt {
     const images = req.images?.length ?? 0;
     if (req.turns) {
-      const fitted = this.processor.fitChat(req.turns, room);
+      const fitted = this.processor.fitChat(req.turns, room, { instructions: req.instructions, continueAnswer: req.continueAnswer });
       if (fitted.firstImage + fitted.imageCount !== images) {
         throw new OwleryError('INVALID_ARGUMENT', `the conversation's messages carry ${fitted.firstImage + fitted.imageCount} photo(s) but ${images} were given`);
       }
@@ -241,7 +241,11 @@ export class Owl2Engine {
     times.reused = reused;
 
     onEvent({ type: 'phase', phase: 'generate' });
-    const streamer = new TextStreamer(this.tokenizer.createStreamDecoder({ skipSpecialTokens: true }));
+    const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
+    // A continued answer goes on mid-text: the decoder must not drop its first word's leading
+    // space as it does at the start of an answer, so it first sees a word it does not emit.
+    if (req.continueAnswer) for (const id of this.tokenizer.encode('a', { addBos: false })) decoder.push(id);
+    const streamer = new TextStreamer(decoder);
     const lookahead = this.promptLookup(cache);
     const history = promptIds.filter((id) => id >= 0);
     const loop = await generateTokens(logits, async (id) => {

@@ -9,13 +9,15 @@
  * each pair tokenized once more to estimate how many to leave out, and the chosen prompt is then
  * tokenized exactly (and one pair more or fewer tried when the estimate was off at a pair's edge:
  * text after `</s>` tokenizes a little differently at the start of a prompt). Leaving out more pairs
- * never makes the prompt longer.
+ * never makes the prompt longer. Per-chat instructions go into the first turn kept, and an answer
+ * being continued (the last turn) is kept like the question it answers (prompt.ts).
  */
 import { OwleryError } from '../../../src-shared/errors.ts';
 import type { ChatMessage } from '../protocol.ts';
 import { IMAGE_TOKEN_INDEX } from '../tokenizer/llama-tokenizer.ts';
 import type { LlamaTokenizer } from '../tokenizer/llama-tokenizer.ts';
 import { buildChatPrompt } from './prompt.ts';
+import type { ChatPromptOptions } from './prompt.ts';
 
 /** A prompt ready for the model. */
 export interface EncodedPrompt {
@@ -61,16 +63,18 @@ export class Owl2Processor {
   }
 
   /**
-   * The chat prompt for `turns` (alternating, ending with the user's question) with room for
-   * `room` new tokens when leaving out old pairs can make it (see the module comment).
+   * The chat prompt for `turns` (alternating, ending with the user's question, or with the answer
+   * to continue when `opts.continueAnswer`) with room for `room` new tokens when leaving out old
+   * pairs can make it (see the module comment).
    */
-  fitChat(turns: readonly ChatMessage[], room: number): EncodedPrompt {
+  fitChat(turns: readonly ChatMessage[], room: number, opts: ChatPromptOptions = {}): EncodedPrompt {
     const imageCount = turns.reduce((n, t) => n + (t.images ?? 0), 0);
-    const droppable = Math.floor((turns.length - 1) / 2);
+    // The question (and the answer being continued) always stay.
+    const droppable = Math.floor((turns.length - (opts.continueAnswer ? 2 : 1)) / 2);
     const render = (drop: number): EncodedPrompt => {
       const kept = turns.slice(2 * drop);
       const skippedImages = turns.slice(0, 2 * drop).reduce((n, t) => n + (t.images ?? 0), 0);
-      const prompt = buildChatPrompt(kept);
+      const prompt = buildChatPrompt(kept, opts);
       return { ...this.encode(prompt, imageCount - skippedImages), droppedPairs: drop, firstImage: skippedImages };
     };
     const fits = (p: EncodedPrompt): boolean => p.positions + room <= this.contextLimit;

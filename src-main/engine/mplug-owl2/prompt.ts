@@ -8,15 +8,35 @@
  * Image markers follow the official CLI / README quick start and the web demo: when a message comes
  * with images and the user did not write `<|image|>` markers, one marker per image is put at the very
  * start of the message (no space, text untouched).
+ *
+ * Two things the official template has no slot for, done the same way wherever a prompt is built:
+ * - Per-chat instructions (a "system prompt"): the template has no system turn, so the instructions
+ *   open the first user turn of the prompt, after that turn's leading image markers and before its
+ *   text, separated by a blank line (`<|image|>Answer in French.\n\nWhat is this?`). When old turns
+ *   are left out to fit the context window, they move to the first turn kept.
+ * - Continuing an answer (after Stop): the answer is the last turn, left open — `ASSISTANT: text`
+ *   without the closing `</s>` — so the model goes on writing it.
  */
 import { OwleryError } from '../../../src-shared/errors.ts';
 import type { ChatMessage } from '../protocol.ts';
 import { IMAGE_MARKER } from '../tokenizer/llama-tokenizer.ts';
 
-/** One turn of a conversation; `text: null` is the open assistant turn the model is to complete. */
+/**
+ * One turn of a conversation; `text: null` is the open assistant turn the model is to complete, and
+ * `open: true` on a final assistant turn with text leaves it unclosed (the model continues it).
+ */
 export interface ConversationTurn {
   role: 'user' | 'assistant';
   text: string | null;
+  open?: boolean;
+}
+
+/** How {@link buildChatPrompt} renders a chat beyond its turns. */
+export interface ChatPromptOptions {
+  /** Per-chat instructions, put at the start of the first user turn (see the module comment). */
+  instructions?: string;
+  /** The chat ends with an answer to continue: render it open (no `</s>`), add no new turn. */
+  continueAnswer?: boolean;
 }
 
 
@@ -41,11 +61,11 @@ export function renderConversation(turns: readonly ConversationTurn[]): string {
         `Conversation turn ${i + 1} is from the ${turn.role}, but turns must alternate user/assistant starting with the user.`,
       );
     }
-    if (turn.text === null && (turn.role !== 'assistant' || i !== turns.length - 1)) {
-      throw new OwleryError('INVALID_ARGUMENT', `Conversation turn ${i + 1} has no text; only a final assistant turn may be open.`);
+    if ((turn.text === null || turn.open) && (turn.role !== 'assistant' || i !== turns.length - 1)) {
+      throw new OwleryError('INVALID_ARGUMENT', `Conversation turn ${i + 1} is open; only a final assistant turn may be.`);
     }
     const role = ROLE_NAMES[turn.role];
-    out += turn.text ? `${role}: ${turn.text}${SEPARATORS[i % 2]}` : `${role}:`;
+    out += turn.text ? `${role}: ${turn.text}${turn.open ? '' : SEPARATORS[i % 2]}` : `${role}:`;
   });
   return out;
 }
@@ -79,15 +99,31 @@ export function placeImageMarkers(text: string, imageCount: number): string {
 }
 
 /**
- * Builds the prompt for a chat: places each message's image markers (`placeImageMarkers`), renders
- * the turns with the `mplug_owl2` template and, when the last message is the user's, appends the open
- * `ASSISTANT:` turn for the model to complete.
+ * A user turn's text with per-chat instructions in front (after the turn's leading image markers,
+ * if it starts with some), separated by a blank line. Blank instructions change nothing.
+ */
+export function withInstructions(text: string, instructions: string | undefined): string {
+  const clean = instructions?.trim() ?? '';
+  if (!clean) return text;
+  let markers = 0;
+  while (text.startsWith(IMAGE_MARKER, markers * IMAGE_MARKER.length)) markers++;
+  const head = IMAGE_MARKER.repeat(markers);
+  const rest = text.slice(head.length);
+  return `${head}${clean}${rest ? `\n\n${rest}` : ''}`;
+}
+
+/**
+ * Builds the prompt for a chat: places each message's image markers (`placeImageMarkers`), puts
+ * the instructions into the first user turn, renders the turns with the `mplug_owl2` template and,
+ * when the last message is the user's, appends the open `ASSISTANT:` turn for the model to
+ * complete. With `continueAnswer`, the chat ends with the answer to continue, rendered open.
  *
  * Throws `OwleryError('INVALID_ARGUMENT')` for an empty chat, roles that do not alternate starting
- * with the user, images on an assistant message, marker/image count mismatches, or a user message
- * with neither text nor images (the official web demo refuses those too).
+ * with the user, images on an assistant message, marker/image count mismatches, a user message
+ * with neither text nor images (the official web demo refuses those too), or `continueAnswer` on a
+ * chat that does not end with an answer that has text.
  */
-export function buildChatPrompt(messages: readonly ChatMessage[]): string {
+export function buildChatPrompt(messages: readonly ChatMessage[], opts: ChatPromptOptions = {}): string {
   if (messages.length === 0) throw new OwleryError('INVALID_ARGUMENT', 'A chat prompt needs at least one message.');
   const turns: ConversationTurn[] = messages.map((m, i) => {
     const images = m.images ?? 0;
@@ -97,8 +133,19 @@ export function buildChatPrompt(messages: readonly ChatMessage[]): string {
     if (m.role === 'user' && m.content.length === 0 && images === 0) {
       throw new OwleryError('INVALID_ARGUMENT', `Message ${i + 1} has neither text nor images.`);
     }
-    return { role: m.role, text: placeImageMarkers(m.content, images) };
+    const text = placeImageMarkers(m.content, images);
+    return { role: m.role, text: i === 0 && m.role === 'user' ? withInstructions(text, opts.instructions) : text };
   });
-  if (messages[messages.length - 1].role === 'user') turns.push({ role: 'assistant', text: null });
+  const last = turns[turns.length - 1];
+  if (opts.continueAnswer) {
+    if (last.role !== 'assistant' || !last.text?.trim()) {
+      throw new OwleryError('INVALID_ARGUMENT', 'Only an answer that has text can be continued.');
+    }
+    // Trailing whitespace would end the prompt with a lone space token the model never saw there.
+    last.text = last.text.trimEnd();
+    last.open = true;
+  } else if (last.role === 'user') {
+    turns.push({ role: 'assistant', text: null });
+  }
   return renderConversation(turns);
 }

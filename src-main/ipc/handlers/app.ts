@@ -17,6 +17,10 @@ export function appHandlers(services: Services): DomainHandlers<'app' | 'engine'
       return { opened: await services.dialogs.showFolder(dir) };
     },
     'engine:status': () => services.engine.status(),
+    'engine:load': async () => {
+      await services.engine.ensureModel();
+      return services.engine.status();
+    },
     'engine:unload': async () => {
       await services.engine.unload();
       return services.engine.status();

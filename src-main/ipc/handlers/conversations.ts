@@ -10,7 +10,11 @@ export function conversationHandlers(services: Services): DomainHandlers<'conver
     'conversations:list': (req) => (req.trash ? store.listTrash(req) : store.listConversations(req)),
     'conversations:get': (req) => store.getThread(req.id, req.leafId),
     'conversations:create': (req) => {
-      const c = store.createConversation({ title: req.title, modelId: req.modelId === undefined ? services.settings.get().activeModelId : req.modelId });
+      const c = store.createConversation({
+        title: req.title,
+        titleSetByUser: Boolean(req.title?.trim()),
+        modelId: req.modelId === undefined ? services.settings.get().activeModelId : req.modelId,
+      });
       events.emit('conversations:changed', { reason: 'created', ids: [c.id] });
       return c;
     },
@@ -21,6 +25,11 @@ export function conversationHandlers(services: Services): DomainHandlers<'conver
     },
     'conversations:pin': (req) => {
       const c = store.setPinned(req.id, req.pinned);
+      events.emit('conversations:changed', { reason: 'updated', ids: [c.id] });
+      return c;
+    },
+    'conversations:set-options': (req) => {
+      const c = store.setConversationOptions(req.id, req.options);
       events.emit('conversations:changed', { reason: 'updated', ids: [c.id] });
       return c;
     },

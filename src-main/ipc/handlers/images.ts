@@ -4,11 +4,15 @@
  * and handed back as hashes and `owlery-image:` URLs, never as paths.
  */
 import { basename } from 'node:path';
-import { OwleryError } from '../../../src-shared/errors.ts';
-import type { StoredImage } from '../../../src-shared/ipc/index.ts';
+import { OwleryError, serializeError } from '../../../src-shared/errors.ts';
+import type { ErrorCode } from '../../../src-shared/errors.ts';
+import type { PickedPhotos, StoredImage } from '../../../src-shared/ipc/index.ts';
 import type { Services } from '../../services/composition.ts';
 import { toStoredImage } from '../../store/image-records.ts';
 import type { DomainHandlers } from '../dispatch.ts';
+
+/** Errors that refuse one chosen file, not the whole pick. */
+const REFUSALS: ReadonlySet<ErrorCode> = new Set(['IMAGE_UNREADABLE', 'IMAGE_TOO_LARGE', 'IMAGE_UNSUPPORTED', 'FILE_NOT_FOUND']);
 
 /** Every `images:` channel. */
 export function imageHandlers(services: Services): DomainHandlers<'images'> {
@@ -17,10 +21,17 @@ export function imageHandlers(services: Services): DomainHandlers<'images'> {
   return {
     'images:pick': async () => {
       const paths = await dialogs.chooseImages();
-      const out: StoredImage[] = [];
+      const out: PickedPhotos = { images: [], refused: [] };
       for (const path of paths) {
         const name = basename(path);
-        out.push(toStoredImage(await images.put(path, { name }), name, base));
+        try {
+          out.images.push(toStoredImage(await images.put(path, { name }), name, base));
+        } catch (err) {
+          // Expected refusals (not a photo, too large, damaged) are reported per file; a store failure is not.
+          if (!(err instanceof OwleryError) || !REFUSALS.has(err.code)) throw err;
+          const { stack: _stack, ...error } = serializeError(err);
+          out.refused.push({ name, error });
+        }
       }
       return out;
     },
@@ -41,6 +52,12 @@ export function imageHandlers(services: Services): DomainHandlers<'images'> {
     'images:pick-folder': async () => {
       const path = await dialogs.chooseFolder('photos');
       return path === null ? null : folders.grant(path);
+    },
+    'images:recent-folders': () => folders.recent(),
+    'images:open-recent-folder': (req) => folders.openRecent(req.recentId),
+    'images:forget-recent-folder': async (req) => {
+      await folders.forget(req.recentId);
+      return null;
     },
     'images:list-folder': (req) => folders.list(req.folderId, req.cursor ?? null, req.limit),
     'images:folder-entry-problem': (req) => folders.problem(req.folderId, req.entryId),

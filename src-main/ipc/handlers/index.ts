@@ -9,6 +9,7 @@ import { exportHandlers } from './export.ts';
 import { imageHandlers } from './images.ts';
 import { modelHandlers } from './models.ts';
 import { networkHandlers } from './network.ts';
+import { presetHandlers } from './presets.ts';
 import { settingsHandlers } from './settings.ts';
 
 /** Every channel's handler over one set of services; a `DB_CORRUPT` answer has the history checked (`store/health.ts`). */
@@ -17,6 +18,7 @@ export function createHandlers(services: Services): HandlerTable {
     ...appHandlers(services),
     ...conversationHandlers(services),
     ...chatHandlers(services),
+    ...presetHandlers(services),
     ...imageHandlers(services),
     ...modelHandlers(services),
     ...settingsHandlers(services),

@@ -1,8 +1,9 @@
 /**
- * The app shell's state: which screen is on, the engine's status, app info, the installed models'
- * names (for the header), and the two settings the shell applies itself (theme and font size).
- * Settings are read here and followed through `settings:changed`; the settings screen is what
- * changes them.
+ * The app shell's state: which screen is on, the engine's status (and loading or unloading the
+ * model), app info, the installed models' names (for the header), the keyboard-shortcut sheet, and
+ * the settings the shell applies itself (theme, chat text size, the collapsed sidebar). Settings
+ * are read here and followed through `settings:changed`; the settings screen changes most of them,
+ * the shell the sidebar's.
  */
 import type { AppCommand, AppInfo, EngineStatus, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { DEFAULT_SETTINGS } from '../../../src-shared/settings.ts';
@@ -11,7 +12,7 @@ import { describeError } from '../errors.ts';
 import { providerLabel } from '../format.ts';
 
 /** The screens of the main area. */
-export type View = 'chat' | 'photos' | 'models' | 'settings';
+export type View = 'chat' | 'photos' | 'models' | 'settings' | 'trash';
 
 /** Shell state; create one per window and call {@link AppManager.start}. */
 export class AppManager {
@@ -27,6 +28,12 @@ export class AppManager {
   exportOpen = $state(false);
   /** The conversations sidebar is shown (only matters in narrow windows). */
   sidebarOpen = $state(false);
+  /** The keyboard-shortcut sheet is open. */
+  shortcutsOpen = $state(false);
+  /** A load or unload of the model asked for here is under way. */
+  modelBusy = $state<'load' | 'unload' | null>(null);
+  /** Why the last load or unload asked for here failed. */
+  modelError = $state<string | null>(null);
   /** A failure to reach the main process at start. */
   startError = $state<string | null>(null);
   /** When the model load under way began here (`performance.now()`), for its elapsed seconds. */
@@ -93,6 +100,39 @@ export class AppManager {
   navigate(view: View): void {
     this.view = view;
     this.sidebarOpen = false;
+  }
+
+  /** Collapses the sidebar to a rail, or expands it (remembered in the settings). */
+  async setSidebarCollapsed(collapsed: boolean): Promise<void> {
+    this.settings = { ...this.settings, sidebarCollapsed: collapsed };
+    try {
+      this.settings = await this.#client.settings.set({ patch: { sidebarCollapsed: collapsed } });
+    } catch {
+      // Not remembered this time; the sidebar still follows the click.
+    }
+  }
+
+  /** Loads the active model now (the next question would otherwise load it). */
+  loadModel(): Promise<void> {
+    return this.#modelAction('load', () => this.#client.engine.load());
+  }
+
+  /** Releases the model's memory; the next question loads it again. */
+  unloadModel(): Promise<void> {
+    return this.#modelAction('unload', () => this.#client.engine.unload());
+  }
+
+  async #modelAction(kind: 'load' | 'unload', call: () => Promise<EngineStatus>): Promise<void> {
+    if (this.modelBusy) return;
+    this.modelBusy = kind;
+    this.modelError = null;
+    try {
+      this.engine = await call();
+    } catch (err) {
+      this.modelError = describeError(err);
+    } finally {
+      this.modelBusy = null;
+    }
   }
 
   /** Registers what to do on menu commands (and their shortcuts); returns an unregister function. */

@@ -1,13 +1,19 @@
 /**
- * Photos waiting in the composer's tray: added with the open dialog (`images:pick`), dropped or
- * pasted (bytes → `images:import`), or handed over by the photos screen; stored by main before
- * they are sent, so the message carries hashes only. Files that are not photos, are too large, or
- * exceed the per-message limit are refused with a message that names them.
+ * Photos waiting to be sent with a message (the composer's tray, or an edited message's photos):
+ * added with the open dialog (`images:pick`), dropped or pasted (bytes → `images:import`), or
+ * handed over by the photos screen; stored by main before they are sent, so the message carries
+ * hashes only.
+ *
+ * Files that are not photos, are too large or empty, or exceed the per-message limit are refused
+ * in the same words whichever way they came (`../refusals.ts`), and the refusals of one action
+ * (one drop, one paste, one pick) make one message, {@link AttachmentsManager.problem}.
  */
 import type { ImageAttachmentRef, OwleryClient, StoredImage } from '../../../src-shared/ipc/index.ts';
 import { MAX_DROPPED_IMAGE_BYTES, MAX_FILE_NAME_CHARS, MAX_IMAGES_PER_MESSAGE } from '../../../src-shared/limits.ts';
-import { describeError } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { describeError, errorCode } from '../errors.ts';
+import { OwleryError } from '../../../src-shared/errors.ts';
+import { describeRefusals, refusalOf, sizes } from '../refusals.ts';
+import type { Refusal } from '../refusals.ts';
 
 /** A photo in the tray. */
 export interface PendingPhoto {
@@ -40,11 +46,11 @@ function cleanName(name: string): string | null {
   return base ? base.slice(-MAX_FILE_NAME_CHARS) : null;
 }
 
-/** The composer's photo tray. */
+/** A tray of photos to send. */
 export class AttachmentsManager {
   items = $state<PendingPhoto[]>([]);
-  /** Messages about refused files, newest last. */
-  errors = $state<string[]>([]);
+  /** Why files of the last action were not added, in one sentence; `null` when nothing was refused. */
+  problem = $state<string | null>(null);
 
   readonly #client: OwleryClient;
   readonly #maxBytes: number;
@@ -67,47 +73,47 @@ export class AttachmentsManager {
     return this.items.some((p) => p.image === null);
   }
 
-  /** Opens the system's photo dialog and adds what was chosen. */
+  /** Opens the system's photo dialog and adds what was chosen; files it refused are reported with the others. */
   async pick(): Promise<void> {
+    const refused: Refusal[] = [];
     try {
-      this.addStored(await this.#client.images.pick());
+      const picked = await this.#client.images.pick();
+      this.#add(picked.images, refused);
+      for (const r of picked.refused) refused.push(refusalOf(r.name, r.error.code, r.error.message, r.error.details));
+      this.#report(refused, picked.images.length + picked.refused.length > 0);
     } catch (err) {
-      this.#refuse(describeError(err));
+      this.problem = describeError(err);
     }
   }
 
-  /** Adds photos already stored (from the dialog or the photos screen). */
+  /** Adds photos already stored (from the photos screen, or an edited message's own). */
   addStored(images: StoredImage[]): void {
-    for (const image of images) {
-      if (!this.#hasRoom(image.name ?? 'A photo')) return;
-      this.items.push({ key: this.#nextKey++, label: image.name ?? 'Pasted photo', image });
-    }
+    const refused: Refusal[] = [];
+    this.#add(images, refused);
+    this.#report(refused, images.length > 0);
   }
 
-  /** Stores dropped or pasted files and adds them; refuses what is not a photo or too large. */
+  /** Stores dropped or pasted files and adds them; refuses what is not a photo, empty or too large. */
   async addFiles(files: Iterable<FileLike>, source: 'drop' | 'paste' = 'drop'): Promise<void> {
+    const refused: Refusal[] = [];
     const jobs: Promise<void>[] = [];
+    let any = false;
     for (const file of files) {
-      const shown = file.name || 'The pasted item';
-      if (!looksLikeImage(file)) {
-        this.#refuse(`“${shown}” is not a photo Owlery can read.`);
-        continue;
-      }
-      if (file.size > this.#maxBytes) {
-        this.#refuse(`“${shown}” is too large (${formatBytes(file.size)}; the limit is ${formatBytes(this.#maxBytes)}).`);
-        continue;
-      }
-      if (file.size === 0) {
-        this.#refuse(`“${shown}” is empty.`);
-        continue;
-      }
-      if (!this.#hasRoom(shown)) break;
+      any = true;
       const name = source === 'paste' ? null : cleanName(file.name);
-      const item: PendingPhoto = { key: this.#nextKey++, label: name ?? 'Pasted photo', image: null };
-      this.items.push(item);
-      jobs.push(this.#store(item.key, file, name));
+      const shown = name ?? 'The pasted photo';
+      if (!looksLikeImage(file)) refused.push({ name: file.name || 'The pasted item', reason: 'not-a-photo' });
+      else if (file.size > this.#maxBytes) refused.push({ name: shown, reason: 'too-large', detail: sizes(file.size, this.#maxBytes) });
+      else if (file.size === 0) refused.push({ name: shown, reason: 'empty' });
+      else if (!this.#hasRoom(shown, refused)) continue;
+      else {
+        const item: PendingPhoto = { key: this.#nextKey++, label: name ?? 'Pasted photo', image: null };
+        this.items.push(item);
+        jobs.push(this.#store(item.key, file, name, refused));
+      }
     }
     await Promise.all(jobs);
+    this.#report(refused, any);
   }
 
   /** Removes a photo from the tray. */
@@ -115,18 +121,25 @@ export class AttachmentsManager {
     this.items = this.items.filter((p) => p.key !== key);
   }
 
-  /** Empties the tray and the error list (after a send). */
+  /** Empties the tray and forgets the problem (after a send). */
   clear(): void {
     this.items = [];
-    this.errors = [];
+    this.problem = null;
   }
 
-  /** Removes one error message. */
-  dismissError(index: number): void {
-    this.errors = this.errors.filter((_, i) => i !== index);
+  /** Hides the message about refused files. */
+  dismissProblem(): void {
+    this.problem = null;
   }
 
-  async #store(key: number, file: FileLike, name: string | null): Promise<void> {
+  #add(images: StoredImage[], refused: Refusal[]): void {
+    for (const image of images) {
+      if (!this.#hasRoom(image.name ?? 'The pasted photo', refused)) continue;
+      this.items.push({ key: this.#nextKey++, label: image.name ?? 'Pasted photo', image });
+    }
+  }
+
+  async #store(key: number, file: FileLike, name: string | null, refused: Refusal[]): Promise<void> {
     try {
       const bytes = new Uint8Array(await file.arrayBuffer());
       const image = await this.#client.images.import({ name, bytes });
@@ -134,17 +147,20 @@ export class AttachmentsManager {
       if (i >= 0) this.items[i] = { ...this.items[i]!, image };
     } catch (err) {
       this.remove(key);
-      this.#refuse(`“${name ?? 'The pasted photo'}” could not be added: ${describeError(err)}`);
+      const shown = name ?? 'The pasted photo';
+      refused.push(err instanceof OwleryError ? refusalOf(shown, errorCode(err), err.message, err.details) : { name: shown, reason: 'failed', detail: describeError(err) });
     }
   }
 
-  #hasRoom(name: string): boolean {
+  #hasRoom(name: string, refused: Refusal[]): boolean {
     if (this.items.length < this.#maxCount) return true;
-    this.#refuse(`“${name}” was not added: a message can carry at most ${this.#maxCount} photos.`);
+    refused.push({ name, reason: 'too-many' });
     return false;
   }
 
-  #refuse(message: string): void {
-    this.errors = [...this.errors.slice(-4), message];
+  /** One message for one action's refusals; an action that refused nothing clears the last one. */
+  #report(refused: Refusal[], acted: boolean): void {
+    if (refused.length > 0) this.problem = describeRefusals(refused, this.#maxCount);
+    else if (acted) this.problem = null;
   }
 }

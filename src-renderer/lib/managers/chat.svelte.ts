@@ -8,17 +8,29 @@
  *   answer streams its text comes from the stream; when it ends, the saved message from the
  *   `done`/`error` event replaces the thread's copy (also when a thread loaded meanwhile still had
  *   the partial text).
+ * - Continuing an answer streams only what is added: the stream's `base` is the answer's text
+ *   before, and the shown text is `base` followed by the stream.
+ * - A failed answer shows its error itself (the message says "The answer failed: …"); the error
+ *   line above the composer is for failures that have no answer to show them (one message per
+ *   failure).
+ * - The chat's own options (instructions, temperature, answer length) are the conversation's; a
+ *   new chat keeps them as a draft that its first message saves with the conversation.
+ * - Renames and retitles (`conversations:changed` for the conversation on screen) reload it, so
+ *   the header follows them.
  * - Answers the user started are read out through the {@link Announcer} in batches.
  * @see docs/style.md, H5 (typed streamed events) and H6 (cancelling is not an error)
  */
 import { SvelteMap } from 'svelte/reactivity';
 import type { ChatEvent, ChatPhase, ChatRequestId, ChatStarted } from '../../../src-shared/chat.ts';
-import type { Conversation, ConversationId, Message, MessageId, Thread, ThreadMessage } from '../../../src-shared/domain.ts';
+import { DEFAULT_CHAT_OPTIONS } from '../../../src-shared/domain.ts';
+import type { ChatOptions, Conversation, ConversationId, Message, MessageId, Thread, ThreadMessage } from '../../../src-shared/domain.ts';
 import type { PhaseProgress } from '../../../src-shared/engine.ts';
 import type { ErrorCode } from '../../../src-shared/errors.ts';
-import type { ImageAttachmentRef, OwleryClient } from '../../../src-shared/ipc/index.ts';
+import { imageUrl, thumbnailUrl } from '../../../src-shared/ipc/index.ts';
+import type { ChatOptionsPatch, ImageAttachmentRef, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { describeError, errorCode } from '../errors.ts';
 import type { Announcer, AnswerReader } from './announcer.svelte.ts';
+import { AttachmentsManager } from './attachments.svelte.ts';
 
 /** One answer being streamed. */
 export class AnswerStream {
@@ -33,6 +45,8 @@ export class AnswerStream {
   /** When the current phase began here (`performance.now()`), for its elapsed seconds. */
   phaseSince = $state(performance.now());
   text = $state('');
+  /** Continue: the answer's text before this request (shown in front of {@link text}). */
+  base = $state('');
   finished = $state(false);
   /** Set once this window started the request (its answer is announced). */
   reader: AnswerReader | null = null;
@@ -56,6 +70,8 @@ export class ChatManager {
   /** The last failure, shown above the composer until the next action. */
   error = $state<string | null>(null);
   errorCode = $state<ErrorCode | null>(null);
+  /** Options of the new chat on screen, saved with it when its first message is sent. */
+  draftOptions = $state<ChatOptions>({ ...DEFAULT_CHAT_OPTIONS });
   readonly streams = new SvelteMap<ChatRequestId, AnswerStream>();
 
   readonly #client: OwleryClient;
@@ -71,9 +87,35 @@ export class ChatManager {
     this.#announcer = announcer;
   }
 
-  /** Follows `chat:event`s; returns a stop function. */
+  /** Follows `chat:event`s and changes to the conversation on screen; returns a stop function. */
   start(): () => void {
-    return this.#client.chat.onEvent((e) => this.handleEvent(e));
+    const offs = [
+      this.#client.chat.onEvent((e) => this.handleEvent(e)),
+      this.#client.conversations.onChange((e) => {
+        if (this.conversationId !== null && e.ids.includes(this.conversationId) && (e.reason === 'updated' || e.reason === 'restored')) void this.reload();
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+
+  /** The options of the chat on screen (the draft's for a new chat). */
+  get options(): ChatOptions {
+    return this.conversation?.options ?? this.draftOptions;
+  }
+
+  /** Changes the chat's instructions and settings (a new chat's draft until its first message). */
+  async setOptions(patch: ChatOptionsPatch): Promise<boolean> {
+    if (this.conversationId === null) {
+      this.draftOptions = { ...this.draftOptions, ...patch };
+      return true;
+    }
+    try {
+      this.conversation = await this.#client.conversations.setOptions({ id: this.conversationId, options: patch });
+      return true;
+    } catch (err) {
+      this.#fail(err);
+      return false;
+    }
   }
 
   /** The unfinished answer of the conversation on screen, if any. */
@@ -98,7 +140,8 @@ export class ChatManager {
   /** A message's text as it should show now (streamed text while it streams). */
   textOf(message: Message): string {
     const s = this.streamFor(message.id);
-    return s && s.text.length >= message.text.length ? s.text : message.text;
+    const streamed = s ? s.base + s.text : '';
+    return s && streamed.length >= message.text.length ? streamed : message.text;
   }
 
   /** Shows an empty new conversation (created by main on the first send). */
@@ -108,6 +151,7 @@ export class ChatManager {
     this.conversation = null;
     this.messages = [];
     this.loading = false;
+    this.draftOptions = { ...DEFAULT_CHAT_OPTIONS };
     this.clearError();
   }
 
@@ -135,19 +179,35 @@ export class ChatManager {
 
   /** Sends a message (with photos); resolves `true` once it is written and the answer started. */
   async send(text: string, images: ImageAttachmentRef[] = []): Promise<boolean> {
-    return this.#start(() =>
-      this.#client.chat.send({ conversationId: this.conversationId, text, ...(images.length ? { images } : {}) }),
+    const draft = this.conversationId === null ? this.draftOptions : null;
+    const chatOptions = draft && (draft.instructions || draft.temperature !== null || draft.maxNewTokens !== null) ? { chatOptions: { ...draft } } : {};
+    return (
+      (await this.#start(() =>
+        this.#client.chat.send({ conversationId: this.conversationId, text, ...(images.length ? { images } : {}), ...chatOptions }),
+      )) !== null
     );
   }
 
-  /** Answers again beside an answer (or under a user message): a new branch. */
-  regenerate(messageId: MessageId): Promise<boolean> {
+  /** Answers again beside an answer (or under a user message): a new branch. Resolves to what started, or `null`. */
+  regenerate(messageId: MessageId): Promise<ChatStarted | null> {
     return this.#start(() => this.#client.chat.regenerate({ messageId }));
   }
 
-  /** Replaces a user message by an edited copy (a new branch) and answers it. */
-  edit(messageId: MessageId, text: string): Promise<boolean> {
-    return this.#start(() => this.#client.chat.edit({ messageId, text }));
+  /** Replaces a user message by an edited copy (a new branch; `images` omitted keeps its photos) and answers it. */
+  edit(messageId: MessageId, text: string, images?: ImageAttachmentRef[]): Promise<ChatStarted | null> {
+    return this.#start(() => this.#client.chat.edit({ messageId, text, ...(images ? { images } : {}) }));
+  }
+
+  /** A photo tray for editing `message`, holding its photos (add and remove them, then `edit`). */
+  editTray(message: Message, imageBase: string): AttachmentsManager {
+    const tray = new AttachmentsManager(this.#client);
+    tray.addStored(message.images.map((img) => ({ ...img, url: imageUrl(img.sha256, imageBase), thumbnailUrl: thumbnailUrl(img.sha256, imageBase) })));
+    return tray;
+  }
+
+  /** Continues an answer that stopped early: what the model writes next is appended to it. */
+  continue(messageId: MessageId): Promise<ChatStarted | null> {
+    return this.#start(() => this.#client.chat.continue({ messageId }));
   }
 
   /** Stops the answer streaming in the conversation on screen. */
@@ -201,7 +261,8 @@ export class ChatManager {
       case 'error':
         this.#finish(s, e.message);
         s.reader?.finish(`The answer failed: ${e.error.message}`);
-        if (s.conversationId === this.conversationId) {
+        // A saved answer shows its own error; only a failure without one needs the error line.
+        if (s.conversationId === this.conversationId && !e.message) {
           this.error = e.error.message;
           this.errorCode = e.error.code;
         }
@@ -231,7 +292,7 @@ export class ChatManager {
     this.streams.delete(s.requestId);
   }
 
-  async #start(call: () => Promise<ChatStarted>): Promise<boolean> {
+  async #start(call: () => Promise<ChatStarted>): Promise<ChatStarted | null> {
     this.clearError();
     this.submitting = true;
     try {
@@ -240,6 +301,7 @@ export class ChatManager {
         const s = this.#stream(started.requestId);
         s.conversationId = started.conversationId;
         s.assistantMessageId = started.assistantMessageId;
+        s.base = started.continuedFrom ?? '';
         if (this.#announcer) {
           this.#announcer.say('Owlery is answering.');
           s.reader = this.#announcer.stream();
@@ -248,10 +310,10 @@ export class ChatManager {
       }
       if (this.conversationId === null) this.conversationId = started.conversationId;
       if (started.conversationId === this.conversationId) await this.reload();
-      return true;
+      return started;
     } catch (err) {
       this.#fail(err);
-      return false;
+      return null;
     } finally {
       this.submitting = false;
     }

@@ -1,12 +1,13 @@
 /**
  * State of the export dialog: export the conversation on screen or all of them (Markdown, HTML,
  * PDF, JSON), and import a JSON export. Main shows the save and open dialogs and writes the files;
- * the renderer learns the file's name and the counts, or a clear error.
+ * the renderer learns the file's name and the counts, or a clear error. Conversations already in
+ * Owlery are left out of an import and named; copies of them are imported on request.
  */
 import { EXPORT_FORMATS } from '../../../src-shared/chat.ts';
 import type { ExportFormat } from '../../../src-shared/chat.ts';
 import type { ConversationId } from '../../../src-shared/domain.ts';
-import type { OwleryClient } from '../../../src-shared/ipc/index.ts';
+import type { ImportOutcome, OwleryClient } from '../../../src-shared/ipc/index.ts';
 import { describeError, isCancellation, plural } from '../components/models/format.ts';
 
 /** The part of the client the export dialog uses. */
@@ -29,6 +30,8 @@ export interface ExportOutcome {
   message: string;
   /** The conversations an import added (to open one). */
   importedIds?: ConversationId[];
+  /** Conversations an import left out as already here, and the token to import copies of them. */
+  duplicates?: { token: string; sourceIds: ConversationId[] };
 }
 
 /** Manages the export dialog; see the module comment. */
@@ -70,17 +73,14 @@ export class ExportManager {
 
   /** Imports an exported JSON file (main shows the open dialog). */
   async import(): Promise<ExportOutcome | null> {
-    return this.run('import', async () => {
-      const { imported, result } = await this.client.export.import();
-      if (!imported || !result) return { kind: 'cancelled', message: 'Nothing was imported.' };
-      const photos = result.imagesAdded + result.imagesReused;
-      const photoText = photos === 0 ? '' : `, ${plural(photos, 'photo')}${result.imagesReused > 0 ? ` (${formatReused(result.imagesReused)})` : ''}`;
-      return {
-        kind: 'imported',
-        message: `Imported ${plural(result.conversations.length, 'conversation')} with ${plural(result.messages, 'message')}${photoText}.`,
-        importedIds: result.conversations.map((c) => c.id),
-      };
-    });
+    return this.run('import', async () => importOutcome(await this.client.export.import()));
+  }
+
+  /** Imports copies of the conversations the last import left out as already here. */
+  async importCopies(): Promise<ExportOutcome | null> {
+    const pending = this.outcome?.duplicates;
+    if (!pending) return null;
+    return this.run('import', async () => importOutcome(await this.client.export.importCopies(pending)));
   }
 
   /** Forgets the last outcome and error (when the dialog opens again). */
@@ -104,6 +104,35 @@ export class ExportManager {
       this.busy = null;
     }
   }
+}
+
+/** An import's outcome in words. */
+function importOutcome({ imported, result, copiesToken }: ImportOutcome): ExportOutcome {
+  if (!imported || !result) return { kind: 'cancelled', message: 'Nothing was imported.' };
+  const parts: string[] = [];
+  if (result.conversations.length > 0) {
+    const photos = result.imagesAdded + result.imagesReused;
+    const photoText = photos === 0 ? '' : `, ${plural(photos, 'photo')}${result.imagesReused > 0 ? ` (${formatReused(result.imagesReused)})` : ''}`;
+    parts.push(`Imported ${plural(result.conversations.length, 'conversation')} with ${plural(result.messages, 'message')}${photoText}.`);
+  }
+  const dups = result.duplicates ?? [];
+  if (dups.length > 0) {
+    const names = dups.slice(0, 3).map((d) => `“${d.title.trim() || 'Untitled conversation'}”`);
+    const more = dups.length > 3 ? ` and ${dups.length - 3} more` : '';
+    const left = result.conversations.length > 0 ? 'left out' : 'nothing was imported';
+    parts.push(
+      dups.length === 1
+        ? `${names[0]} is already in Owlery; ${left === 'left out' ? 'it was left out' : left}.`
+        : `${names.join(', ')}${more} are already in Owlery; ${left === 'left out' ? 'they were left out' : left}.`,
+    );
+  }
+  if (parts.length === 0) parts.push('The file has no conversations.');
+  return {
+    kind: 'imported',
+    message: parts.join(' '),
+    importedIds: result.conversations.map((c) => c.id),
+    ...(copiesToken && dups.length > 0 ? { duplicates: { token: copiesToken, sourceIds: dups.map((d) => d.sourceId) } } : {}),
+  };
 }
 
 function formatReused(n: number): string {

@@ -6,10 +6,13 @@
  * The renderer never sees paths: a folder and its files are opaque ids (`images:pick-folder`,
  * `images:list-folder`), thumbnails come from main already rotated by their EXIF orientation, and
  * `images:import-from-folder` turns the selection into stored photos (hashes).
+ *
+ * Folders opened before are remembered by main (`images:recent-folders`): the screen reopens the
+ * last one when it is shown again after a restart or reload, and offers the others.
  * @see docs/style.md H13
  */
 import { MAX_FOLDER_IMPORT, MAX_IMAGES_PER_MESSAGE } from '../../../src-shared/limits.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, ImageProblem, OwleryClient, StoredImage } from '../../../src-shared/ipc/index.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, ImageProblem, OwleryClient, RecentFolder, StoredImage } from '../../../src-shared/ipc/index.ts';
 import { describeError, isCancellation } from '../components/models/format.ts';
 
 /** The part of the client the Photos panel uses. */
@@ -48,6 +51,8 @@ export class PhotosManager {
   error = $state<string | null>(null);
   /** Photos whose thumbnail could not be shown, with why (`null` until main has said). */
   unreadable = $state.raw<ReadonlyMap<FolderEntryId, ImageProblem | null>>(new Map());
+  /** Folders opened before, most recent first. */
+  recent = $state<RecentFolder[]>([]);
 
   /** How many photos are selected. */
   readonly selectedCount = $derived(this.selected.size);
@@ -64,6 +69,7 @@ export class PhotosManager {
 
   private generation = 0;
   private pageLoad: Promise<void> | null = null;
+  private restored = false;
 
   constructor(private readonly client: PhotosClient) {}
 
@@ -73,20 +79,13 @@ export class PhotosManager {
     try {
       const folder = await this.client.images.pickFolder();
       if (!folder) return false;
-      this.generation++;
-      this.folder = folder;
-      this.entries = [];
-      this.nextCursor = null;
-      this.selected = new Set();
-      this.unreadable = new Map();
-      this.focusIndex = 0;
-      this.anchorIndex = null;
-      this.pageLoad = null;
-      await this.loadMore(true);
+      await this.show(folder);
       return true;
     } catch (err) {
       this.fail(err);
       return false;
+    } finally {
+      await this.loadRecent();
     }
   }
 
@@ -106,6 +105,60 @@ export class PhotosManager {
       // The reason is a nicety; the grid still says the photo cannot be shown.
     }
     if (why && generation === this.generation) this.unreadable = new Map(this.unreadable).set(entryId, why);
+  }
+
+  /** Reads the recent folders; the first time, with no folder open, reopens the most recent one. */
+  async restore(): Promise<void> {
+    await this.loadRecent();
+    if (this.restored || this.folder) return;
+    this.restored = true;
+    const last = this.recent[0];
+    if (last) await this.openRecent(last.recentId);
+  }
+
+  /** Opens a folder of the recent list (one that is gone is dropped from it, with a message). */
+  async openRecent(recentId: string): Promise<boolean> {
+    this.error = null;
+    try {
+      await this.show(await this.client.images.openRecentFolder({ recentId }));
+      return true;
+    } catch (err) {
+      this.fail(err);
+      return false;
+    } finally {
+      await this.loadRecent();
+    }
+  }
+
+  /** Removes a folder from the recent list. */
+  async forgetRecent(recentId: string): Promise<void> {
+    try {
+      await this.client.images.forgetRecentFolder({ recentId });
+    } catch (err) {
+      this.fail(err);
+    }
+    await this.loadRecent();
+  }
+
+  private async loadRecent(): Promise<void> {
+    try {
+      this.recent = await this.client.images.recentFolders();
+    } catch {
+      // The list is a convenience; the dialog still works.
+    }
+  }
+
+  private async show(folder: ChosenFolder): Promise<void> {
+    this.generation++;
+    this.folder = folder;
+    this.entries = [];
+    this.nextCursor = null;
+    this.selected = new Set();
+    this.unreadable = new Map();
+    this.focusIndex = 0;
+    this.anchorIndex = null;
+    this.pageLoad = null;
+    await this.loadMore(true);
   }
 
   /** Lists the next page of the folder (no-op while one is loading or when all are listed). */

@@ -44,7 +44,7 @@ function library(): void {
 describe('photo descriptions', () => {
   it('migrates an old database to v4 with its data and the new tables', () => {
     const file = copyFixture(2, tmp.dir, 'old.sqlite');
-    const { db, previousVersion, version } = openDatabase(file);
+    const { db, previousVersion, version } = openDatabase(file, { targetVersion: 4 });
     expect({ previousVersion, version }).toEqual({ previousVersion: 2, version: 4 });
     expect((db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(11);
     for (const table of ['photo_descriptions', 'description_keywords', 'photo_files', 'describe_jobs', 'describe_items', 'photo_descriptions_fts']) {

@@ -42,7 +42,7 @@ function freshSchema(): string {
 
 describe('the committed fixtures', () => {
   it('are the versions their names say, with the data the tests expect', () => {
-    for (const v of [1, 2]) {
+    for (const v of [1, 2, 3, 4]) {
       const db = new Database(join(FIXTURES, `owlery-v${v}.sqlite`), { readonly: true });
       expect(db.pragma('user_version', { simple: true })).toBe(v);
       expect(counts(db)).toEqual({ conversations: 4, messages: 11, images: 1, links: 1 });
@@ -109,6 +109,26 @@ describe('0003-branches-thumbnails-stats (from the v2 fixture)', () => {
     expect(store.getImage(PHOTO_SHA)!.thumbnail).toEqual({ mime: 'image/webp', width: 64, height: 96 });
     const meta = await sharp(images.thumbnailPathOf(PHOTO_SHA)).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['webp', 64, 96]);
+    store.close();
+  });
+});
+
+describe('0005-chat-options-presets (from the v4 fixture)', () => {
+  it('keeps existing titles as they are, gives chats default options, backfills cover photos, adds presets', () => {
+    const file = copyFixture(4, tmp.dir);
+    const { store, opened } = Store.open(file);
+    expect(opened).toMatchObject({ previousVersion: 4, version: 5 });
+    // Whether an old title was the user's is not known: it is kept (it will not follow an edit).
+    expect([1, 2, 3, 4].map((id) => store.getConversation(id).titleSetByUser)).toEqual([true, true, true, true]);
+    expect(store.getConversation(1).options).toEqual({ instructions: '', temperature: null, maxNewTokens: null });
+    // Conversation 1 has the only photo; the list shows it as its cover.
+    expect(store.listConversations().items.map((c) => [c.id, c.coverImage])).toEqual([[1, PHOTO_SHA], [4, null], [3, null]]);
+    expect(store.listPresets()).toEqual([]);
+    const preset = store.savePreset({ name: 'French', instructions: 'Answer in French.', temperature: 0.2 });
+    expect(store.listPresets()).toEqual([preset]);
+    expect(store.setConversationOptions(3, { instructions: preset.instructions }).options.instructions).toBe('Answer in French.');
+    expect(store.db.pragma('foreign_key_check')).toEqual([]);
+    expect(counts(store.db)).toEqual({ conversations: 4, messages: 11, images: 1, links: 1 });
     store.close();
   });
 });

@@ -16,7 +16,7 @@ export type { FakeOwlery as FakeMain, Handler, Handlers } from './models-fakes.t
 
 /** A conversation summary. */
 export function conversation(id: number, title: string, over: Partial<ConversationSummary> = {}): ConversationSummary {
-  return { id, title, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_000 + id, modelId: 'tiny', pinned: false, deletedAt: null, ...over };
+  return { id, title, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_000 + id, modelId: 'tiny', pinned: false, deletedAt: null, coverImage: null, ...over };
 }
 
 /** A message on a thread. */

@@ -78,7 +78,7 @@ export function fakeOwlery(handlers: Handlers = {}): FakeOwlery {
 
 /** An idle engine with no model. */
 export function engineStatus(over: Partial<EngineStatus> = {}): EngineStatus {
-  return { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, load: null, ...over };
+  return { state: 'idle', modelId: null, provider: null, fasterStartSkipped: null, contextLimit: null, error: null, restarts: 0, load: null, memoryBytes: null, ...over };
 }
 
 /** An installed model package. */

@@ -187,3 +187,29 @@ describe('buildChatPrompt', () => {
     expectInvalidArgument(() => buildChatPrompt([{ role: 'user', content: 'a' }, { role: 'assistant', content: `see ${M}` }, { role: 'user', content: 'b' }]));
   });
 });
+
+describe('buildChatPrompt: instructions and continuing an answer', () => {
+  it('puts instructions at the start of the first question, after its photos', () => {
+    expect(buildChatPrompt([{ role: 'user', content: 'What is it?', images: 1 }], { instructions: ' Answer in French. ' })).toBe(
+      `USER: ${M}Answer in French.\n\nWhat is it? ASSISTANT:`,
+    );
+    expect(buildChatPrompt([{ role: 'user', content: `Compare ${M} and ${M}`, images: 2 }], { instructions: 'Be brief.' })).toBe(
+      `USER: Be brief.\n\nCompare ${M} and ${M} ASSISTANT:`,
+    );
+    expect(
+      buildChatPrompt([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: 'More' }], { instructions: 'Be kind.' }),
+    ).toBe('USER: Be kind.\n\nHi ASSISTANT: Hello.</s>USER: More ASSISTANT:');
+    // Blank instructions change nothing; a photo alone gets them as its text.
+    expect(buildChatPrompt([{ role: 'user', content: 'Hi' }], { instructions: '  ' })).toBe('USER: Hi ASSISTANT:');
+    expect(buildChatPrompt([{ role: 'user', content: '', images: 1 }], { instructions: 'Describe.' })).toBe(`USER: ${M}Describe. ASSISTANT:`);
+  });
+
+  it('leaves the answer being continued open (no </s>, no new turn, no trailing space)', () => {
+    expect(buildChatPrompt([{ role: 'user', content: 'Story?' }, { role: 'assistant', content: 'Once upon a time \n' }], { continueAnswer: true })).toBe(
+      'USER: Story? ASSISTANT: Once upon a time',
+    );
+    expectInvalidArgument(() => buildChatPrompt([{ role: 'user', content: 'Story?' }], { continueAnswer: true }), 'continued');
+    expectInvalidArgument(() => buildChatPrompt([{ role: 'user', content: 'Story?' }, { role: 'assistant', content: ' ' }], { continueAnswer: true }), 'continued');
+    expectInvalidArgument(() => renderConversation([{ role: 'user', text: 'a', open: true }, { role: 'assistant', text: 'b' }]), 'open');
+  });
+});

@@ -31,7 +31,8 @@ export const SETTING_TEXT: Readonly<Record<SettingKey, { label: string; help: st
   maxNewTokens: { label: 'Longest answer', help: 'The most tokens (roughly ¾ of a word each) one answer may have.' },
   aspectMode: { label: 'Non-square photos', help: 'The model sees photos as squares. How should Owlery make one?' },
   theme: { label: 'Theme', help: '' },
-  fontSize: { label: 'Text size', help: 'The size of the chat text, in pixels.' },
+  fontSize: { label: 'Chat text size', help: 'The size of the messages and the message box, in pixels. The rest of the window keeps its size (use the browser zoom, Ctrl + and Ctrl −, for everything).' },
+  sidebarCollapsed: { label: 'Collapse the conversation list', help: 'Shows a narrow bar instead of the conversation list.' },
   offlineMode: {
     label: 'Offline mode',
     help: 'Owlery never uses the network. Turn it off only to download a model from the hub.',
