@@ -2,14 +2,14 @@
  * The checks a conversion makes before any work (`convertFromReader` calls {@link checkConversionInputs}
  * first): the model size config.json implies against the weights present, and `tokenizer.model`
  * parsed in full against config.json. The sizes in config.json are bounded when it is parsed
- * (`owl2/config-limits.ts`), the weights' storages when the checkpoint is opened
+ * (`owl2/config.ts`), the weights' storages when the checkpoint is opened
  * (`checkpoint/bounded-inflate.ts`). Each refusal names the file.
  */
 import { readFile } from 'node:fs/promises';
 import { OwleryError } from '../src-shared/errors.ts';
 import type { CheckpointReader } from './checkpoint/types.ts';
 import type { Owl2Config } from './owl2/config.ts';
-import { checkImpliedModelSize } from './owl2/config-limits.ts';
+import { checkImpliedModelSize } from './owl2/config.ts';
 import { checkTokenizerModel } from './owl2/tokenizer-check.ts';
 
 /** What {@link checkConversionInputs} looks at. */
