@@ -152,7 +152,7 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['markdown', 'html', 'pdf
 /** The `format` field of a JSON export. */
 export const EXPORT_FILE_FORMAT = 'owlery-export';
 /** The schema version this app writes, and the newest it reads. */
-export const EXPORT_FILE_VERSION = 1;
+export const EXPORT_FILE_VERSION = 2;
 
 /**
  * A JSON export (schema version 1): conversations with their full message trees, and the photos
@@ -187,6 +187,10 @@ export interface ExportedConversation {
   deletedAt: number | null;
   /** The end of the branch on screen (a message id of this file), or `null` when empty. */
   activeLeafId: MessageId | null;
+  /** The title is the user's and will not follow an edited first message (version 2; absent in 1: false). */
+  titleSetByUser?: boolean;
+  /** The chat's instructions and its own temperature and answer length (version 2; absent in 1: none). */
+  options?: ChatOptions;
   /** Every message of the tree, parents before children (ascending id). */
   messages: ExportedMessage[];
 }

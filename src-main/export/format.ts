@@ -2,7 +2,7 @@
  * Wording shared by the Markdown and HTML exports: who wrote a message, dates, status and stats
  * lines. Plain text; each exporter escapes it for its format.
  */
-import type { Message, MessageRole } from '../../src-shared/domain.ts';
+import type { Conversation, Message, MessageRole } from '../../src-shared/domain.ts';
 
 /** What a role is called in an export. */
 export function roleLabel(role: MessageRole): string {
@@ -55,6 +55,11 @@ export function statsLine(m: Pick<Message, 'stats' | 'model'>): string | null {
     if (m.stats.provider) parts.push(m.stats.provider);
   }
   return parts.length ? parts.join(' · ') : null;
+}
+
+/** The chat's own instructions, which the Markdown and HTML exports show under its title, or `null` when it has none. */
+export function instructionsNote(c: Conversation): string | null {
+  return c.options.instructions.trim() === '' ? null : c.options.instructions;
 }
 
 /** The sentence explaining that only the branch on screen is exported. */

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { createAnswerMarkdown } from '../../src-shared/markdown.ts';
 import { ANSWER_HEADING_SHIFT } from './answer-markdown.ts';
-import { displayTitle, formatTime, isShowableTime, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
+import { displayTitle, formatTime, instructionsNote, isShowableTime, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
 import { writeFileAtomic } from './files.ts';
 import type { ExportSummary } from './markdown.ts';
 import { noteBadDates, photoUses, readablePhotos, readableThreads, SkipLog } from './skipped.ts';
@@ -44,7 +44,8 @@ main { max-width: 46rem; margin: 0 auto; }
 .conversation + .conversation { margin-top: 3rem; border-top: 2px solid var(--line); padding-top: 2rem; }
 h1 { font-size: 1.6rem; line-height: 1.25; margin: 0 0 .25rem; overflow-wrap: anywhere; unicode-bidi: plaintext; }
 .meta, .note, .who small, .stats { color: var(--muted); font-size: .85rem; }
-.note { border-left: 3px solid var(--line); padding: .25rem .75rem; }
+.note, .instructions { border-left: 3px solid var(--line); padding: .25rem .75rem; }
+.instructions { margin: .5rem 0; }
 .message { background: var(--bot); border: 1px solid var(--line); border-radius: .6rem; padding: .75rem 1rem; margin: 1rem 0; }
 .message.user { background: var(--user); }
 .message.system { background: #f3f3f3; }
@@ -156,11 +157,13 @@ export function renderHtml(threads: readonly ThreadExport[], images: ReadonlyMap
 
 function renderThread(t: ThreadExport, images: ReadonlyMap<string, EmbeddedImage>, exportedAt: number): string {
   const count = `${t.messages.length} message${t.messages.length === 1 ? '' : 's'}`;
+  const instructions = instructionsNote(t.conversation);
   const parts = [
     '<article class="conversation">',
     '<header>',
     `<h1 dir="auto">${textToHtml(oneLine(displayTitle(t.conversation.title)))}</h1>`,
     `<p class="meta">Started ${escapeHtml(formatTime(t.conversation.createdAt))} · ${count} · exported from Owlery ${escapeHtml(formatTime(exportedAt))}</p>`,
+    instructions === null ? '' : `<div class="instructions"><p class="who">Instructions for this chat</p><div class="text" dir="auto">${textToHtml(instructions)}</div></div>`,
     t.hasOtherBranches ? `<p class="note">${escapeHtml(OTHER_BRANCHES_NOTE)}</p>` : '',
     '</header>',
   ];

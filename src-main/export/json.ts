@@ -30,7 +30,8 @@ import type { ConversationId, GenerationSettings, Message, MessageId, ModelRef }
 import { MESSAGE_ROLES, MESSAGE_STATUSES } from '../../src-shared/domain.ts';
 import type { GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
-import { MAX_IMPORT_BYTES, MAX_TITLE_CHARS } from '../../src-shared/limits.ts';
+import { MAX_IMPORT_BYTES, MAX_INSTRUCTIONS_CHARS, MAX_TITLE_CHARS } from '../../src-shared/limits.ts';
+import { SETTING_BOUNDS } from '../../src-shared/settings.ts';
 import { invalid, v } from '../../src-shared/validate.ts';
 import type { Schema } from '../../src-shared/validate.ts';
 import { toStoreError } from '../store/errors.ts';
@@ -82,6 +83,8 @@ export async function buildExportFile(ctx: ExportContext, selection: Conversatio
       pinned: c.pinned,
       deletedAt: c.deletedAt === null ? null : time(c.deletedAt, exportedAt),
       activeLeafId: c.activeLeafId,
+      titleSetByUser: c.titleSetByUser,
+      options: c.options,
       messages,
     };
   }, log);
@@ -203,6 +206,12 @@ const CONVERSATION: Schema<ExportedConversation> = v.object({
   pinned: v.boolean(),
   deletedAt: v.nullable(TIME),
   activeLeafId: v.nullable(ID),
+  titleSetByUser: v.optional(v.boolean()),
+  options: v.optional(v.object({
+    instructions: v.string({ max: MAX_INSTRUCTIONS_CHARS }),
+    temperature: v.nullable(v.number(SETTING_BOUNDS.temperature)),
+    maxNewTokens: v.nullable(v.int(SETTING_BOUNDS.maxNewTokens)),
+  })),
   messages: v.array(MESSAGE, { max: 1_000_000 }),
 });
 
@@ -387,7 +396,7 @@ export async function importJson(ctx: ExportContext, input: string | Uint8Array,
     ctx.store.db.transaction(() => {
       for (const c of ordered) {
         clock = c.createdAt;
-        const conv = writer.createConversation({ title: c.title, modelId: c.modelId, importKey: importKey(c) });
+        const conv = writer.createConversation({ title: c.title, modelId: c.modelId, importKey: importKey(c), titleSetByUser: c.titleSetByUser, options: c.options });
         const ids = new Map<MessageId, MessageId>();
         for (const m of c.messages) {
           const parentId = m.parentId === null ? null : ids.get(m.parentId)!;

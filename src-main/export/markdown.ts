@@ -12,7 +12,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OwleryError } from '../../src-shared/errors.ts';
-import { displayTitle, formatTime, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
+import { displayTitle, formatTime, instructionsNote, OTHER_BRANCHES_NOTE, roleLabel, statsLine, statusNote } from './format.ts';
 import { isFileOfSize, writeError, writeFileAtomic } from './files.ts';
 import { noteBadDates, photoUses, readablePhotos, readableThreads, SkipLog } from './skipped.ts';
 import { selectedIds } from './source.ts';
@@ -60,6 +60,8 @@ export function renderMarkdown(threads: readonly ThreadExport[], extOf: (sha256:
     out.push(`# ${lineToMarkdown(displayTitle(t.conversation.title))}`, '');
     const count = `${t.messages.length} message${t.messages.length === 1 ? '' : 's'}`;
     out.push(`_${lineToMarkdown(`Started ${formatTime(t.conversation.createdAt)} · ${count} · exported from Owlery ${formatTime(exportedAt)}`)}_`, '');
+    const instructions = instructionsNote(t.conversation);
+    if (instructions !== null) out.push('**Instructions for this chat:**', '', textToMarkdown(instructions), '');
     if (t.hasOtherBranches) out.push(`> ${lineToMarkdown(OTHER_BRANCHES_NOTE)}`, '');
     for (const m of t.messages) {
       out.push(`## ${lineToMarkdown(roleLabel(m.role))}`, '');

@@ -131,7 +131,7 @@ describe.skipIf(!CHROMIUM)('photos → chat → export (browser)', () => {
     await dialog.getByRole('status').filter({ hasText: 'Saved 1 conversation as Owlery backup (JSON) to “ironing.json”.' }).waitFor();
 
     const file = JSON.parse(await readFile(join(out, 'ironing.json'), 'utf8')) as ExportFile;
-    expect(file).toMatchObject({ format: 'owlery-export', version: 1 });
+    expect(file).toMatchObject({ format: 'owlery-export', version: 2 });
     expect(file.conversations).toHaveLength(1);
     const [user, answer] = file.conversations[0]!.messages;
     expect(user).toMatchObject({ role: 'user', text: QUESTION, images: [{ sha256: sha256(photoBytes), name: 'extreme_ironing.jpg' }] });

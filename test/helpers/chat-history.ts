@@ -60,6 +60,9 @@ export function sampleStats(outputTokens: number): GenerationStats {
   };
 }
 
+/** The pinned conversation's instructions: Markdown and HTML that exports must show as written. */
+export const PINNED_INSTRUCTIONS = 'Answer as a **gardener**.\n<script>alert(1)</script> # not a heading';
+
 /** Ids of what {@link writeSampleHistory} wrote. */
 export interface SampleHistory {
   /** Branches, statuses, hostile text, two photos. */
@@ -102,7 +105,8 @@ export async function writeSampleHistory(env: StoreEnv, photoA: Uint8Array, phot
   w3.push('Two photos: a garden and a beach.');
   w3.finish({ status: 'complete', stats: sampleStats(9) });
 
-  const pinned = store.createConversation({ title: 'Pinned one' }).id;
+  // A title of the user's and the chat's own instructions, temperature and answer length.
+  const pinned = store.createConversation({ title: 'Pinned one', titleSetByUser: true, options: { instructions: PINNED_INSTRUCTIONS, temperature: 0.3, maxNewTokens: 99 } }).id;
   store.appendUserMessage({ conversationId: pinned, text: 'Same garden again', images: [{ sha256: a.sha256, name: 'garden.png' }] });
   const w4 = store.beginAnswer({ conversationId: pinned, settings, model: null });
   w4.push('Still writ');

@@ -24,7 +24,7 @@ import {
 import type { ExportContext } from '../../src-main/export/index.ts';
 import { makePhoto, openStoreEnv, removeDir, tempDir } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
-import { HOSTILE_ANSWER, HOSTILE_QUESTION, HOSTILE_TITLE, RICH_ANSWER, sampleStats, writeSampleHistory } from '../helpers/chat-history.ts';
+import { HOSTILE_ANSWER, HOSTILE_QUESTION, HOSTILE_TITLE, PINNED_INSTRUCTIONS, RICH_ANSWER, sampleStats, writeSampleHistory } from '../helpers/chat-history.ts';
 import type { SampleHistory } from '../helpers/chat-history.ts';
 
 let work: string;
@@ -86,7 +86,9 @@ describe('JSON export and import', () => {
     const summary = await exportJson(ctx, { conversations: allIds(), dest });
     expect(summary).toEqual({ path: dest, conversations: 4, assetsWritten: 0, skipped: [] });
     const doc = JSON.parse(await readFile(dest, 'utf8')) as ExportFile;
-    expect(doc).toMatchObject({ format: 'owlery-export', version: 1, generator: { name: 'Owlery', version: '9.9.9' } });
+    expect(doc).toMatchObject({ format: 'owlery-export', version: 2, generator: { name: 'Owlery', version: '9.9.9' } });
+    const pinned = doc.conversations.find((c) => c.id === sample.pinned)!;
+    expect([pinned.titleSetByUser, pinned.options]).toEqual([true, { instructions: PINNED_INSTRUCTIONS, temperature: 0.3, maxNewTokens: 99 }]);
     expect(doc.images.map((i) => i.sha256).sort()).toEqual([sha(photoA), sha(photoB)].sort());
     const main = doc.conversations.find((c) => c.id === sample.main)!;
     expect(main.messages.map((m) => [m.role, m.status])).toEqual([
@@ -139,7 +141,7 @@ describe('JSON export and import', () => {
     const attempt = (doc: unknown) => importJson(tctx, new TextEncoder().encode(JSON.stringify(doc)));
     await expect(importJson(tctx, new TextEncoder().encode('{"format": "owlery-export", "vers'))).rejects.toMatchObject({ code: 'IMPORT_INVALID' });
     await expect(attempt({ hello: 'world' })).rejects.toMatchObject({ code: 'IMPORT_INVALID', message: expect.stringMatching(/not an Owlery export/) });
-    await expect(attempt({ ...good, version: 2 })).rejects.toMatchObject({ code: 'IMPORT_INVALID', message: expect.stringMatching(/newer Owlery/) });
+    await expect(attempt({ ...good, version: 3 })).rejects.toMatchObject({ code: 'IMPORT_INVALID', message: expect.stringMatching(/newer Owlery/) });
     const damaged = structuredClone(good);
     damaged.images[0].data = Buffer.from('not the photo').toString('base64');
     await expect(attempt(damaged)).rejects.toMatchObject({ code: 'IMPORT_INVALID', message: expect.stringMatching(/damaged/) });
@@ -155,6 +157,21 @@ describe('JSON export and import', () => {
     await expect(importJson(tctx, join(work, 'no-such-file.json'))).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
     expect(target.store.listConversations().items).toEqual([]);
     expect(target.store.listTrash().items).toEqual([]);
+  });
+
+  it('imports a version 1 file (before chat instructions): the chat follows the app\'s settings, its title an edited first message', async () => {
+    const doc = await buildExportFile(ctx, [sample.pinned]);
+    const v1 = { ...doc, version: 1, conversations: doc.conversations.map(({ options: _o, titleSetByUser: _t, ...c }) => c) };
+    const target = freshEnv('version-1');
+    const result = await importJson({ store: target.store, images: target.images }, new TextEncoder().encode(JSON.stringify(v1)));
+    const imported = target.store.getConversation(result.conversations[0].id);
+    expect([imported.title, imported.titleSetByUser, imported.options]).toEqual(['Pinned one', false, { instructions: '', temperature: null, maxNewTokens: null }]);
+    // Instructions past their length, or a temperature the app would not take, are refused by name.
+    const tooHot = structuredClone(doc);
+    tooHot.conversations[0].options!.temperature = 5;
+    await expect(importJson({ store: target.store, images: target.images }, new TextEncoder().encode(JSON.stringify(tooHot)))).rejects.toMatchObject({
+      code: 'IMPORT_INVALID', message: expect.stringMatching(/options\.temperature/),
+    });
   });
 });
 
@@ -192,6 +209,26 @@ describe('Markdown export', () => {
     expect(text).not.toContain('Compare');
     expect(text).toContain('only the branch on screen is included');
     expect(doc.querySelector('h1')!.textContent).toBe('Trip <script>alert("title")</script> [x](javascript:alert(1)) [U+202E]gnp.exe');
+  });
+
+  it('shows a chat\'s instructions under its title, as written, in Markdown and HTML', async () => {
+    const mdFile = join(work, 'instructions.md');
+    const htmlFile = join(work, 'instructions.html');
+    await exportMarkdown(ctx, { conversations: [sample.pinned], dest: mdFile });
+    await exportHtml(ctx, { conversations: [sample.pinned], dest: htmlFile });
+    const md = new Window().document;
+    md.body.innerHTML = new MarkdownIt({ html: true }).render(await readFile(mdFile, 'utf8'));
+    expect(md.querySelector('h1 + p + p')?.textContent).toBe('Instructions for this chat:');
+    expect(md.querySelector('h1 + p + p + p')?.textContent).toBe(PINNED_INSTRUCTIONS);
+    expect(md.querySelectorAll('script, strong:not(:first-child)').length).toBe(0);
+    const html = new Window().document;
+    html.write(await readFile(htmlFile, 'utf8'));
+    expect(html.querySelector('header .instructions .text')?.textContent).toBe(PINNED_INSTRUCTIONS);
+    expect(html.querySelectorAll('script').length).toBe(0);
+    // A chat without instructions has no such part.
+    const plain = join(work, 'no-instructions.md');
+    await exportMarkdown(ctx, { conversations: [sample.main], dest: plain });
+    expect(await readFile(plain, 'utf8')).not.toContain('Instructions for this chat');
   });
 
   it('renders a hostile question literally and keeps a hostile answer Markdown, its raw HTML shown as text', async () => {
