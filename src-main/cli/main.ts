@@ -22,9 +22,10 @@ import { checkSynthPreset, synthPresetSizes, synthesizePackage, type SynthDType,
 import { readTokenizerModelFile } from '../../models/tiny/files.ts';
 import { DEFAULT_STATE_FILE, describeCommand } from '../describe/cli.ts';
 import {
-  EngineHost, LlamaTokenizer, buildChatPrompt, decodeImage, parsePreprocessorConfig, parseSentencePieceModel, preprocessImage, verifyPackage,
+  EngineHost, LlamaTokenizer, decodeImage, describePlacements, likelyWebGpuAdapter, parsePreprocessorConfig, parseSentencePieceModel, placementReport,
+  preprocessImage, verifyPackage,
 } from '../engine/index.ts';
-import { describePlacements, likelyWebGpuAdapter, placementReport } from '../engine/index.ts';
+import type { ChatMessage } from '../engine/index.ts';
 import { SILENT, appDataDir, createLogger, redactHome } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 import { machineFacts, recommendForm } from '../models-service/forms.ts';
@@ -47,7 +48,8 @@ commands:
                                               write a package with a preset's real shapes and seeded random weights
                                               (FILE: the LLaMA-2 tokenizer.model of a checkpoint)
   chat --model DIR [options] PROMPT           answer one user message (images go first unless PROMPT has <|image|> markers)
-  chat --model DIR --conversation FILE.json   answer the last user message of a conversation
+  chat --model DIR --conversation FILE.json   answer the last user message of a conversation ({"instructions"?,
+                                              "messages": [...]}; oldest pairs left out when it would not fit)
   chat --model DIR --raw-prompt [--image F]... "USER: <|image|>... ASSISTANT:"
   describe --model DIR [--recursive] [--sidecars] [--sidecar-name photo.jpg.xmp|photo.xmp] [--json]
            [--state FILE] DIR...              caption and keywords for every photo of the folders (resumable,
@@ -153,10 +155,15 @@ function samplingOptions(v: Values): SamplingOptions {
 }
 
 interface ConversationFile {
+  instructions?: string;
   messages: { role: 'user' | 'assistant'; content: string; images?: string[] }[];
 }
 
-async function readConversation(file: string): Promise<{ prompt: string; images: string[] }> {
+/**
+ * A `--conversation` file as chat turns: the engine renders them and, like the app, leaves out the
+ * oldest question/answer pairs when the prompt would not fit the context window.
+ */
+async function readConversation(file: string): Promise<{ turns: ChatMessage[]; images: string[]; instructions?: string }> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(file, 'utf8'));
@@ -179,21 +186,25 @@ async function readConversation(file: string): Promise<{ prompt: string; images:
     return { role: m.role, content: m.content, images: imgs.length };
   });
   if (messages[messages.length - 1].role !== 'user') throw new OwleryError('INVALID_ARGUMENT', `${file}: the last message must be from the user`);
-  return { prompt: buildChatPrompt(messages), images };
+  const instructions = (raw as ConversationFile).instructions;
+  if (instructions !== undefined && typeof instructions !== 'string') throw new OwleryError('INVALID_ARGUMENT', `${file}: "instructions" must be text`);
+  return { turns: messages, images, instructions };
 }
 
 async function chat(positionals: string[], v: Values, options: CliOptions): Promise<number> {
   const model = requireModel(v);
   const sampling = samplingOptions(v);
-  let prompt: string;
+  let request: { prompt: string } | { turns: ChatMessage[]; instructions?: string };
   let images = (v.image ?? []).map((p) => resolve(p));
   if (v.conversation) {
     if (positionals.length) throw new UsageError('give either --conversation FILE or a PROMPT, not both');
     if (images.length) throw new UsageError('with --conversation, images are listed per message in the file');
-    ({ prompt, images } = await readConversation(v.conversation));
+    const conversation = await readConversation(v.conversation);
+    images = conversation.images;
+    request = { turns: conversation.turns, instructions: conversation.instructions };
   } else {
     if (positionals.length !== 1) throw new UsageError('chat needs exactly one PROMPT argument (quote it)');
-    prompt = v['raw-prompt'] ? positionals[0] : buildChatPrompt([{ role: 'user', content: positionals[0], images: images.length }]);
+    request = v['raw-prompt'] ? { prompt: positionals[0] } : { turns: [{ role: 'user', content: positionals[0], images: images.length }] };
   }
   await checkFilesExist(images, 'image');
   const host = new EngineHost(options.engineWorker, { logDir: cliLog.dir ?? undefined });
@@ -207,7 +218,7 @@ async function chat(positionals: string[], v: Values, options: CliOptions): Prom
     const info = await host.load(model, { provider: providerOption(v), threads: numberOption(v, 'threads', true) });
     cliLog.log.debug('model loaded', { packageId: info.packageId, provider: info.provider.used, attempts: info.provider.attempts });
     const result = await host.generate(
-      { prompt, images, sampling, aspect: aspectOption(v), collectLogits: Boolean(v['dump-logits']) },
+      { ...request, images, sampling, aspect: aspectOption(v), collectLogits: Boolean(v['dump-logits']) },
       { signal: controller.signal, onEvent: (e) => { if (!v.json && e.type === 'tokens' && e.text) process.stdout.write(e.text); } },
     );
     cliLog.log.debug('answer', { finish: result.finish, ...result.stats });
@@ -221,6 +232,7 @@ async function chat(positionals: string[], v: Values, options: CliOptions): Prom
         output_ids: result.outputIds,
         text: result.text,
         finish: result.finish,
+        dropped_pairs: result.droppedPairs,
         stats: result.stats,
       }) + '\n');
     } else {

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { readNpy } from '../../models/npy.ts';
 import { maxAbsDiff } from '../helpers/arrays.ts';
+import { LlamaTokenizer } from '../../src-main/engine/tokenizer/llama-tokenizer.ts';
 
 const run = promisify(execFile);
 const FIX = resolve('test/fixtures/owl2-public');
@@ -138,6 +139,26 @@ describe('owlery CLI reproduces the official implementation', () => {
     const r2 = await owlery('chat', '--model', pkg, '--conversation', file, '--greedy', '--max-new-tokens', '2', '--json');
     expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout).prompt_ids).toEqual(t.ids);
+  });
+
+  it('chat fits a conversation file longer than the context window, as the app does, and puts its instructions first', async () => {
+    const pairs = Array.from({ length: 60 }, (_, i) => [
+      { role: 'user', content: `Question ${i}: ${'tell me about the garden '.repeat(8)}` },
+      { role: 'assistant', content: `Answer ${i}: ${'the garden is green '.repeat(8)}` },
+    ]).flat();
+    const file = join(work, 'long.json');
+    await writeFile(file, JSON.stringify({ instructions: 'Answer briefly.', messages: [...pairs, { role: 'user', content: 'And the sky?' }] }));
+    const r = await owlery('chat', '--model', pkg, '--conversation', file, '--greedy', '--max-new-tokens', '2', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { prompt_ids: number[]; dropped_pairs: number };
+    expect(out.dropped_pairs).toBeGreaterThan(0);
+    expect(out.dropped_pairs).toBeLessThan(60);
+    const tok = await LlamaTokenizer.fromDir(pkg);
+    const text = tok.decode(out.prompt_ids.filter((id) => id >= 0));
+    expect(text).toContain('Answer briefly.');
+    expect(text).toContain('And the sky?');
+    expect(text).toContain(`Question ${60 - 1}:`);
+    expect(text).not.toContain('Question 0:');
   });
 });
 
