@@ -10,6 +10,6 @@ export { VERIFIED_STAMP_FILE, readPackage } from './read.ts';
 export type { LoadedPackage, ReadPackageOptions } from './read.ts';
 export { createPackageStaging, hashFiles, writeManifest } from './write.ts';
 export type { PackageStaging } from './write.ts';
-export { fileEntry, sha256File } from './files.ts';
+export { fileEntry, replaceFile, sha256File } from './files.ts';
 export { describePackage, describeQuantization, describeVerification, humanBytes } from './summary.ts';
 export type { HashOptions } from './files.ts';

@@ -15,11 +15,12 @@
  * - A sidecar that is not XMP (not XML, no `rdf:RDF`, a DOCTYPE) is left alone and reported.
  */
 import { randomBytes } from 'node:crypto';
-import { access, constants, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { SidecarNaming } from '../../src-shared/describe.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
+import { replaceFile } from '../../models/package/files.ts';
 
 export const NS = {
   x: 'adobe:ns:meta/',
@@ -424,19 +425,9 @@ class DescriptionEditor {
 /** Writes `text` to `path` through a temporary file in the same folder, flushed and renamed. */
 async function writeAtomic(path: string, text: string): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.owlery-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => {});
+  await replaceFile(path, tmp, text).catch((err: unknown) => {
     throw fileError(err as NodeJS.ErrnoException, path, 'write');
-  }
+  });
 }
 
 function fileError(err: NodeJS.ErrnoException, path: string, verb: 'read' | 'write'): OwleryError {

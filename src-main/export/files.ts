@@ -6,8 +6,9 @@
  * was killed (`.<name>.<pid>-<hex>.tmp`) are removed by the next export into that folder.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { replaceFile } from '../../models/package/files.ts';
 import { removeStale } from '../../models/package/stale.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 
@@ -39,19 +40,9 @@ export function writeError(err: unknown, path: string): OwleryError {
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await removeStale(dirname(path), EXPORT_TEMP);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => {});
+  await replaceFile(path, tmp, data).catch((err: unknown) => {
     throw writeError(err, path);
-  }
+  });
 }
 
 /** Whether `path` is an existing regular file of `size` bytes. */

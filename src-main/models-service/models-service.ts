@@ -18,7 +18,7 @@
  *   or the package's checksum stamp still vouches for every file, else `unverified`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { openCheckpoint, readConfig } from '../../models/checkpoint/index.ts';
 import { checkCheckpointTensors, convertCheckpoint } from '../../models/convert.ts';
@@ -26,7 +26,7 @@ import type { ConvertProgress } from '../../models/convert.ts';
 import { estimateForms, modelDisplayName, sizeLabel } from '../../models/forms.ts';
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import { synthConfigJson } from '../../models/synth/presets.ts';
-import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage, validateManifest } from '../../models/package/index.ts';
+import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage, replaceFile, validateManifest } from '../../models/package/index.ts';
 import type { PackageManifest } from '../../models/package/index.ts';
 import { DEFAULT_ENDPOINT, pullCheckpoint } from '../../models/pull/index.ts';
 import type { FetchFn, PullProgress } from '../../models/pull/index.ts';
@@ -303,18 +303,7 @@ export class ModelsService {
       throw err;
     });
     const manifest = validateManifest(JSON.parse(text), `${id}/${MANIFEST_FILE}`);
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(`${JSON.stringify({ ...manifest, name: clean }, null, 2)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file).catch(async (err: unknown) => {
-      await rm(tmp, { force: true });
-      throw err;
-    });
+    await replaceFile(file, `${file}.${randomBytes(4).toString('hex')}.tmp`, `${JSON.stringify({ ...manifest, name: clean }, null, 2)}\n`);
     this.opts.onChange?.([id]);
     return this.info(id);
   }

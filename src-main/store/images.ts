@@ -17,7 +17,8 @@
  * @see docs/style.md, H8 (Ollama `app/store/image.go`)
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { replaceFile } from '../../models/package/files.ts';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
@@ -284,18 +285,7 @@ export class ImageStore {
         if (st && st.isFile() && st.size === data.length) return; // same hash, same bytes
       }
       await mkdir(join(path, '..'), { recursive: true });
-      const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-      const fh = await open(tmp, 'wx');
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } catch (err) {
-        await fh.close();
-        await rm(tmp, { force: true });
-        throw err;
-      }
-      await fh.close();
-      await rename(tmp, path);
+      await replaceFile(path, `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`, data);
     } catch (err) {
       throw toStoreError(err, path, 'the image folder');
     }
