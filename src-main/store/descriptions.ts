@@ -8,7 +8,7 @@
  */
 import { sep } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { DescribedPhoto, DescriptionHit, DescriptionSettings, KeywordCount, PhotoDescription } from '../../src-shared/describe.ts';
+import type { DescribedPhoto, DescriptionHit, DescriptionProvenance, DescriptionSettings, KeywordCount, PhotoDescription } from '../../src-shared/describe.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { DESCRIPTION_SQL } from './description-queries.ts';
 import type { DescriptionSqlName } from './description-queries.ts';
@@ -20,16 +20,10 @@ export const DEFAULT_DESCRIPTION_HITS = 100;
 export const MAX_DESCRIPTION_HITS = 1000;
 
 /** A description to save. */
-export interface NewDescription {
+export interface NewDescription extends DescriptionProvenance {
   sha256: string;
   caption: string;
   keywords: string[];
-  packageId: string;
-  modelSha256: string;
-  promptVersion: string;
-  settings: DescriptionSettings;
-  describedAt: number;
-  ms: number;
 }
 
 /** A description with its row id. */
