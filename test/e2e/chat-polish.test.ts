@@ -166,10 +166,12 @@ describe('chat polish in Chromium', () => {
     try {
       await expect.poll(gap).toBeLessThan(80);
     } finally {
-      // The long answer must not outlive this test, even a failed one.
+      // The long answer must not outlive this test, even a failed one. The random tiny model may
+      // also have ended it itself by now (an end-of-text token), so Stop may be gone already.
       env.setSettings({ maxNewTokens: 12 });
-      await page.getByRole('button', { name: 'Stop' }).click();
-      await lastAnswer().getByText('Stopped before the end.').waitFor();
+      const stop = page.getByRole('button', { name: 'Stop' });
+      await stop.click({ timeout: 2_000 }).catch(() => {});
+      await stop.waitFor({ state: 'detached' });
     }
   });
 
