@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, stat, statfs, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { OwleryError } from '../src-shared/errors.ts';
 import { openCheckpoint, readConfig } from './checkpoint/index.ts';
 import { checkConversionInputs } from './convert-inputs.ts';
@@ -32,6 +32,7 @@ import { buildGpuDecoderGraph } from './owl2/decoder-graph-gpu.ts';
 import { buildEmbedGraph } from './owl2/embed-graph.ts';
 import { ABSTRACTOR_PREFIX, VISION_PREFIX, buildVisionGraph } from './owl2/vision-graph.ts';
 import { createPackageStaging, hashFiles, writeManifest } from './package/write.ts';
+import { modelDisplayName } from './names.ts';
 import { humanBytes } from './package/summary.ts';
 import { isFile } from './package/files.ts';
 import { GPU_PACKAGE_FORMAT_VERSION, PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION } from './package/manifest.ts';
@@ -76,7 +77,7 @@ export interface ConvertOptions {
   signal?: AbortSignal;
   /** Weight format to read when the folder holds both (default safetensors). */
   prefer?: 'safetensors' | 'pytorch';
-  /** Package name in the manifest (default: the checkpoint folder's name). */
+  /** Package name in the manifest (default: the model's human name, `mPLUG-Owl2 7B · 4-bit`). */
   name?: string;
   /** Precision preset (default `reference`: float32 everywhere). */
   preset?: PresetName;
@@ -405,7 +406,7 @@ export interface ConvertFromReaderOptions extends ConvertOptions {
    * (e.g. synthetic weights): describe what determines the weights.
    */
   sourceFiles?: FileEntry[];
-  /** Package name when `opts.name` is not given and there is no `sideFiles.dir` (default `model`). */
+  /** Package name when `opts.name` is not given (default: the model's human name, `mPLUG-Owl2 7B · 4-bit`). */
   defaultName?: string;
 }
 
@@ -560,7 +561,7 @@ export async function convertFromReader(
       formatVersion: decoder === 'gpu' ? GPU_PACKAGE_FORMAT_VERSION : PACKAGE_FORMAT_VERSION,
       family: 'mplug-owl2',
       id: `mplug-owl2-${idHash.digest('hex').slice(0, 16)}`,
-      name: opts.name ?? (srcDir === undefined ? (opts.defaultName ?? 'model') : basename(srcDir)),
+      name: opts.name ?? opts.defaultName ?? modelDisplayName(config, presetName as PresetName | 'custom'),
       converterVersion: CONVERTER_VERSION,
       createdAt: new Date().toISOString(),
       source: { format: reader.format, files: sourceFiles },

@@ -131,7 +131,7 @@ export interface PackageManifest {
   family: 'mplug-owl2';
   /** Stable id derived from the source checkpoint's files. */
   id: string;
-  /** Human-readable name (the checkpoint folder's name). */
+  /** Human-readable name (`mPLUG-Owl2 7B · 4-bit` unless the user chose one; renamed on the Models screen). */
   name: string;
   converterVersion: string;
   /** ISO 8601 time of conversion. */

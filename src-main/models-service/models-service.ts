@@ -23,7 +23,7 @@ import { basename, join } from 'node:path';
 import { openCheckpoint, readConfig } from '../../models/checkpoint/index.ts';
 import { checkCheckpointTensors, convertCheckpoint } from '../../models/convert.ts';
 import type { ConvertProgress } from '../../models/convert.ts';
-import { estimateForms, modelDisplayName, sizeLabel } from '../../models/forms.ts';
+import { estimateForms, sizeLabel } from '../../models/forms.ts';
 import type { Owl2Config } from '../../models/owl2/config.ts';
 import { synthConfigJson } from '../../models/synth/presets.ts';
 import { MANIFEST_FILE, VERIFIED_STAMP_FILE, readPackage, replaceFile, validateManifest } from '../../models/package/index.ts';
@@ -457,7 +457,7 @@ export class ModelsService {
       const manifest = await convertCheckpoint(checkpointDir, pkgDir, {
         verify: { run: verifyPackage },
         signal: entry.controller.signal,
-        name: options.name ?? modelDisplayName(config, preset),
+        name: options.name, // the converter names it after the model and the form otherwise
         prefer: options.prefer,
         preset,
         onProgress: (p: ConvertProgress) => {

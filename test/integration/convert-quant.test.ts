@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint, readConfig } from '../../models/checkpoint/index.ts';
 import { buildPackageGraphs, convertCheckpoint, estimatePackageBytes, freeDiskBytes, renderConvertProgress } from '../../models/convert.ts';
 import type { ConvertProgress } from '../../models/convert.ts';
+import { FORM_WORDS, sizeLabel } from '../../models/names.ts';
 import { presetDecoder, resolvePlan } from '../../models/quant/plan.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 import { VERIFY } from '../helpers/verify.ts';
@@ -60,6 +61,8 @@ describe('disk space', () => {
         const graphs = await buildPackageGraphs(config, reader, resolvePlan(preset), presetDecoder(preset));
         const est = estimatePackageBytes(graphs, 0);
         const m = await convertCheckpoint(ckpt, join(work, `est-${preset}`), { preset, verify: false });
+        // Named after the model and the form, not the checkpoint folder (a hash here).
+        expect(m.name).toBe(`mPLUG-Owl2 ${sizeLabel(config)} · ${FORM_WORDS[preset]}`);
         const graphFiles = m.files.filter((f) => f.path.includes('.onnx')).reduce((s, f) => s + f.size, 0);
         const estGraphs = Object.values(est.graphs).reduce((a, b) => a + b, 0);
         expect(estGraphs, preset).toBeGreaterThanOrEqual(graphFiles);
