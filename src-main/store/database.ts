@@ -9,8 +9,10 @@
  *   reported as `DB_CORRUPT`, and {@link restoreLatestBackup} puts the newest good backup back.
  *
  * better-sqlite3 is synchronous, and the store runs in the main process with the other services
- * (docs/adr/0001-processes.md): opening, migrating and the start-up backup happen before the window
- * is shown; a backup at any other time blocks the main process while it copies the file.
+ * (docs/adr/0001-processes.md): opening, migrating and the backup before a migration happen before
+ * the window is shown ({@link backupDatabase} blocks while it copies the file). The weekly backup
+ * runs in a worker thread on its own connection after the background integrity check
+ * (`health.ts`).
  * @see docs/design.md, "Storage"; docs/style.md, H8.
  */
 import { accessSync, constants, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, renameSync, rmSync } from 'node:fs';
@@ -213,23 +215,41 @@ export interface BackupOptions {
  */
 export function backupDatabase(db: Database.Database, opts: BackupOptions): string {
   const version = db.pragma('user_version', { simple: true }) as number;
-  mkdirSync(opts.backupDir, { recursive: true });
+  const tmp = backupTempPath(opts.backupDir);
+  try {
+    db.prepare('VACUUM INTO ?').run(tmp);
+    return placeBackup(tmp, version, opts);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** A backup being written by this process (`.backup-<pid>.sqlite.tmp`: a killed writer's is removed by the next weekly backup). */
+export const BACKUP_TEMP = /^\.backup-(\d+)\.sqlite\.tmp$/;
+
+/** The temporary file a backup is written to before {@link placeBackup} (the folder is created; an old one of this process is removed). */
+export function backupTempPath(backupDir: string): string {
+  mkdirSync(backupDir, { recursive: true });
+  const tmp = join(backupDir, `.backup-${process.pid}.sqlite.tmp`);
+  rmSync(tmp, { force: true });
+  return tmp;
+}
+
+/**
+ * Makes a finished copy at `tmp` (a database of schema `version`) a backup: flushed to disk,
+ * renamed to `owlery-v<version>-<UTC timestamp>.sqlite`, and the oldest backups beyond `keep`
+ * deleted. Returns the backup's path.
+ */
+export function placeBackup(tmp: string, version: number, opts: BackupOptions): string {
   const start = (opts.now ?? (() => new Date()))().getTime();
   let path = '';
   // Two backups in the same millisecond get the next free millisecond (names stay sortable).
   for (let i = 0; i === 0 || existsSync(path); i++) {
     path = join(opts.backupDir, `owlery-v${version}-${timestamp(new Date(start + i))}.sqlite`);
   }
-  const tmp = `${path}.tmp`;
-  rmSync(tmp, { force: true });
-  try {
-    db.prepare('VACUUM INTO ?').run(tmp);
-    fsyncFile(tmp);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  fsyncFile(tmp);
+  renameSync(tmp, path);
   const keep = Math.max(1, opts.keep ?? DEFAULT_KEEP_BACKUPS);
   for (const old of listBackupsIn(opts.backupDir).slice(keep)) rmSync(old.path, { force: true });
   return path;

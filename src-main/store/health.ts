@@ -10,10 +10,18 @@
  * The check runs in a worker thread on its own read-only connection (WAL lets it read while the
  * app writes), so neither the window nor requests wait for it; where a worker cannot start it runs
  * on the calling thread instead.
+ *
+ * After a check that finds the file sound, a backup is written when the newest one is a week old
+ * (or there is none): `VACUUM INTO` on a read-only connection in a worker, then renamed into
+ * `backups/` with the others and the oldest beyond five removed (`database.ts`). A damaged file is
+ * never backed up, so the rotation cannot push the last good copy out.
  */
+import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { listBackups } from './database.ts';
+import { removeStale } from '../../models/package/stale.ts';
+import { BACKUP_TEMP, backupTempPath, defaultBackupDir, listBackups, placeBackup } from './database.ts';
+import type { BackupOptions } from './database.ts';
 import { messageFor } from './errors.ts';
 import type { CorruptDatabaseInfo } from './recovery.ts';
 
@@ -99,25 +107,77 @@ function inspectHistory(Database: new (file: string, opts: object) => InspectDb,
   return { problems, unreadable };
 }
 
-/** The part of better-sqlite3's `Database` the check uses. */
+/**
+ * Copies the database file to `dest` with `VACUUM INTO` on its own read-only connection (also the
+ * worker's source, like {@link inspectHistory}). Returns its schema version.
+ */
+function vacuumInto(Database: new (file: string, opts: object) => InspectDb, file: string, dest: string): number {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    db.prepare('VACUUM INTO ?').run(dest);
+    return version;
+  } finally {
+    db.close();
+  }
+}
+
+/** The part of better-sqlite3's `Database` the check and the backup use. */
 interface InspectDb {
-  pragma(sql: string): unknown;
-  prepare(sql: string): { iterate(...args: unknown[]): Iterable<unknown>; get(...args: unknown[]): unknown; all(...args: unknown[]): unknown[] };
+  pragma(sql: string, opts?: { simple: boolean }): unknown;
+  prepare(sql: string): { iterate(...args: unknown[]): Iterable<unknown>; get(...args: unknown[]): unknown; all(...args: unknown[]): unknown[]; run(...args: unknown[]): unknown };
   close(): void;
 }
 
-// \`__name\`: the helper esbuild's keepNames would call (tsx, vitest), absent in a worker.
-const WORKER_SOURCE = `
-const __name = (f) => f;
-const { parentPort, workerData } = require('node:worker_threads');
-const inspectHistory = ${inspectHistory.toString()};
-parentPort.postMessage(inspectHistory(require(workerData.sqlite), workerData.file));
-`;
+type DbTask<A extends unknown[], R> = (Database: new (file: string, opts: object) => InspectDb, ...args: A) => R;
 
 const requireHere = createRequire(import.meta.url);
 
-function inThread(file: string): Inspection {
-  return inspectHistory(requireHere('better-sqlite3') as new (file: string, opts: object) => InspectDb, file);
+/**
+ * Runs `task` (a self-contained function: it is sent to the worker as source) in a worker thread,
+ * or here if no worker can start or run it (the task's own errors are thrown, not retried here).
+ * `signal` stops the worker (its connection closes with it) and rejects.
+ */
+async function inWorker<A extends unknown[], R>(task: DbTask<A, R>, args: A, signal?: AbortSignal): Promise<R> {
+  signal?.throwIfAborted();
+  const inThread = (): R => task(requireHere('better-sqlite3') as new (file: string, opts: object) => InspectDb, ...args);
+  // `__name`: the helper esbuild's keepNames would call (tsx, vitest), absent in a worker.
+  const source = `
+const __name = (f) => f;
+const { parentPort, workerData } = require('node:worker_threads');
+const task = ${task.toString()};
+let out;
+try {
+  out = { value: task(require(workerData.sqlite), ...workerData.args) };
+} catch (e) {
+  out = { error: String(e && e.message || e), code: e && e.code };
+}
+parentPort.postMessage(out);
+`;
+  let worker: Worker;
+  try {
+    worker = new Worker(source, { eval: true, workerData: { args, sqlite: requireHere.resolve('better-sqlite3') } });
+  } catch {
+    return inThread();
+  }
+  const stop = (): void => void worker.terminate();
+  signal?.addEventListener('abort', stop, { once: true });
+  let out: { value: R } | { error: string; code?: string };
+  try {
+    out = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(signal?.aborted ? signal.reason : new Error(`the worker stopped (exit ${code})`)));
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return inThread();
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    await worker.terminate();
+  }
+  if ('error' in out) throw Object.assign(new Error(out.error), { code: out.code });
+  return out.value;
 }
 
 /**
@@ -126,37 +186,30 @@ function inThread(file: string): Inspection {
  */
 export async function checkHistoryFile(file: string, signal?: AbortSignal): Promise<HealthReport> {
   const start = Date.now();
-  signal?.throwIfAborted();
-  let result: Inspection;
-  let worker: Worker | undefined;
-  try {
-    worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, sqlite: requireHere.resolve('better-sqlite3') } });
-  } catch {
-    worker = undefined;
-  }
-  if (worker) {
-    const w = worker;
-    const stop = (): void => void w.terminate();
-    signal?.addEventListener('abort', stop, { once: true });
-    try {
-      result = await new Promise<Inspection>((resolve, reject) => {
-        w.once('message', resolve);
-        w.once('error', reject);
-        w.once('exit', (code) => reject(signal?.aborted ? signal.reason : new Error(`the check stopped (exit ${code})`)));
-      });
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      result = inThread(file);
-    } finally {
-      signal?.removeEventListener('abort', stop);
-      await w.terminate();
-    }
-  } else {
-    result = inThread(file);
-  }
+  const result = await inWorker(inspectHistory, [file], signal);
   const end = Date.now();
   return { ok: result.problems.length === 0, problems: result.problems, unreadable: result.unreadable, checkedAt: end, ms: end - start };
 }
+
+/**
+ * Writes a backup of the database file without blocking this thread (see the module comment), and
+ * removes backups of killed processes left half-written. Returns the backup's path.
+ */
+export async function backupHistoryFile(file: string, opts: BackupOptions, signal?: AbortSignal): Promise<string> {
+  await removeStale(opts.backupDir, BACKUP_TEMP);
+  const tmp = backupTempPath(opts.backupDir);
+  try {
+    const version = await inWorker(vacuumInto, [file, tmp], signal);
+    signal?.throwIfAborted();
+    return placeBackup(tmp, version, opts);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** How old the newest backup may be before the next healthy check writes one (a week). */
+export const BACKUP_EVERY_MS = 7 * 24 * 3600 * 1000;
 
 /** Options of {@link HistoryHealth}. */
 export interface HistoryHealthOptions {
@@ -166,12 +219,19 @@ export interface HistoryHealthOptions {
   onDamaged?: (info: DamagedHistoryInfo) => void;
   /** How long after {@link HistoryHealth.start} the first check runs (default 2 s: after the window is up). */
   delayMs?: number;
+  /**
+   * The backup after a healthy check when the newest is older than `everyMs` (default
+   * {@link BACKUP_EVERY_MS}; backups in `backupDir`, default `backups/` beside the file); `false`: none.
+   */
+  backup?: false | (Partial<BackupOptions> & { everyMs?: number });
 }
 
 /** Background checks of one database file (see the module comment). */
 export class HistoryHealth {
   /** The latest finished check, or `null` before the first. */
   last: HealthReport | null = null;
+  /** The backup the checks are writing, if one is. */
+  backingUp: Promise<string | null> | null = null;
   private running: Promise<HealthReport> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private reported = false;
@@ -196,6 +256,7 @@ export class HistoryHealth {
       this.running = null;
       if (this.disposed) return report;
       this.last = report;
+      if (report.ok) void this.backupIfDue();
       if (!report.ok && !this.reported) {
         this.reported = true;
         this.opts.onDamaged?.({
@@ -211,6 +272,31 @@ export class HistoryHealth {
       throw err;
     });
     return this.running;
+  }
+
+  /**
+   * Writes a backup if the last check found the file sound and the newest backup is older than
+   * the `backup` option says (run after each healthy check), or joins the one being written: its
+   * path, or `null` when none was due or it failed.
+   */
+  backupIfDue(): Promise<string | null> {
+    // Only a file the last check found sound: a damaged one must not push good backups out.
+    if (this.disposed || this.last?.ok !== true) return Promise.resolve(null);
+    this.backingUp ??= this.writeBackupIfDue().finally(() => {
+      this.backingUp = null;
+    });
+    return this.backingUp;
+  }
+
+  private async writeBackupIfDue(): Promise<string | null> {
+    const b = this.opts.backup;
+    if (b === false) return null;
+    const backupDir = b?.backupDir ?? defaultBackupDir(this.opts.file);
+    const now = b?.now ?? (() => new Date());
+    const newest = listBackups(this.opts.file, backupDir)[0];
+    if (newest && now().getTime() - newest.createdAt.getTime() < (b?.everyMs ?? BACKUP_EVERY_MS)) return null;
+    // A failed backup (a full disk) is tried again after the next check; the history is unaffected.
+    return backupHistoryFile(this.opts.file, { backupDir, keep: b?.keep, now }, this.stop.signal).catch(() => null);
   }
 
   /** The check running, else the last one, else a check started now. */
@@ -235,5 +321,6 @@ export class HistoryHealth {
     this.timer = null;
     this.stop.abort(new Error('the history check was stopped'));
     await this.running?.catch(() => {});
+    await this.backingUp;
   }
 }

@@ -23,7 +23,9 @@ import type { ExportContext } from '../../src-main/export/index.ts';
 import { createDispatcher, createHandlers } from '../../src-main/ipc/index.ts';
 import { createServices } from '../../src-main/services/composition.ts';
 import type { Services } from '../../src-main/services/composition.ts';
+import { HistoryHealth } from '../../src-main/store/health.ts';
 import type { DamagedHistoryInfo } from '../../src-main/store/health.ts';
+import { listBackups } from '../../src-main/store/database.ts';
 import { Store } from '../../src-main/store/store.ts';
 import { deadPid, makePhoto, openStoreEnv, removeDir, tempDir } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
@@ -194,10 +196,10 @@ describe('damage inside a page of the history database', () => {
     return titles;
   }
 
-  /** Flips bytes (seeded) all over one leaf page of the messages table, not the file's header. */
-  function damageMessagesPage(file: string, seed: number): number {
+  /** Flips bytes (seeded) all over one leaf page of the messages table (or of `name`), not the file's header. */
+  function damageMessagesPage(file: string, seed: number, name = 'messages'): number {
     const db = new Database(file, { readonly: true });
-    const pages = db.prepare("SELECT pageno FROM dbstat WHERE name = 'messages' AND pagetype = 'leaf' ORDER BY pageno").all() as { pageno: number }[];
+    const pages = db.prepare("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno").all(name) as { pageno: number }[];
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     db.close();
     const rand = mulberry32(seed);
@@ -283,6 +285,26 @@ describe('damage inside a page of the history database', () => {
       expect(again.store.listConversations({ limit: 100 }).items).toHaveLength(0);
     } finally {
       await again.close();
+    }
+    survived++;
+  });
+
+  it('a damaged history is never backed up, however old its backup: the rotation keeps the last good copy', async () => {
+    const dataDir = join(work, 'page-damage-backup');
+    writeHistory(dataDir);
+    const file = join(dataDir, 'owlery.sqlite');
+    // An index page this time: the tables still read. (SQLite's VACUUM INTO refuses a malformed
+    // file as well; the check's verdict is asked first all the same.)
+    damageMessagesPage(file, 23, 'messages_by_parent');
+    injected++;
+    const good = listBackups(file);
+    const health = new HistoryHealth({ file, delayMs: 0, backup: { now: () => new Date(Date.now() + 365 * 24 * 3600 * 1000) } });
+    try {
+      expect((await health.check()).ok).toBe(false);
+      expect(await health.backupIfDue()).toBeNull();
+      expect(listBackups(file)).toEqual(good);
+    } finally {
+      await health.dispose();
     }
     survived++;
   });
