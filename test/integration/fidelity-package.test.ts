@@ -76,7 +76,7 @@ describe('convertCheckpoint', () => {
       'manifest.json', 'preprocessor_config.json', 'special_tokens_map.json', 'tokenizer.model', 'tokenizer_config.json',
       'vision.onnx', 'vision.onnx.data',
     ]);
-    expect(manifest).toMatchObject({ format: 'owlery-model-package', formatVersion: PACKAGE_FORMAT_VERSION, family: 'mplug-owl2', name: 'checkpoint' });
+    expect(manifest).toMatchObject({ format: 'owlery-model-package', formatVersion: PACKAGE_FORMAT_VERSION, family: 'mplug-owl2', name: 'mPLUG-Owl2 6M · full precision' }); // named after the model and the form
     expect(manifest.config).toEqual(parseOwl2Config(JSON.parse(await readFile(join(CHECKPOINT, 'config.json'), 'utf8'))));
     expect(JSON.parse(await readFile(join(pristine, MANIFEST_FILE), 'utf8'))).toEqual(manifest);
     for (const f of manifest.files) expect((await stat(join(pristine, f.path))).size).toBe(f.size);
