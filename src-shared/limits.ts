@@ -78,3 +78,12 @@ export const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 
 /** Longest hub repository id (`owner/name`), in characters. */
 export const MAX_REPO_CHARS = 200;
+
+// ───────────────────────────── photo descriptions ─────────────────────────────
+
+/** Photos one "Describe selected" may name (a whole folder has no limit: describe the folder). */
+export const MAX_DESCRIBE_SELECTION = 10_000;
+/** Longest keyword a chip filter may name, in characters. */
+export const MAX_KEYWORD_FILTER_CHARS = 100;
+/** Keyword chips one description search may combine. */
+export const MAX_KEYWORD_FILTERS = 16;

@@ -1,11 +1,19 @@
 /** The services' file dialogs, on Electron's `dialog` module, attached to the main window. */
 import { dialog, shell } from 'electron';
 import type { BrowserWindow, OpenDialogOptions, SaveDialogOptions } from 'electron';
-import type { Dialogs, SaveDialogRequest } from '../services/dialogs.ts';
+import type { Dialogs, SaveDialogRequest, SaveFormat } from '../services/dialogs.ts';
 import { EXPORT_EXTENSIONS } from '../export/index.ts';
 import { PHOTO_EXTENSIONS } from '../services/folders.ts';
 
-const FORMAT_NAMES = { markdown: 'Markdown', html: 'Web page', json: 'Owlery export (JSON)', pdf: 'PDF' } as const;
+/** Each save format's dialog title, file type name and extension. */
+const SAVE_FORMATS: Record<SaveFormat, { title: string; name: string; extension: string }> = {
+  markdown: { title: 'Export', name: 'Markdown', extension: EXPORT_EXTENSIONS.markdown },
+  html: { title: 'Export', name: 'Web page', extension: EXPORT_EXTENSIONS.html },
+  json: { title: 'Export', name: 'Owlery export (JSON)', extension: EXPORT_EXTENSIONS.json },
+  pdf: { title: 'Export', name: 'PDF', extension: EXPORT_EXTENSIONS.pdf },
+  'descriptions-csv': { title: 'Export photo descriptions', name: 'CSV (spreadsheets)', extension: 'csv' },
+  'descriptions-json': { title: 'Export photo descriptions', name: 'JSON', extension: 'json' },
+};
 
 /** Dialogs attached to whichever window `parent()` returns. */
 export function electronDialogs(parent: () => BrowserWindow | null): Dialogs {
@@ -20,10 +28,11 @@ export function electronDialogs(parent: () => BrowserWindow | null): Dialogs {
     chooseFolder: async (purpose) =>
       (await open({ title: purpose === 'photos' ? 'Choose a photo folder' : 'Choose an mPLUG-Owl2 checkpoint folder', properties: ['openDirectory'] }))[0] ?? null,
     chooseSavePath: async (req: SaveDialogRequest) => {
+      const kind = SAVE_FORMATS[req.format];
       const options: SaveDialogOptions = {
-        title: 'Export',
+        title: kind.title,
         defaultPath: req.suggestedName,
-        filters: [{ name: FORMAT_NAMES[req.format], extensions: [EXPORT_EXTENSIONS[req.format]] }],
+        filters: [{ name: kind.name, extensions: [kind.extension] }],
         properties: ['createDirectory', 'showOverwriteConfirmation'],
       };
       const win = parent();

@@ -48,6 +48,7 @@ import { createLogger } from '../logging/logger.ts';
 import type { Logger } from '../logging/logger.ts';
 import { EngineService, clearPrepacked, engineLoadOptions } from './engine-service.ts';
 import { EventBus } from './events.ts';
+import { describeJobEvent } from './describe-view.ts';
 import { FolderGrants } from './folders.ts';
 import { NetworkGate, NetworkLog } from './network.ts';
 import { OpenedPhotos } from './opened-photos.ts';
@@ -254,8 +255,9 @@ export function createServices(opts: ServicesOptions): Services {
   if (!settings.get().fasterStart) clearPrepacked(dataDir).catch(() => {});
   // The active model loads in the background; a failure is reported through the engine status.
   if ((opts.autoLoadModel ?? true) && settings.get().activeModelId) engine.ensureModel().catch(() => {});
-  // Describe jobs that were running when the app stopped continue where they stopped. (Their
-  // events reach the window once the IPC layer forwards `describe.subscribe`.)
+  // Describe jobs that were running when the app stopped continue where they stopped; their
+  // events reach the window with paths turned into names and folder/entry ids (describe-view.ts).
+  unsubscribers.push(describe.subscribe((e) => events.emit('describe:event', describeJobEvent(folders, describe, e))));
   describe.resumeInterrupted();
 
   let closed: Promise<void> | null = null;

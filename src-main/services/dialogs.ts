@@ -6,11 +6,14 @@
  */
 import type { ExportFormat } from '../../src-shared/chat.ts';
 
+/** What a save dialog saves: conversations in an export format, or a folder's photo descriptions. */
+export type SaveFormat = ExportFormat | 'descriptions-csv' | 'descriptions-json';
+
 /** What a save dialog is for. */
 export interface SaveDialogRequest {
   /** File name suggested to the user. */
   suggestedName: string;
-  format: ExportFormat;
+  format: SaveFormat;
 }
 
 /** The dialogs the services need. Each resolves to `null`/`[]` when the user cancels. */

@@ -2,7 +2,8 @@
  * Folders the user chose for the photos panel. A folder becomes reachable only through the folder
  * dialog; the renderer then names it and its files by opaque ids (never paths). Only the image
  * files directly inside it are listed (no subfolders, no symbolic links), and only files that were
- * listed can be thumbnailed or imported.
+ * listed, or that main itself named to the renderer inside it (`refer`: a describe job's photos and
+ * search hits, subfolders included), can be thumbnailed or imported.
  *
  * Folders chosen in the dialog are remembered (the most recent {@link MAX_RECENT_FOLDERS}, in
  * `recent-folders.json` in the data folder), so the Photos screen can open the last one again
@@ -11,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import { OwleryError } from '../../src-shared/errors.ts';
 import type { Page } from '../../src-shared/domain.ts';
@@ -176,12 +177,43 @@ export class FolderGrants {
     return { items, nextCursor: more && last !== undefined ? Buffer.from(last, 'utf8').toString('base64url') : null };
   }
 
-  /** The path and name of a listed file. Throws `NOT_FOUND` for anything else. */
+  /** The path and file name of a listed (or {@link refer}red) file. Throws `NOT_FOUND` for anything else. */
   resolve(folderId: FolderId, entryId: FolderEntryId): { path: string; name: string } {
     const granted = this.folder(folderId);
     const name = granted.entries.get(entryId);
     if (name === undefined) throw new OwleryError('NOT_FOUND', 'That photo is not in the folder listing; list the folder again.', { entryId });
-    return { path: join(granted.path, name), name };
+    return { path: join(granted.path, name), name: basename(name) };
+  }
+
+  /** The path of a folder granted in this session. Throws `NOT_FOUND`. */
+  pathOf(folderId: FolderId): string {
+    return this.folder(folderId).path;
+  }
+
+  /** The id of the latest grant of the folder at `path` in this session, or `null`. */
+  folderIdOf(path: string): FolderId | null {
+    let found: FolderId | null = null;
+    for (const [id, granted] of this.folders) if (granted.path === path) found = id;
+    return found;
+  }
+
+  /**
+   * A photo inside a granted folder (directly or in a subfolder, e.g. one a describe job or a
+   * search named), as the renderer may know it: its name relative to the folder (`trip/a.jpg`)
+   * and an entry id that thumbnails, imports and {@link resolve} then accept. With `folderId`, in
+   * that folder only; otherwise in the latest grant that holds it. `null` when none does.
+   */
+  refer(path: string, folderId?: FolderId): { folderId: FolderId; entryId: FolderEntryId; name: string; thumbnailUrl: string } | null {
+    const candidates: [FolderId, Granted][] = folderId === undefined ? [...this.folders].reverse() : [[folderId, this.folder(folderId)]];
+    for (const [id, granted] of candidates) {
+      const rel = relative(granted.path, path);
+      if (rel === '' || isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) continue;
+      const name = rel.split(sep).join('/');
+      const entryId = entryIdOf(name);
+      granted.entries.set(entryId, name);
+      return { folderId: id, entryId, name, thumbnailUrl: folderThumbnailUrl(id, entryId, this.imageBase) };
+    }
+    return null;
   }
 
   /** A WebP thumbnail (EXIF-rotated) of a listed file. */

@@ -27,6 +27,7 @@ import { appApi } from './app.ts';
 import { chatApi } from './chat.ts';
 import { conversationsApi } from './conversations.ts';
 import { channelName } from './define.ts';
+import { describeApi } from './describe.ts';
 import type { DomainDef, EventDef, InvokeDef, IpcResult, Kebab, Member, MemberFn } from './define.ts';
 import { engineApi } from './engine.ts';
 import { exportApi } from './export.ts';
@@ -39,6 +40,7 @@ import { settingsApi } from './settings.ts';
 export * from './app.ts';
 export * from './chat.ts';
 export * from './conversations.ts';
+export * from './describe.ts';
 export * from './engine.ts';
 export * from './export.ts';
 export * from './images.ts';
@@ -58,6 +60,7 @@ export const API = {
   chat: chatApi,
   presets: presetsApi,
   images: imagesApi,
+  describe: describeApi,
   models: modelsApi,
   settings: settingsApi,
   network: networkApi,

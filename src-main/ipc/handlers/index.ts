@@ -5,6 +5,7 @@ import type { CallContext, HandlerTable } from '../dispatch.ts';
 import { appHandlers } from './app.ts';
 import { chatHandlers } from './chat.ts';
 import { conversationHandlers } from './conversations.ts';
+import { describeHandlers } from './describe.ts';
 import { exportHandlers } from './export.ts';
 import { imageHandlers } from './images.ts';
 import { modelHandlers } from './models.ts';
@@ -20,6 +21,7 @@ export function createHandlers(services: Services): HandlerTable {
     ...chatHandlers(services),
     ...presetHandlers(services),
     ...imageHandlers(services),
+    ...describeHandlers(services),
     ...modelHandlers(services),
     ...settingsHandlers(services),
     ...networkHandlers(services),

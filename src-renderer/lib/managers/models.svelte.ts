@@ -117,12 +117,21 @@ export class ModelsManager {
   /** A conversion waiting for its form to be chosen (see {@link PendingChoice}). */
   choice = $state<PendingChoice | null>(null);
 
+  // Getters, not `$derived` fields: the manager is shared by every screen, and a derived created
+  // while a component initialises stops updating once that component is gone.
+
   /** True when no package is installed (the first-run screen shows). */
-  readonly empty = $derived(this.loaded && this.models.length === 0);
+  get empty(): boolean {
+    return this.loaded && this.models.length === 0;
+  }
   /** The active package, if installed. */
-  readonly active = $derived(this.models.find((m) => m.active) ?? null);
+  get active(): InstalledModel | null {
+    return this.models.find((m) => m.active) ?? null;
+  }
   /** Tasks still running. */
-  readonly running = $derived(this.tasks.filter((t) => t.state === 'running'));
+  get running(): ModelTask[] {
+    return this.tasks.filter((t) => t.state === 'running');
+  }
 
   private readonly marks = new Map<TaskId, RateMark>();
   private readonly dismissed = new Set<TaskId>();

@@ -12,7 +12,7 @@
  * @see docs/style.md H13
  */
 import { MAX_FOLDER_IMPORT, MAX_IMAGES_PER_MESSAGE } from '../../../src-shared/limits.ts';
-import type { ChosenFolder, FolderEntry, FolderEntryId, ImageProblem, OwleryClient, RecentFolder, StoredImage } from '../../../src-shared/ipc/index.ts';
+import type { ChosenFolder, FolderEntry, FolderEntryId, FolderId, ImageProblem, OwleryClient, RecentFolder, StoredImage } from '../../../src-shared/ipc/index.ts';
 import { describeError, isCancellation } from '../components/models/format.ts';
 
 /** The part of the client the Photos panel uses. */
@@ -27,6 +27,11 @@ export interface SelectMode {
   range?: boolean;
   /** Add to or remove from the selection instead of replacing it (Ctrl/⌘). */
   toggle?: boolean;
+}
+
+/** Why `n` selected photos cannot go into one message, or `null` when they can. */
+export function tooManyForAMessage(n: number): string | null {
+  return n > MAX_IMAGES_PER_MESSAGE ? `A message can carry at most ${MAX_IMAGES_PER_MESSAGE} photos; ${n} are selected.` : null;
 }
 
 /** Manages the Photos panel; see the module comment. */
@@ -54,18 +59,25 @@ export class PhotosManager {
   /** Folders opened before, most recent first. */
   recent = $state<RecentFolder[]>([]);
 
+  // Getters, not `$derived` fields: the manager is shared by every Photos screen shown, and a
+  // derived created while a component initialises stops updating once that component is gone.
+
   /** How many photos are selected. */
-  readonly selectedCount = $derived(this.selected.size);
+  get selectedCount(): number {
+    return this.selected.size;
+  }
   /** The selected photos, in folder order. */
-  readonly selectedEntries = $derived(this.entries.filter((e) => this.selected.has(e.entryId)));
+  get selectedEntries(): FolderEntry[] {
+    return this.entries.filter((e) => this.selected.has(e.entryId));
+  }
   /** Why the selection cannot go into one message, if it cannot. */
-  readonly selectionProblem = $derived(
-    this.selected.size > MAX_IMAGES_PER_MESSAGE
-      ? `A message can carry at most ${MAX_IMAGES_PER_MESSAGE} photos; ${this.selected.size} are selected.`
-      : null,
-  );
+  get selectionProblem(): string | null {
+    return tooManyForAMessage(this.selected.size);
+  }
   /** True when more photos can be listed. */
-  readonly hasMore = $derived(this.nextCursor !== null);
+  get hasMore(): boolean {
+    return this.nextCursor !== null;
+  }
 
   private generation = 0;
   private pageLoad: Promise<void> | null = null;
@@ -245,19 +257,27 @@ export class PhotosManager {
    */
   async storeSelection(): Promise<StoredImage[] | null> {
     const folder = this.folder;
-    const entries = this.selectedEntries;
-    if (!folder || entries.length === 0) return null;
-    if (this.selectionProblem) {
-      this.error = this.selectionProblem;
+    if (!folder || this.selectedEntries.length === 0) return null;
+    return this.storeEntries(folder.folderId, this.selectedEntries.map((e) => e.entryId));
+  }
+
+  /**
+   * Stores photos of a folder opened in this session (listed, or named by main, e.g. search hits
+   * in its subfolders), in the order given. Like {@link storeSelection}.
+   */
+  async storeEntries(folderId: FolderId, entryIds: readonly FolderEntryId[]): Promise<StoredImage[] | null> {
+    if (entryIds.length === 0) return null;
+    const problem = tooManyForAMessage(entryIds.length);
+    if (problem) {
+      this.error = problem;
       return null;
     }
     this.error = null;
     this.storing = true;
     try {
       const out: StoredImage[] = [];
-      for (let i = 0; i < entries.length; i += MAX_FOLDER_IMPORT) {
-        const ids = entries.slice(i, i + MAX_FOLDER_IMPORT).map((e) => e.entryId);
-        out.push(...(await this.client.images.importFromFolder({ folderId: folder.folderId, entryIds: ids })));
+      for (let i = 0; i < entryIds.length; i += MAX_FOLDER_IMPORT) {
+        out.push(...(await this.client.images.importFromFolder({ folderId, entryIds: entryIds.slice(i, i + MAX_FOLDER_IMPORT) })));
       }
       return out;
     } catch (err) {
