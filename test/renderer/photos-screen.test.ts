@@ -5,10 +5,12 @@
  */
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { StoredImage } from '../../src-shared/ipc/index.ts';
 import PhotosScreen from '../../src-renderer/lib/screens/PhotosScreen.svelte';
 import { PhotosManager, PHOTOS_PAGE_SIZE } from '../../src-renderer/lib/managers/photos.svelte.ts';
+import { DescribeManager } from '../../src-renderer/lib/managers/describe.svelte.ts';
+import type { DescribeJobInfo } from '../../src-shared/ipc/index.ts';
 import { fakeOwlery, folderEntries } from './helpers/models-fakes.ts';
 import type { FakeOwlery } from './helpers/models-fakes.ts';
 
@@ -30,7 +32,7 @@ function stored(entryId: string): StoredImage {
   };
 }
 
-async function setup(count = 30, props: Record<string, unknown> = {}): Promise<{ fake: FakeOwlery; manager: PhotosManager }> {
+async function setup(count = 30, props: Record<string, unknown> = {}): Promise<{ fake: FakeOwlery; manager: PhotosManager; describeManager: DescribeManager }> {
   const all = folderEntries(count);
   const fake = fakeOwlery({
     'images:pick-folder': () => ({ folderId: 'f1', name: 'Holiday', imageCount: count }),
@@ -41,10 +43,16 @@ async function setup(count = 30, props: Record<string, unknown> = {}): Promise<{
       return { items, nextCursor: next < all.length ? String(next) : null };
     },
     'images:import-from-folder': ({ entryIds }) => entryIds.map(stored),
+    'describe:jobs': () => [],
+    'describe:keywords': () => [],
+    'describe:description': () => null,
   });
   const manager = new PhotosManager(fake.client);
-  render(PhotosScreen, { props: { manager, ...props } });
-  return { fake, manager };
+  const describeManager = new DescribeManager(fake.client);
+  const stop = describeManager.start();
+  onTestFinished(stop);
+  render(PhotosScreen, { props: { manager, describeManager, ...props } });
+  return { fake, manager, describeManager };
 }
 
 type Element = Awaited<ReturnType<typeof screen.findByRole>>;
@@ -72,7 +80,7 @@ describe('Photos panel', () => {
     const { fake } = await setup(30);
     const listbox = await openFolder(user);
     expect(fake.callsTo('images:list-folder')[0]).toEqual({ folderId: 'f1', cursor: null, limit: PHOTOS_PAGE_SIZE });
-    expect(screen.getByText(/Holiday/).closest('p')!.textContent).toContain('30 photos');
+    expect(screen.getByText('Holiday', { selector: '.folder .name' }).closest('p')!.textContent).toContain('30 photos');
     const options = within(listbox).getAllByRole('option');
     expect(options[0]!.textContent).toContain('IMG_0001.jpg');
     expect(options[0]!.getAttribute('aria-setsize')).toBe('30');
@@ -207,5 +215,49 @@ describe('Photos panel', () => {
     await user.click(screen.getByRole('button', { name: 'Open a folder…' }));
     expect(screen.queryByRole('listbox')).toBeNull();
     expect(screen.queryByRole('alert')).toBeNull();
+  });
+});
+
+describe('Photos panel: descriptions', () => {
+  /** A describe job of 9 photos as main reports it. */
+  function job(over: Partial<DescribeJobInfo> = {}, progress: Partial<DescribeJobInfo['progress']> = {}): DescribeJobInfo {
+    return {
+      id: 7, state: 'running', folderNames: ['Holiday'], folderIds: ['f1'], selectedPhotos: 0, recursive: false, sidecars: null, promptVersion: 'describe-v1',
+      progress: { total: 9, finished: 3, described: 3, skipped: 0, failed: 0, photosPerMinute: 2.5, etaSeconds: 150, current: { name: 'IMG_0004.jpg', folderId: 'f1', entryId: 'e4', thumbnailUrl: '/thumb/4' }, ...progress },
+      createdAt: 1, updatedAt: 2, finishedAt: null, stopReason: null, ...over,
+    };
+  }
+
+  it('starts a job with sidecars only when asked, follows its progress and pauses it', async () => {
+    const user = userEvent.setup();
+    const { fake } = await setup(9);
+    fake.handle({ 'describe:start': () => job({ state: 'queued' }, { finished: 0, described: 0, photosPerMinute: null, etaSeconds: null, current: null }), 'describe:pause': () => job({ state: 'paused' }) });
+    await openFolder(user);
+    await user.click(screen.getByRole('button', { name: 'Describe this folder…' }));
+    const sidecars = screen.getByRole('checkbox', { name: 'Write XMP sidecars' }) as HTMLInputElement;
+    expect(sidecars.checked).toBe(false);
+    await user.click(screen.getByRole('button', { name: 'Start describing' }));
+    expect(fake.callsTo('describe:start')).toEqual([{ folderId: 'f1', recursive: false, sidecars: null }]);
+
+    fake.emit('describe:event', { type: 'job', job: job() });
+    const region = await screen.findByRole('region', { name: 'Describe job' });
+    await waitFor(() => expect(region.textContent).toContain('3 of 9 photos · 2.5 photos a minute · about 3 min left'));
+    expect(within(region).getByRole('img', { name: 'Being described: IMG_0004.jpg' }).getAttribute('src')).toBe('/thumb/4');
+    await user.click(within(region).getByRole('button', { name: 'Pause' }));
+    expect(fake.callsTo('describe:pause')).toEqual([{ jobId: 7 }]);
+    await waitFor(() => expect(within(region).getByRole('button', { name: 'Resume' })).toBeTruthy());
+  });
+
+  it('asks for sidecars named as chosen', async () => {
+    const user = userEvent.setup();
+    const { fake } = await setup(2);
+    fake.handle({ 'describe:start': () => job() });
+    await openFolder(user);
+    await user.click(screen.getByRole('button', { name: 'Describe this folder…' }));
+    await user.click(screen.getByRole('checkbox', { name: 'Include subfolders' }));
+    await user.click(screen.getByRole('checkbox', { name: 'Write XMP sidecars' }));
+    await user.click(screen.getByRole('radio', { name: /photo\.xmp \(Lightroom\)/ }));
+    await user.click(screen.getByRole('button', { name: 'Start describing' }));
+    expect(fake.callsTo('describe:start')).toEqual([{ folderId: 'f1', recursive: true, sidecars: 'photo.xmp' }]);
   });
 });
