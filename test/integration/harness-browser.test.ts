@@ -45,7 +45,8 @@ describe.skipIf(!CHROMIUM)('harness in Chromium', () => {
       return Object.fromEntries(Object.entries(api).map(([k, v]) => [k, Object.keys(v).sort()]));
     });
     expect(shape.chat).toEqual(['cancel', 'continue', 'edit', 'onEvent', 'regenerate', 'send']);
-    expect(Object.keys(shape).sort()).toEqual(['app', 'chat', 'conversations', 'engine', 'export', 'images', 'models', 'network', 'presets', 'settings']);
+    expect(Object.keys(shape).sort()).toEqual(['app', 'chat', 'conversations', 'describe', 'engine', 'export', 'images', 'models', 'network', 'presets', 'settings']);
+    expect(shape.describe).toEqual(['cancel', 'description', 'errors', 'exportFolder', 'jobs', 'keywords', 'onEvent', 'pause', 'resume', 'search', 'start']);
     const replaced = await page.evaluate(() => {
       const g = globalThis as unknown as { owlery: unknown };
       try {
