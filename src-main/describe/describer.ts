@@ -4,12 +4,15 @@
  * keywords (text.ts). Shared
  * by the describe service (jobs in the app) and `owlery describe` (the CLI).
  */
-import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { DescriptionSettings } from '../../src-shared/describe.ts';
 import type { GenerationStats } from '../../src-shared/engine.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
 import { MANIFEST_FILE, sha256File } from '../../models/package/index.ts';
-import type { EngineInfo, GenerateRequest, GenerateResult, HostGenerateOptions } from '../engine/index.ts';
+import { MAX_IMAGE_FILE_BYTES } from '../../src-shared/limits.ts';
+import type { EngineInfo, GenerateRequest, GenerateResult, HostGenerateOptions, ImageInput } from '../engine/index.ts';
+import { downscaledForModel } from '../store/images.ts';
 import { captionRequest, describeSettings, keywordsRequest } from './prompts.ts';
 import { parseCaption, parseKeywords } from './text.ts';
 
@@ -55,15 +58,22 @@ export interface PhotoDescribed {
 
 /**
  * Describes the photo at `path` (whose bytes hash to `sha256`: the engine's embeddings-cache key).
- * Throws the engine's error (`IMAGE_UNREADABLE`, `IMAGE_TOO_LARGE`, `ENGINE_CRASHED`, …),
- * `CANCELLED` when `signal` aborts it, and `EMPTY_ANSWER` when the model wrote no caption.
+ * A photo over the engine's pixel limit is described from the downscaled copy an import into a
+ * chat would store (`downscaledForModel`). Throws the engine's error (`IMAGE_UNREADABLE`,
+ * `IMAGE_TOO_LARGE`, `ENGINE_CRASHED`, …), `CANCELLED` when `signal` aborts it, and `EMPTY_ANSWER`
+ * when the model wrote no caption.
  */
 export async function describePhoto(engine: DescribeEngine, path: string, sha256: string, signal?: AbortSignal): Promise<PhotoDescribed> {
   const t0 = performance.now();
-  const image = { path, sha256 };
+  let image: ImageInput = { path, sha256 };
   const cancelled = () => new OwleryError('CANCELLED', 'Describing the photo was stopped.');
   if (signal?.aborted) throw cancelled();
-  const first = await engine.generate(captionRequest(image), { signal });
+  const first = await engine.generate(captionRequest(image), { signal }).catch(async (err: unknown) => {
+    if (!(err instanceof OwleryError && err.code === 'IMAGE_TOO_LARGE')) throw err;
+    const smaller = await shrunkCopy(path, err);
+    image = smaller;
+    return engine.generate(captionRequest(image), { signal });
+  });
   if (first.finish === 'cancelled' || signal?.aborted) throw cancelled();
   const caption = parseCaption(first.text);
   if (!caption) throw new OwleryError('EMPTY_ANSWER', 'The model wrote no caption for this photo.', { raw: first.text.slice(0, 200) });
@@ -77,4 +87,16 @@ export async function describePhoto(engine: DescribeEngine, path: string, sha256
     ms: performance.now() - t0,
     stats: { caption: first.stats, keywords: second.stats },
   };
+}
+
+/**
+ * The downscaled copy of a photo the engine refused as too large (`refusal`), or `refusal` itself
+ * when the photo cannot be downscaled (too large a file to read, not over the pixel limit, an
+ * animation, past the largest size Owlery downscales).
+ */
+async function shrunkCopy(path: string, refusal: OwleryError): Promise<Uint8Array> {
+  if ((await stat(path)).size > MAX_IMAGE_FILE_BYTES) throw refusal;
+  const copy = await downscaledForModel(new Uint8Array(await readFile(path)), basename(path));
+  if (!copy) throw refusal;
+  return copy.bytes;
 }

@@ -18,7 +18,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
-import { replaceFile } from '../../models/package/files.ts';
+import { isFile, replaceFile } from '../../models/package/files.ts';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
@@ -130,21 +130,11 @@ export class ImageStore {
     const existing = this.store.getImage(sha256);
     if (existing && (await this.hasFiles(existing))) return existing;
 
-    const meta = await readMetadata(bytes, name);
-    const format = formatOf(meta);
-    if (!format) {
-      throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (${STORABLE_FORMATS}).`, {
-        name,
-        format: meta.format,
-      });
-    }
-    const width = meta.width ?? 0;
-    const height = meta.pageHeight ?? meta.height ?? 0;
-    if (!(width > 0 && height > 0)) throw new OwleryError('IMAGE_UNREADABLE', `${name}: the image header has no valid size.`, { name });
-    const orientation = meta.orientation !== undefined && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+    const photo = await probePhoto(bytes, name);
+    const { format, width, height, orientation } = photo;
     if (width * height > this.maxPixels) {
       if (!mayDownscale) throw new OwleryError('INTERNAL', `${name}: the downscaled copy is still ${width}×${height} pixels.`, { name });
-      return this.putDownscaled(bytes, sha256, name, meta, format, orientation >= 5 ? { width: height, height: width } : { width, height });
+      return this.putDownscaled(bytes, sha256, name, photo);
     }
     const thumb = await this.makeThumbnail(bytes, name);
 
@@ -157,35 +147,14 @@ export class ImageStore {
    * Stores a downscaled copy of a photo over the pixel limit (or finds the copy stored for the same
    * original before), and records which copy stands for the original.
    */
-  private async putDownscaled(bytes: Uint8Array, sourceSha: string, name: string, meta: Metadata, format: { ext: string }, shown: { width: number; height: number }): Promise<PutImage> {
+  private async putDownscaled(bytes: Uint8Array, sourceSha: string, name: string, photo: ProbedPhoto): Promise<PutImage> {
     const known = await readFile(this.sourcePathOf(sourceSha), 'utf8').then((t) => t.trim(), () => null);
     const copy = known && SHA256_HEX.test(known) ? this.store.getImage(known) : null;
-    if (copy && (await this.hasFiles(copy))) return { ...copy, downscaledFrom: shown };
-
-    const { width, height } = shown;
-    if (width * height > this.maxSourcePixels) {
-      throw tooLargeToDownscale(name, width, height, `more than the ${megapixels(this.maxSourcePixels)} Owlery can downscale`);
-    }
-    // An animation (even of one frame) decodes its whole canvas at once: not downscaled.
-    const animated = (meta.pages ?? 1) > 1 || meta.delay !== undefined;
-    if (!DOWNSCALABLE.has(format.ext) || animated) {
-      const kind = DOWNSCALABLE.has(format.ext) ? 'an animated image' : `a ${format.ext.toUpperCase()} image`;
-      throw tooLargeToDownscale(name, width, height, `over the ${megapixels(this.maxPixels)} limit, and Owlery downscales only JPEG, PNG, WebP and TIFF photos, not ${kind}`);
-    }
-    const scale = Math.min(DOWNSCALED_LONG_SIDE / Math.max(width, height), Math.sqrt(this.maxPixels / (width * height)));
-    const side = Math.max(1, Math.floor(Math.max(width, height) * scale + 1e-6));
-    let smaller: Uint8Array;
-    try {
-      const img = sharp(bytes, { autoOrient: true, failOn: 'error', sequentialRead: true, limitInputPixels: this.maxSourcePixels })
-        .resize(side, side, { fit: 'inside' });
-      const out = format.ext === 'jpg' ? img.jpeg({ quality: 90 }) : format.ext === 'webp' ? img.webp({ quality: 90 }) : format.ext === 'png' || meta.hasAlpha ? img.png() : img.jpeg({ quality: 90 });
-      smaller = new Uint8Array(await out.toBuffer());
-    } catch (err) {
-      throw decodeFailure(err, name);
-    }
+    if (copy && (await this.hasFiles(copy))) return { ...copy, downscaledFrom: photo.shown };
+    const smaller = await shrinkPhoto(bytes, name, photo, { maxPixels: this.maxPixels, maxSourcePixels: this.maxSourcePixels });
     const record = await this.putBytes(smaller, name, false);
     await this.writeFile(this.sourcePathOf(sourceSha), new TextEncoder().encode(`${record.sha256}\n`));
-    return { ...record, downscaledFrom: shown };
+    return { ...record, downscaledFrom: photo.shown };
   }
 
   /** Where the hash of an original's downscaled copy is kept. */
@@ -292,6 +261,78 @@ export class ImageStore {
   }
 }
 
+/** What {@link probePhoto} reads from a photo's header. */
+interface ProbedPhoto {
+  meta: Metadata;
+  format: { mime: string; ext: string };
+  /** Stored pixel size (before EXIF rotation) and EXIF orientation (1–8). */
+  width: number;
+  height: number;
+  orientation: number;
+  /** The size as shown (after EXIF rotation). */
+  shown: { width: number; height: number };
+}
+
+/** Reads a photo's header: its format and size (`IMAGE_UNSUPPORTED`, `IMAGE_UNREADABLE`). */
+async function probePhoto(bytes: Uint8Array, name: string): Promise<ProbedPhoto> {
+  const meta = await readMetadata(bytes, name);
+  const format = formatOf(meta);
+  if (!format) throw new OwleryError('IMAGE_UNSUPPORTED', `${name} is not an image Owlery can store (${STORABLE_FORMATS}).`, { name, format: meta.format });
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  if (!(width > 0 && height > 0)) throw new OwleryError('IMAGE_UNREADABLE', `${name}: the image header has no valid size.`, { name });
+  const orientation = meta.orientation !== undefined && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+  return { meta, format, width, height, orientation, shown: orientation >= 5 ? { width: height, height: width } : { width, height } };
+}
+
+/** The pixel limits of a downscale: photos over `maxPixels` are shrunk, those over `maxSourcePixels` refused. */
+export interface DownscaleLimits {
+  maxPixels: number;
+  maxSourcePixels: number;
+}
+
+const DEFAULT_DOWNSCALE_LIMITS: DownscaleLimits = { maxPixels: MAX_IMAGE_PIXELS, maxSourcePixels: MAX_SOURCE_IMAGE_PIXELS };
+
+/**
+ * A copy of a photo over the pixel limit, upright, its long side {@link DOWNSCALED_LONG_SIDE} (or
+ * less, to stay within `maxPixels`), in its own format (JPEG and WebP at quality 90; PNG for PNG and
+ * photos with alpha). `IMAGE_TOO_LARGE` past `maxSourcePixels`, for animations, and for formats
+ * whose decoders hold a whole canvas (GIF, HEIC, AVIF).
+ */
+async function shrinkPhoto(bytes: Uint8Array, name: string, photo: ProbedPhoto, limits: DownscaleLimits): Promise<Uint8Array> {
+  const { meta, format } = photo;
+  const { width, height } = photo.shown;
+  if (width * height > limits.maxSourcePixels) {
+    throw tooLargeToDownscale(name, width, height, `more than the ${megapixels(limits.maxSourcePixels)} Owlery can downscale`);
+  }
+  // An animation (even of one frame) decodes its whole canvas at once: not downscaled.
+  const animated = (meta.pages ?? 1) > 1 || meta.delay !== undefined;
+  if (!DOWNSCALABLE.has(format.ext) || animated) {
+    const kind = DOWNSCALABLE.has(format.ext) ? 'an animated image' : `a ${format.ext.toUpperCase()} image`;
+    throw tooLargeToDownscale(name, width, height, `over the ${megapixels(limits.maxPixels)} limit, and Owlery downscales only JPEG, PNG, WebP and TIFF photos, not ${kind}`);
+  }
+  const scale = Math.min(DOWNSCALED_LONG_SIDE / Math.max(width, height), Math.sqrt(limits.maxPixels / (width * height)));
+  const side = Math.max(1, Math.floor(Math.max(width, height) * scale + 1e-6));
+  try {
+    const img = sharp(bytes, { autoOrient: true, failOn: 'error', sequentialRead: true, limitInputPixels: limits.maxSourcePixels }).resize(side, side, { fit: 'inside' });
+    const out = format.ext === 'jpg' ? img.jpeg({ quality: 90 }) : format.ext === 'webp' ? img.webp({ quality: 90 }) : format.ext === 'png' || meta.hasAlpha ? img.png() : img.jpeg({ quality: 90 });
+    return new Uint8Array(await out.toBuffer());
+  } catch (err) {
+    throw decodeFailure(err, name);
+  }
+}
+
+/**
+ * The photo as the model may take it, for code that reads photos without storing them (describe
+ * jobs): `null` when it is within the pixel limit, else the same downscaled copy an import would
+ * store ({@link shrinkPhoto}) and the original's size.
+ */
+export async function downscaledForModel(bytes: Uint8Array, name: string, limits: DownscaleLimits = DEFAULT_DOWNSCALE_LIMITS): Promise<{ bytes: Uint8Array; from: { width: number; height: number } } | null> {
+  const photo = await probePhoto(bytes, name);
+  if (photo.width * photo.height <= limits.maxPixels) return null;
+  return { bytes: await shrinkPhoto(bytes, name, photo, limits), from: photo.shown };
+}
+
 async function readMetadata(bytes: Uint8Array, name: string): Promise<Metadata> {
   try {
     return await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -307,14 +348,6 @@ async function readMetadata(bytes: Uint8Array, name: string): Promise<Metadata> 
 function formatOf(meta: Metadata): { mime: string; ext: string } | undefined {
   if (meta.format === 'heif') return meta.compression === 'av1' ? FORMATS.avif : FORMATS.heic;
   return meta.format ? FORMATS[meta.format] : undefined;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 function checkSha(sha256: string): void {

@@ -1,7 +1,7 @@
 /**
  * A photo folder for the describe tests, generated from a seed: 28 photos in the folder and a
  * subfolder (PNG and JPEG, various sizes), three broken files (truncated, noise, empty), one huge
- * photo (12000×9000, over the engine's 100-megapixel limit), four existing XMP sidecars holding
+ * photo (20000×20000, past the 250 megapixels Owlery downscales), four existing XMP sidecars holding
  * other fields (rating, creator, city, someone's keywords, one with a caption written by a person),
  * and files that are not photos (a text file, a hidden photo).
  */
@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { mulberry32 } from '../../src-shared/random.ts';
+import { pngBomb } from '../robustness/helpers/images.ts';
 import { makePhoto } from './chat-env.ts';
 
 /** An existing sidecar and the fields it holds besides caption and keywords. */
@@ -89,7 +90,9 @@ export async function makePhotoFolder(dir: string, seed = 14): Promise<PhotoFold
   await writeFile(broken[1], noise);
   await writeFile(broken[2], whole.subarray(0, Math.floor(whole.length / 2)));
   const huge = join(dir, 'huge.png');
-  await writeFile(huge, await sharp({ create: { width: 12000, height: 9000, channels: 3, background: { r: 40, g: 90, b: 160 } } }).png({ compressionLevel: 1 }).toBuffer());
+  // Too large even to downscale (a photo just over the pixel limit is described from a downscaled
+  // copy: describe.test.ts); the header says 20000×20000, the file is a few MB.
+  await writeFile(huge, pngBomb(20000, 20000));
   await writeFile(join(dir, 'notes.txt'), 'not a photo\n');
   await writeFile(join(dir, '.hidden.jpg'), whole);
 

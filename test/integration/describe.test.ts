@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import type { DescribeEvent, DescribeJob } from '../../src-shared/describe.ts';
 import { ChatService } from '../../src-main/chat/chat-service.ts';
 import { DescribeService } from '../../src-main/describe/describe-service.ts';
@@ -166,6 +167,21 @@ describe('describe jobs', () => {
     const asked = await chat.send({ text: 'What is this?', images: [{ kind: 'bytes', bytes: chatPhoto }], sampling: { greedy: true, maxNewTokens: 4 } });
     expect((await chat.outcome(asked.requestId)).type).toBe('done');
     expect(await filesUnder(embeddingsCache())).toEqual([`${sha(chatPhoto)}-resize.f32`]);
+  });
+
+  it('describes a photo over the pixel limit from the downscaled copy a chat import would store', async () => {
+    const dir = join(work, 'big');
+    await mkdir(dir, { recursive: true });
+    const big = join(dir, 'panorama.png');
+    const bytes = await sharp({ create: { width: 12000, height: 9000, channels: 3, background: { r: 40, g: 90, b: 160 } } }).png({ compressionLevel: 1 }).toBuffer();
+    await writeFile(big, bytes);
+    const job = await describeService.start({ files: [big] });
+    await describeService.idle();
+    expect(describeService.job(job.id).progress).toMatchObject({ total: 1, described: 1, failed: 0 });
+    // Kept under the original's hash: the original is what the photo is.
+    expect(describeService.description(big)).toMatchObject({ sha256: sha(bytes) });
+    expect(describeService.description(big)!.caption.length).toBeGreaterThan(0);
+    expect(sha(await readFile(big))).toBe(sha(bytes));
   });
 
   it('skips photos already described with the same model and prompts; searches and exports what it wrote', async () => {
