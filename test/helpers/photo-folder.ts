@@ -7,7 +7,6 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { mulberry32 } from '../../src-shared/random.ts';
 import { pngBomb } from '../robustness/helpers/images.ts';
 import { makePhoto } from './chat-env.ts';
