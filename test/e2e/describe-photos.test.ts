@@ -14,7 +14,7 @@ import type { DescribeJobEvent } from '../../src-shared/ipc/index.ts';
 import { ensureTinyCheckpoint } from '../helpers/tiny-model.ts';
 import { searchableWord } from './helpers/chat-page.ts';
 import { describeViolations, seriousViolations } from './helpers/axe.ts';
-import { CHROMIUM, goToScreen, startBrowserApp } from './helpers/models-browser.ts';
+import { CHROMIUM, goToScreen, SCREENSHOT_DIR, startBrowserApp } from './helpers/models-browser.ts';
 import type { BrowserApp } from './helpers/models-browser.ts';
 
 const PHOTOS = 8;
@@ -179,6 +179,16 @@ describe.skipIf(!CHROMIUM)('describing a photo folder (browser)', () => {
       if (violations.length) failures.push(describeViolations(`Photos with descriptions (${theme})`, violations));
       await app.screenshot(`photos-describe-${theme}`);
     }
+    // A small window: the grid keeps room under the panel.
+    await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+    await page.setViewportSize({ width: 800, height: 600 });
+    // Nothing is drawn over the grid: the selection line stays below it.
+    const grid = (await page.locator('.grid-area').boundingBox())!;
+    const footer = (await page.locator('footer[aria-label="Selection"]').boundingBox())!;
+    expect(grid.height).toBeGreaterThan(200);
+    expect(footer.y).toBeGreaterThanOrEqual(grid.y + grid.height - 1);
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'photos-describe-dark-800x600.png') });
+    await page.setViewportSize({ width: 1280, height: 860 });
     expect(failures).toEqual([]);
   });
 });
