@@ -42,7 +42,9 @@ export function describeJobInfo(folders: DescribeViewFolders, job: DescribeJob, 
 
 /** A photo's failure for the renderer. */
 export function describePhotoError(folders: DescribeViewFolders, e: DescribeItemError): DescribePhotoError {
-  return { photo: describedPhotoRef(folders, e.path), stage: e.stage, error: { code: e.error.code, message: e.error.message } };
+  const photo = describedPhotoRef(folders, e.path);
+  // The service's messages name the file by its path; the renderer gets the name it knows.
+  return { photo, stage: e.stage, error: { code: e.error.code, message: e.error.message.split(e.path).join(photo.name) } };
 }
 
 /** A describe service event for the renderer (the `describe:event` payload). */
