@@ -4,7 +4,7 @@
  * text of that answer is written to the database it tells the parent and stops its event loop
  * (so the answer cannot finish), waiting to be killed.
  *
- * Run with tsx registered: `fork(thisFile, [dataDir, packageDir], { execArgv: ['--import', 'tsx'] })`.
+ * Run with tsx registered: `forkTestChild('helpers/chat-crash-child.ts', [dataDir, packageDir])` (chat-env.ts).
  * Messages to the parent: `{ type: 'first', … }` after the short exchange, `{ type: 'saved', … }`
  * after the first save of the long answer, `{ type: 'error', message }` on failure.
  */

@@ -2,7 +2,8 @@
  * Test environment for the chat service and exporters: a temporary data folder with a real
  * SQLite store and image store, the seeded tiny model converted to a package, and synthetic photos.
  */
-import { spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import sharp from 'sharp';
 import { convertCheckpoint } from '../../models/convert.ts';
 import { Store } from '../../src-main/store/store.ts';
 import { ImageStore } from '../../src-main/store/images.ts';
-import { ensureTinyCheckpoint } from './tiny-model.ts';
+import { ensureTinyCheckpoint, REPO_ROOT } from './tiny-model.ts';
 import { VERIFY } from './verify.ts';
 
 /** A small synthetic photo (PNG): a colour gradient with a disc, different per seed. */
@@ -80,4 +81,41 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A helper script of test/helpers run in its own process (for killing it), with what it printed. */
+export interface TestChild<M> {
+  child: ChildProcess;
+  /** How it ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Its stdout and stderr so far, for failure messages. */
+  output(): string;
+  /**
+   * Resolves with the first message `pick` returns a value for; rejects on an `error` message, or
+   * when the child exits first (with its output).
+   */
+  message<T>(pick: (m: M) => T | undefined): Promise<T>;
+}
+
+/** Starts `script` (a path under test/, e.g. `helpers/chat-crash-child.ts`) with tsx, from the repository root. */
+export function forkTestChild<M extends { type: string }>(script: string, args: string[]): TestChild<M> {
+  const child = fork(join(REPO_ROOT, 'test', script), args, { cwd: REPO_ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    exited,
+    output: () => output,
+    message: (pick) =>
+      new Promise((resolve, reject) => {
+        child.on('message', (m: M) => {
+          if (m.type === 'error') reject(new Error(`${(m as { message?: string }).message}\n${output}`));
+          const value = pick(m);
+          if (value !== undefined) resolve(value);
+        });
+        void exited.then((e) => reject(new Error(`the child exited early (${e.code ?? e.signal})\n${output}`)));
+      }),
+  };
 }

@@ -4,7 +4,7 @@
  * photos are finished and the next photo's first request has gone to the engine, tells the parent
  * and stops its event loop, waiting to be SIGKILLed in the middle of that photo.
  *
- * Run with tsx registered: `fork(thisFile, [dataDir, packageDir, folder, afterPhotos], { execArgv: ['--import', 'tsx'] })`.
+ * Run with tsx registered: `forkTestChild('helpers/describe-crash-child.ts', [dataDir, packageDir, folder, afterPhotos])` (chat-env.ts).
  */
 import { DescribeService } from '../../src-main/describe/describe-service.ts';
 import type { DescribeEngine } from '../../src-main/describe/describer.ts';

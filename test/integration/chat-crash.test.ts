@@ -5,14 +5,12 @@
  * partial answer there.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Store } from '../../src-main/store/store.ts';
-import { isAlive, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
+import { forkTestChild, isAlive, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { CrashChildMessage } from '../helpers/chat-crash-child.ts';
-import { REPO_ROOT } from '../helpers/tiny-model.ts';
 
 let work: string;
 let pkg: string;
@@ -32,27 +30,13 @@ afterAll(async () => {
 
 it('a process killed mid-answer leaves a database that opens cleanly, with the partial answer saved', async () => {
   const dataDir = join(work, 'data');
-  const child = fork(fileURLToPath(new URL('../helpers/chat-crash-child.ts', import.meta.url)), [dataDir, pkg], {
-    cwd: REPO_ROOT,
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
+  // (The orphaned engine process may print an EPIPE when its parent dies: it is only in `output`.)
+  const { child, exited, message } = forkTestChild<CrashChildMessage>('helpers/chat-crash-child.ts', [dataDir, pkg]);
   running = child;
-  // Kept for failure messages. (The orphaned engine process may print an EPIPE when its parent dies.)
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const messages: CrashChildMessage[] = [];
-  const saved = await new Promise<Extract<CrashChildMessage, { type: 'saved' }>>((resolve, reject) => {
-    child.on('message', (m: CrashChildMessage) => {
-      messages.push(m);
-      if (m.type === 'saved') resolve(m);
-      if (m.type === 'error') reject(new Error(`${m.message}\n${output}`));
-    });
-    void exited.then((e) => reject(new Error(`the child exited early (${e.code ?? e.signal})\n${output}`)));
-  });
-  const first = messages.find((m): m is Extract<CrashChildMessage, { type: 'first' }> => m.type === 'first')!;
+  const [first, saved] = await Promise.all([
+    message((m) => (m.type === 'first' ? m : undefined)),
+    message((m) => (m.type === 'saved' ? m : undefined)),
+  ]);
   expect(first.answer.length).toBeGreaterThan(0);
 
   // The child is frozen right after the save: the text is in the file, the answer not finished.

@@ -6,21 +6,19 @@
  * and the photos stay byte-identical.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { DescribeEvent } from '../../src-shared/describe.ts';
 import { DescribeService } from '../../src-main/describe/describe-service.ts';
 import { EngineHost } from '../../src-main/engine/index.ts';
 import { Store } from '../../src-main/store/store.ts';
-import { removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
+import { forkTestChild, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { DescribeCrashMessage } from '../helpers/describe-crash-child.ts';
 import { makePhotoFolder } from '../helpers/photo-folder.ts';
 import type { PhotoFolder } from '../helpers/photo-folder.ts';
-import { REPO_ROOT } from '../helpers/tiny-model.ts';
 
 const run = promisify(execFile);
 const AFTER_PHOTOS = 6;
@@ -45,20 +43,9 @@ afterAll(async () => {
 it('a job killed mid-photo continues after a restart where it stopped, without redoing finished photos', async () => {
   const before = await Promise.all(folder.all.map(async (p) => sha(await readFile(p))));
   const dataDir = join(work, 'data');
-  const child = fork(fileURLToPath(new URL('../helpers/describe-crash-child.ts', import.meta.url)), [dataDir, pkg, folder.dir, String(AFTER_PHOTOS)], {
-    cwd: REPO_ROOT,
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
+  const { child, exited, message } = forkTestChild<DescribeCrashMessage>('helpers/describe-crash-child.ts', [dataDir, pkg, folder.dir, String(AFTER_PHOTOS)]);
   running = child;
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const frozen = await new Promise<Extract<DescribeCrashMessage, { type: 'frozen' }>>((resolve, reject) => {
-    child.on('message', (m: DescribeCrashMessage) => (m.type === 'frozen' ? resolve(m) : reject(new Error(`${m.message}\n${output}`))));
-    void exited.then((e) => reject(new Error(`the child exited early (${e.code ?? e.signal})\n${output}`)));
-  });
+  const frozen = await message((m) => (m.type === 'frozen' ? m : undefined));
   expect(frozen.finished).toEqual(folder.all.slice(0, AFTER_PHOTOS));
   expect(frozen.inFlight).toBe(folder.all[AFTER_PHOTOS]);
   child.kill('SIGKILL');

@@ -13,11 +13,9 @@
  * the store level and restoring a backup (test/integration/store/database.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fork } from 'node:child_process';
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { ChatEvent, ChatOutcome, SendRequest } from '../../src-shared/chat.ts';
 import { OwleryError } from '../../src-shared/errors.ts';
@@ -30,9 +28,8 @@ import { createServices } from '../../src-main/services/composition.ts';
 import { restoreLatestBackup } from '../../src-main/store/database.ts';
 import { ImageStore } from '../../src-main/store/images.ts';
 import { Store } from '../../src-main/store/store.ts';
-import { isAlive, makePhoto, openStoreEnv, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
+import { forkTestChild, isAlive, makePhoto, openStoreEnv, removeDir, tempDir, tinyPackage } from '../helpers/chat-env.ts';
 import type { StoreEnv } from '../helpers/chat-env.ts';
-import { REPO_ROOT } from '../helpers/tiny-model.ts';
 import { rng } from './helpers/images.ts';
 import type { HostChildMessage } from './helpers/service-host-child.ts';
 import { Figures } from './helpers/summary.ts';
@@ -235,15 +232,7 @@ describe('the service host SIGKILLed at random moments while it chats', () => {
     let checked = 0;
     const KILLS = 4;
     for (let round = 0; round < KILLS; round++) {
-      const child = fork(fileURLToPath(new URL('./helpers/service-host-child.ts', import.meta.url)), [dataDir, pkg, String(round + 1)], {
-        cwd: REPO_ROOT,
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      });
-      let output = '';
-      child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, signal) => resolve(signal)));
+      const { child, exited, output } = forkTestChild<HostChildMessage>('robustness/helpers/service-host-child.ts', [dataDir, pkg, String(round + 1)]);
       const sent: Extract<HostChildMessage, { type: 'sent' }>[] = [];
       const saved = new Map<number, number>();
       const done = new Map<number, Extract<HostChildMessage, { type: 'done' }>>();
@@ -259,13 +248,13 @@ describe('the service host SIGKILLed at random moments while it chats', () => {
         else if (m.type === 'done') done.set(m.messageId, m);
         else fail = m.message;
       });
-      await Promise.race([ready, exited.then(() => Promise.reject(new Error(`the host exited early\n${output}`)))]);
+      await Promise.race([ready, exited.then(() => Promise.reject(new Error(`the host exited early\n${output()}`)))]);
       // Let it chat for a random while (0.4-2 s: mid-transaction, mid-image-write, between requests…).
       const until = Date.now() + 400 + r.int(1600);
       await expect.poll(() => Date.now() >= until && sent.length > round % 2, { timeout: 60_000, interval: 20 }).toBe(true);
       child.kill('SIGKILL');
-      expect(await exited).toBe('SIGKILL');
-      expect(fail, output).toBeNull();
+      expect((await exited).signal).toBe('SIGKILL');
+      expect(fail, output()).toBeNull();
 
       const { store } = Store.open(join(dataDir, 'owlery.sqlite'), { integrityCheck: true });
       try {

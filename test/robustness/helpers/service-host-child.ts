@@ -7,7 +7,7 @@
  * answer row exist), `saved` (this much answer text is committed) and `done` (the answer is final).
  * The parent checks each of these against the database after the kill.
  *
- * Run with tsx registered: `fork(thisFile, [dataDir, packageDir, seed], { execArgv: ['--import', 'tsx'] })`.
+ * Run with tsx registered: `forkTestChild('robustness/helpers/service-host-child.ts', [dataDir, packageDir, seed])` (test/helpers/chat-env.ts).
  */
 import { ChatService } from '../../../src-main/chat/chat-service.ts';
 import { EngineHost } from '../../../src-main/engine/engine-host.ts';
