@@ -86,19 +86,8 @@ export class PhotosManager {
   constructor(private readonly client: PhotosClient) {}
 
   /** Opens the folder dialog; a chosen folder replaces the open one (cancel keeps it). */
-  async openFolder(): Promise<boolean> {
-    this.error = null;
-    try {
-      const folder = await this.client.images.pickFolder();
-      if (!folder) return false;
-      await this.show(folder);
-      return true;
-    } catch (err) {
-      this.fail(err);
-      return false;
-    } finally {
-      await this.loadRecent();
-    }
+  openFolder(): Promise<boolean> {
+    return this.openWith(() => this.client.images.pickFolder());
   }
 
   /**
@@ -129,10 +118,17 @@ export class PhotosManager {
   }
 
   /** Opens a folder of the recent list (one that is gone is dropped from it, with a message). */
-  async openRecent(recentId: string): Promise<boolean> {
+  openRecent(recentId: string): Promise<boolean> {
+    return this.openWith(() => this.client.images.openRecentFolder({ recentId }));
+  }
+
+  /** Shows the folder `pick` grants (`null`: cancelled, nothing changes); the recent list is read again either way. */
+  private async openWith(pick: () => Promise<ChosenFolder | null>): Promise<boolean> {
     this.error = null;
     try {
-      await this.show(await this.client.images.openRecentFolder({ recentId }));
+      const folder = await pick();
+      if (!folder) return false;
+      await this.show(folder);
       return true;
     } catch (err) {
       this.fail(err);
